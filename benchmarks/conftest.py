@@ -1,0 +1,52 @@
+"""pytest-benchmark wiring for the suite's cases. Every hook the suite adds lives here.
+
+    pytest benchmarks --plan quick --benchmark-json out.json
+    pytest benchmarks --plan default --set device=cuda --data-dir DIR --benchmark-group-by=group
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from suite.errors import ConfigError
+
+
+def pytest_addoption(parser):
+    """--plan, --set and --data-dir: the same options as `tradeoff-bench run`."""
+    group = parser.getgroup("tradeoff-bench")
+    group.addoption("--plan", default="quick", help="plan name in benchmarks/plans/ or a .toml path")
+    group.addoption("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a base field")
+    group.addoption("--data-dir", default=None, help="directory of IDX files (or $TRADEOFF_BENCH_DATA)")
+
+
+def pytest_configure(config):
+    """Load and validate the plan once, before collection: a bad plan is a usage error, not a crash."""
+    from suite.cli import _parse_sets
+    from suite.plans import load_plan
+
+    try:
+        config._tradeoff_not_measured = []  # cases skipped in this session, written into the JSON
+        config._tradeoff_plan = load_plan(config.getoption("--plan"), _parse_sets(config.getoption("--set")))
+    except ConfigError as exc:
+        raise pytest.UsageError(f"tradeoff-bench: {exc}") from None
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize every test that takes `case` with the plan's cases, their ids as test ids."""
+    if "case" in metafunc.fixturenames:
+        cases = metafunc.config._tradeoff_plan.cases
+        metafunc.parametrize("case", cases, ids=[c.id for c in cases], scope="session")
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Add the suite's environment block (torch, threads, GPUs, allocator, fingerprint)."""
+    from suite.environment import add_environment
+
+    add_environment(machine_info)
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    """Add the `tradeoff_bench` block: schema version, plan name, cases that were not measured."""
+    from suite.results import tradeoff_block
+
+    output_json["tradeoff_bench"] = tradeoff_block(config._tradeoff_plan.name, config._tradeoff_not_measured)

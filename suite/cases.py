@@ -1,0 +1,128 @@
+"""A benchmark case: the frozen, validated identity of one measurement, with a stable readable id."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from suite.data import DATASETS
+from suite.devices import DEVICES
+from suite.errors import ConfigError, choices_error
+from suite.models import MODELS
+from suite.optim import OPTIMIZERS, SCHEDULES
+
+# Fields that only the dense and conv families have; seed-cnn fixes its own architecture.
+FAMILY_FIELDS = ("depth", "width", "shared")
+CHOICES = {
+    "model": MODELS,
+    "optimizer": OPTIMIZERS,
+    "schedule": SCHEDULES,
+    "dataset": DATASETS,
+    "device": DEVICES,
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One point of a plan. A new axis is one field here (plus a registry in CHOICES)."""
+
+    model: str = "conv"
+    depth: int | None = 2  # repeated width->width layers (dense) or conv blocks (conv) after the input stem
+    width: int | None = 32
+    shared: bool | None = False
+    optimizer: str = "adam"
+    lr: float | None = None  # None: the optimizer's default learning rate
+    schedule: str = "constant"
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    epochs: int = 10
+    dataset: str = "digits"
+    device: str = "cpu"
+    seed: int = 0
+
+    def __post_init__(self):
+        for name, registry in CHOICES.items():
+            if getattr(self, name) not in registry:
+                raise choices_error(name, getattr(self, name), registry)
+        if self.model == "seed-cnn":
+            for name in FAMILY_FIELDS:
+                object.__setattr__(self, name, None)
+        else:
+            _check_int(self, "depth", 1)
+            _check_int(self, "width", 1)
+            if not isinstance(self.shared, bool):
+                raise ConfigError(f"field 'shared' must be true or false, got {self.shared!r}")
+            if self.shared and self.depth < 2:
+                raise ConfigError("shared=true needs depth >= 2 (one repeated block has nothing to share with)")
+        if self.lr is None:
+            object.__setattr__(self, "lr", OPTIMIZERS[self.optimizer].default_lr)
+        _check_number(self, "lr", positive=True)
+        _check_number(self, "weight_decay", positive=False)
+        _check_int(self, "batch_size", 1)
+        _check_int(self, "epochs", 1)
+        _check_int(self, "seed", 0)
+
+    @property
+    def id(self) -> str:
+        """Readable and stable: the same fields always give the same id."""
+        parts = [self.model]
+        if self.model != "seed-cnn":
+            parts += [f"d{self.depth}", f"w{self.width}"] + (["shared"] if self.shared else [])
+        parts += [self.optimizer, f"lr{self.lr:g}", self.schedule]
+        if self.weight_decay:
+            parts.append(f"wd{self.weight_decay:g}")
+        parts += [self.dataset, self.device, f"b{self.batch_size}", f"e{self.epochs}", f"s{self.seed}"]
+        return "-".join(parts)
+
+    def as_dict(self) -> dict:
+        """The fields as plain values (what goes into extra_info["case"])."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> Case:
+        """A validated copy with some fields changed."""
+        return make_case({**self.as_dict(), **changes})
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Case)}
+
+
+def _check_int(case, name, minimum):
+    value = getattr(case, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"field {name!r} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_number(case, name, positive):
+    value = getattr(case, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ConfigError(f"field {name!r} must be a number, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise ConfigError(f"field {name!r} must be {'> 0' if positive else '>= 0'}, got {value!r}")
+    object.__setattr__(case, name, float(value))
+
+
+def make_case(fields: dict) -> Case:
+    """A Case from a mapping, naming any key that is not a Case field and the valid ones."""
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown case field {unknown[0]!r}; valid fields: {', '.join(FIELDS)}")
+    return Case(**fields)
+
+
+def parse_value(name: str, text: str):
+    """A `--set field=value` string converted to the field's type."""
+    if name not in FIELDS:
+        raise ConfigError(f"unknown case field {name!r}; valid fields: {', '.join(FIELDS)}")
+    kind = str(FIELDS[name].type)
+    try:
+        if "bool" in kind:
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower() == "true"
+        if "int" in kind:
+            return int(text)
+        if "float" in kind:
+            return float(text)
+    except ValueError:
+        raise ConfigError(f"--set {name}={text}: expected {kind.split(' |')[0]}") from None
+    return text

@@ -1,0 +1,188 @@
+"""Datasets as in-memory tensors: digits (bundled with scikit-learn, the default), MNIST and
+Fashion-MNIST from a directory of IDX files, and synthetic tensors for pure speed.
+
+Nothing is downloaded unless `download=True` is passed (the CLI's `--download`).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from suite.errors import ConfigError
+
+DATASETS = {
+    "digits": "scikit-learn's bundled 8x8 digits (1,797 images): fixed stratified 1,437 train / 360 test",
+    "mnist": "MNIST 28x28 from IDX files in --data-dir (or TRADEOFF_BENCH_DATA); 10k test split alone: "
+    "stratified 8,000 / 2,000",
+    "fashion-mnist": "Fashion-MNIST 28x28 from IDX files, same layout and rules as mnist",
+    "synthetic": "random 1x28x28 tensors, 10 classes, 4,096 train / 1,024 test: for speed only",
+}
+DATA_ENV = "TRADEOFF_BENCH_DATA"
+IDX_MAGIC = {"images": 2051, "labels": 2049}
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+SPLIT_SEED = 0  # fixes every train/test split carved here
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Standardized float32 images (N, C, H, W) and int64 labels, split into train and test."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])
+
+    def to(self, device: torch.device) -> Dataset:
+        """The same dataset with every tensor on `device`."""
+        move = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_test", "y_test")}
+        return Dataset(self.name, num_classes=self.num_classes, **move)
+
+
+def _standardized(name, x_train, y_train, x_test, y_test, num_classes) -> Dataset:
+    """Scale by the training split's mean and standard deviation (no test statistics leak in)."""
+    x_train, x_test = (torch.as_tensor(a, dtype=torch.float32) for a in (x_train, x_test))
+    mean, std = x_train.mean(), x_train.std()
+    return Dataset(name, (x_train - mean) / std, torch.as_tensor(y_train, dtype=torch.int64),
+                   (x_test - mean) / std, torch.as_tensor(y_test, dtype=torch.int64), num_classes)
+
+
+def _stratified_split(x: np.ndarray, y: np.ndarray, test_size):
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(x, y, test_size=test_size, stratify=y, random_state=SPLIT_SEED)
+
+
+def load_digits_dataset() -> Dataset:
+    """scikit-learn's bundled digits (works offline), 80/20 stratified split, shape (N, 1, 8, 8)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = bunch.images.astype(np.float32)[:, None] / 16.0
+    x_train, x_test, y_train, y_test = _stratified_split(x, bunch.target, 0.2)
+    return _standardized("digits", x_train, y_train, x_test, y_test, 10)
+
+
+def read_idx(path: Path, kind: str) -> np.ndarray:
+    """One IDX file (`.gz` or raw) as a uint8 array, its magic number, shape and size validated."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise ConfigError(f"{path}: cannot read IDX file ({exc})") from None
+    expected_magic = IDX_MAGIC[kind]
+    if len(raw) < 8:
+        raise ConfigError(f"{path}: truncated IDX header ({len(raw)} bytes)")
+    magic, count = struct.unpack(">II", raw[:8])
+    if magic != expected_magic:
+        raise ConfigError(f"{path}: IDX magic {magic}, expected {expected_magic} for {kind}")
+    dims = (count,) if kind == "labels" else (count, *struct.unpack(">II", raw[8:16]))
+    offset = 8 if kind == "labels" else 16
+    if len(raw) != offset + int(np.prod(dims)):
+        raise ConfigError(f"{path}: {len(raw) - offset} data bytes, header says {int(np.prod(dims))} for {dims}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+
+
+def _find_idx(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_split(directory: Path, split: str):
+    """(images, labels) of one split, or None when its files are absent."""
+    paths = [_find_idx(directory, stem) for stem in IDX_FILES[split]]
+    if not all(paths):
+        return None
+    images, labels = read_idx(paths[0], "images"), read_idx(paths[1], "labels")
+    if len(images) != len(labels):
+        raise ConfigError(f"{directory}: {len(images)} {split} images but {len(labels)} labels")
+    if labels.max() > 9:
+        raise ConfigError(f"{paths[1]}: label {labels.max()} out of range 0-9")
+    return images[:, None].astype(np.float32) / 255.0, labels
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
+    """The data directory: the argument, else $TRADEOFF_BENCH_DATA, else None."""
+    value = data_dir or os.environ.get(DATA_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def load_idx_dataset(name: str, data_dir: Path | None, download: bool = False) -> Dataset:
+    """MNIST-layout IDX files from `data_dir/<name>/` or `data_dir/` itself.
+
+    Both splits present: the official train/test split. Only the 10k test split present: a
+    deterministic stratified 8,000 train / 2,000 test split of it (seed SPLIT_SEED).
+    """
+    data_dir = Path(data_dir) if data_dir is not None else None
+    if download:
+        data_dir = _download(name, data_dir)
+    if data_dir is None:
+        raise ConfigError(f"dataset {name!r} needs --data-dir DIR (or ${DATA_ENV}) holding its IDX files")
+    if not data_dir.is_dir():
+        raise ConfigError(f"data directory {data_dir} does not exist")
+    directory = data_dir / name if (data_dir / name).is_dir() else data_dir
+    test = _read_split(directory, "test")
+    if test is None:
+        raise ConfigError(f"{directory}: no {IDX_FILES['test'][0]}[.gz] / {IDX_FILES['test'][1]}[.gz] for {name!r}")
+    train = _read_split(directory, "train")
+    if train is None:
+        x_train, x_test, y_train, y_test = _stratified_split(test[0], test[1], 2000)
+    else:
+        (x_train, y_train), (x_test, y_test) = train, test
+    return _standardized(name, x_train, y_train, x_test, y_test, 10)
+
+
+def _download(name: str, data_dir: Path | None) -> Path:
+    """Fetch the IDX files with torchvision (only on the user's explicit request)."""
+    try:
+        from torchvision import datasets
+    except ImportError:
+        raise ConfigError("--download needs torchvision installed; or put the IDX files in --data-dir") from None
+    root = data_dir or Path.home() / ".cache" / "tradeoff-bench"
+    cls = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST}[name]
+    for train in (True, False):
+        cls(str(root), train=train, download=True)
+    return root / cls.__name__ / "raw"
+
+
+def synthetic_dataset(seed: int = 0) -> Dataset:
+    """Random inputs and labels: measures speed only (accuracy stays near chance)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(5120, 1, 28, 28, generator=gen)
+    y = torch.randint(0, 10, (5120,), generator=gen)
+    return Dataset("synthetic", x[:4096], y[:4096], x[4096:], y[4096:], 10)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(name: str, data_dir: Path | None, download: bool) -> Dataset:
+    if name == "digits":
+        return load_digits_dataset()
+    if name == "synthetic":
+        return synthetic_dataset()
+    return load_idx_dataset(name, data_dir, download)
+
+
+def load_dataset(name: str, data_dir=None, download: bool = False) -> Dataset:
+    """The named dataset on the CPU, loaded once per process."""
+    if name not in DATASETS:
+        from suite.errors import choices_error
+
+        raise choices_error("dataset", name, DATASETS)
+    return _load_cached(name, resolve_data_dir(data_dir), download)

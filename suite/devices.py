@@ -1,0 +1,141 @@
+"""Devices: which exist here, how to synchronize and time them, and the environment fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+import torch
+
+DEVICES = {
+    "cpu": "the host CPU (intra-op threads as torch reports them)",
+    "cuda": "an NVIDIA GPU through CUDA (timed with CUDA events)",
+    "mps": "an Apple GPU through Metal Performance Shaders",
+    "xla": "an XLA device through torch_xla (TPU and others)",
+}
+
+
+def availability(name: str) -> tuple[bool, str]:
+    """(True, "") when the device can run here, else (False, the reason)."""
+    if name == "cpu":
+        return True, ""
+    if name == "cuda":
+        return (True, "") if torch.cuda.is_available() else (False, "CUDA is not available on this machine")
+    if name == "mps":
+        ok = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+        return (True, "") if ok else (False, "MPS is not available on this machine")
+    if name == "xla":
+        try:
+            import torch_xla.core.xla_model  # noqa: F401
+        except ImportError:
+            return False, "torch_xla is not installed"
+        return True, ""
+    return False, f"unknown device {name!r}"
+
+
+def torch_device(name: str) -> torch.device:
+    """The torch.device for a device name."""
+    if name == "xla":
+        import torch_xla.core.xla_model as xm
+
+        return xm.xla_device()
+    return torch.device(name)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait until every queued kernel on `device` has finished."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+    elif device.type == "xla":
+        import torch_xla.core.xla_model as xm
+
+        xm.wait_device_ops()
+
+
+def synced_perf_counter() -> float:
+    """perf_counter read after every initialized accelerator finished its queued work: the timer
+    that pytest-benchmark uses for the suite's benchmarks (the device is unknown to the timer)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def time_region(device: torch.device, fn, repeat: int = 1) -> float:
+    """Seconds for `repeat` calls of fn: CUDA events on a CUDA device, else perf_counter after a sync."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(repeat):
+            fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1000.0
+    synchronize(device)
+    begin = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    synchronize(device)
+    return time.perf_counter() - begin
+
+
+def gpu_info() -> list[dict]:
+    """Name, driver and memory of each NVIDIA GPU through NVML; empty where there is none."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no driver or no library: no NVIDIA GPU to describe
+        return []
+    try:
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        gpus = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            gpus.append({"name": _text(pynvml.nvmlDeviceGetName(handle)), "driver": _text(driver),
+                         "memory_mb": pynvml.nvmlDeviceGetMemoryInfo(handle).total // 2**20})
+        return gpus
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def allocator_info() -> dict:
+    """The memory allocator in use: a preloaded one (jemalloc, tcmalloc) or glibc with its settings."""
+    preload = os.environ.get("LD_PRELOAD", "")
+    name = next((lib for lib in ("jemalloc", "tcmalloc", "mimalloc") if lib in preload), "glibc")
+    settings = {k: v for k, v in sorted(os.environ.items()) if k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+    return {"name": name, "ld_preload": preload, "settings": settings}
+
+
+def environment(cpu: dict | None = None) -> dict:
+    """What a run's figures depend on, with a short fingerprint of the parts that must match
+    for two runs to be compared (CPU model, cores, torch version, threads, GPU models, allocator)."""
+    if cpu is None:
+        import cpuinfo
+
+        cpu = cpuinfo.get_cpu_info()
+    env = {
+        "cpu_brand": cpu.get("brand_raw", "unknown"),
+        "cpu_cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.version.cuda,
+        "gpus": gpu_info(),
+        "allocator": allocator_info(),
+    }
+    env["fingerprint"] = fingerprint(env)
+    return env
+
+
+def fingerprint(env: dict) -> str:
+    """12 hex digits identifying the environment's comparable parts."""
+    parts = {k: env.get(k) for k in ("cpu_brand", "cpu_cores", "torch", "torch_threads", "allocator")}
+    parts["gpus"] = [g.get("name") for g in env.get("gpus", [])]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]

@@ -1,0 +1,1 @@
+"""Reports rendered from results files (no torch import anywhere below this package)."""

@@ -1,0 +1,66 @@
+"""End-to-end: the real `tradeoff-bench` command in a subprocess."""
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+def test_run_writes_results_and_report(tiny_plan, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("run", "--plan", tiny_plan, "--out", out, "--set", "epochs=1")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert len(lines) == 2 and all("  ok  " in line and "samples/s" in line for line in lines)
+    doc = json.loads((out / "results.json").read_text())
+    case_ids = {b["extra_info"]["case_id"] for b in doc["benchmarks"]}
+    assert case_ids == {"dense-d1-w16-adam-lr0.001-constant-digits-cpu-b64-e1-s0",
+                        "conv-d1-w16-adam-lr0.001-constant-digits-cpu-b64-e1-s0"}
+    assert doc["machine_info"]["tradeoff_bench"]["fingerprint"]
+    report = (out / "report.md").read_text()
+    for case_id in case_ids:
+        assert f"| {case_id}" in report
+
+
+def test_report_command_renders_a_results_file(tiny_plan, tmp_path):
+    assert run_cli("run", "--plan", tiny_plan, "--out", tmp_path / "a", "--set", "epochs=1").returncode == 0
+    proc = run_cli("report", tmp_path / "a" / "results.json", "--out", tmp_path / "b")
+    assert proc.returncode == 0, proc.stderr
+    assert "| dense-d1-w16" in (tmp_path / "b" / "report.md").read_text()
+
+
+def test_list_names_every_registry():
+    proc = run_cli("list")
+    assert proc.returncode == 0
+    for word in ("seed-cnn", "nesterov", "cosine", "fashion-mnist", "xla", "quick"):
+        assert word in proc.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--plan", "nope"], "unknown plan 'nope'; valid plans:"),
+    (["run", "--set", "model=mlp"], "unknown model 'mlp'; valid choices: dense, conv, seed-cnn"),
+    (["run", "--set", "optimizer=lion"], "unknown optimizer 'lion'; valid choices: gd, sgd"),
+    (["run", "--set", "schedule=linear"], "unknown schedule 'linear'; valid choices: constant"),
+    (["run", "--set", "dataset=cifar"], "unknown dataset 'cifar'; valid choices: digits, mnist"),
+    (["run", "--set", "device=tpu"], "unknown device 'tpu'; valid choices: cpu, cuda, mps, xla"),
+    (["run", "--set", "layers=3"], "unknown case field 'layers'; valid fields: model"),
+    (["run", "--set", "dataset=mnist", "--data-dir", "/nonexistent-dir"], "does not exist"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_malformed_plan_file_and_corrupt_data_dir(tmp_path):
+    plan = tmp_path / "broken.toml"
+    plan.write_text("[base]\nmodel = 'conv'\n[matrix]\ndepth = 2\n")
+    proc = run_cli("run", "--plan", plan)
+    assert proc.returncode == 2 and "depth must be a non-empty list" in proc.stderr
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "t10k-images-idx3-ubyte.gz").write_bytes(b"garbage")
+    (data / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
+    proc = run_cli("run", "--set", "dataset=mnist", "--data-dir", data)
+    assert proc.returncode == 2 and "cannot read IDX file" in proc.stderr and proc.stderr.count("\n") == 1

@@ -1,0 +1,59 @@
+"""End-to-end: `pytest benchmarks --benchmark-json` on a tiny plan, read back by pytest-benchmark and the suite."""
+
+import json
+import subprocess
+import sys
+
+from suite.results import load_run
+from tests.conftest import REPO
+
+METRICS = {
+    "train": ["train_samples_per_s", "train_samples_per_s_min", "train_samples_per_s_max",
+              "train_samples_per_s_iqr", "train_samples_per_s_rounds"],
+    "infer": ["infer_latency_ms_p50", "infer_latency_ms_p90", "infer_latency_ms_p99", "infer_latency_samples",
+              "infer_samples_per_s", "params", "flops_per_sample", "train_flops_per_sample"],
+    "accuracy": ["test_accuracy", "test_loss", "train_seconds", "history"],
+}
+
+
+def test_benchmark_json_holds_every_metric(tiny_plan, tmp_path):
+    out = tmp_path / "out.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(tiny_plan), "-p",
+         "no:cacheprovider", "--benchmark-json", str(out), "-q", "--set", "device=cpu"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    doc = json.loads(out.read_text())
+    assert len(doc["benchmarks"]) == 2 * 3
+    for bench in doc["benchmarks"]:
+        extra = bench["extra_info"]
+        assert {"case", "case_id", "plan", "status"} <= set(extra)
+        assert extra["case"]["model"] in ("dense", "conv") and bench["param"] == extra["case_id"]
+        assert set(METRICS[bench["group"]]) <= set(extra), bench["group"]
+        assert bench["stats"]["rounds"] == len(bench["stats"]["data"]) > 0
+    assert doc["machine_info"]["tradeoff_bench"]["torch"].startswith("2.")
+    compare = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(out)],
+                             capture_output=True, text=True, timeout=120)
+    assert compare.returncode == 0 and "test_train_throughput[dense-d1-w16" in compare.stdout
+    run = load_run(out)
+    assert len(run.cases) == 2 and all(c.status == "ok" for c in run.cases)
+    assert all(set(sum(METRICS.values(), [])) <= set(c.metrics) for c in run.cases)
+
+
+def test_absent_device_is_skipped_and_recorded(tmp_path):
+    plan = tmp_path / "devices.toml"
+    plan.write_text('[base]\nmodel = "dense"\ndepth = 1\nwidth = 8\nepochs = 1\n[sweep]\ndevice = ["mps"]\n')
+    out = tmp_path / "out.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(plan), "-p",
+         "no:cacheprovider", "--benchmark-json", str(out), "-q", "-rs"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "3 passed, 3 skipped" in proc.stdout, proc.stdout[-2000:]
+    assert "MPS is not available on this machine" in proc.stdout
+    doc = json.loads(out.read_text())
+    assert doc["tradeoff_bench"]["not_measured"] == [{
+        "case_id": "dense-d1-w8-adam-lr0.001-constant-digits-mps-b64-e1-s0",
+        "case": doc["tradeoff_bench"]["not_measured"][0]["case"], "status": "skipped",
+        "reason": "MPS is not available on this machine"}]
+    statuses = {c.case_id.split("-")[7]: c.status for c in load_run(out).cases}
+    assert statuses == {"cpu": "ok", "mps": "skipped"}
