@@ -21,12 +21,12 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     """Load and validate the plan once, before collection: a bad plan is a usage error, not a crash."""
-    from suite.cli import _parse_sets
+    from suite.commands.run import parse_sets
     from suite.plans import load_plan
 
     try:
         config._tradeoff_not_measured = []  # cases skipped in this session, written into the JSON
-        config._tradeoff_plan = load_plan(config.getoption("--plan"), _parse_sets(config.getoption("--set")))
+        config._tradeoff_plan = load_plan(config.getoption("--plan"), parse_sets(config.getoption("--set")))
     except ConfigError as exc:
         raise pytest.UsageError(f"tradeoff-bench: {exc}") from None
 

@@ -1,0 +1,1 @@
+"""One module per `tradeoff-bench` subcommand, each with `register(subparsers)`."""

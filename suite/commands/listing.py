@@ -1,0 +1,33 @@
+"""`tradeoff-bench list`: every model, optimizer, schedule, dataset, device and plan, one line each."""
+
+from __future__ import annotations
+
+
+def cmd_list(args) -> int:
+    from suite.data import DATASETS
+    from suite.devices import DEVICES, availability
+    from suite.models import MODELS
+    from suite.optim import OPTIMIZERS, SCHEDULES
+    from suite.plans import load_plan, plan_names
+
+    sections = {
+        "models": MODELS,
+        "optimizers": {k: f"{v.description} (default lr {v.default_lr:g})" for k, v in OPTIMIZERS.items()},
+        "schedules": {k: v[0] for k, v in SCHEDULES.items()},
+        "datasets": DATASETS,
+        "devices": {k: v + ("" if availability(k)[0] else f" [absent: {availability(k)[1]}]")
+                    for k, v in DEVICES.items()},
+        "plans": {name: f"{len(load_plan(name).cases)} cases: {load_plan(name).description}"
+                  for name in plan_names()},
+    }
+    for title, entries in sections.items():
+        print(f"{title}:")
+        for name, text in entries.items():
+            print(f"  {name:<14} {text}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add the `list` subcommand."""
+    sub.add_parser("list", help="list models, optimizers, schedules, datasets, devices, plans").set_defaults(
+        func=cmd_list)
