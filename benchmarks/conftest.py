@@ -12,21 +12,24 @@ from suite.errors import ConfigError
 
 
 def pytest_addoption(parser):
-    """--plan, --set and --data-dir: the same options as `tradeoff-bench run`."""
+    """--plan, --set, --data-dir and --shard: the same options as `tradeoff-bench run`."""
     group = parser.getgroup("tradeoff-bench")
     group.addoption("--plan", default="quick", help="plan name in benchmarks/plans/ or a .toml path")
     group.addoption("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a base field")
     group.addoption("--data-dir", default=None, help="directory of IDX files (or $TRADEOFF_BENCH_DATA)")
+    group.addoption("--shard", default=None, metavar="K/N", help="only the K-th of N balanced parts of the plan")
 
 
 def pytest_configure(config):
     """Load and validate the plan once, before collection: a bad plan is a usage error, not a crash."""
     from suite.commands.run import parse_sets
     from suite.plans import load_plan
+    from suite.shard import shard_plan
 
     try:
         config._tradeoff_not_measured = []  # cases skipped in this session, written into the JSON
-        config._tradeoff_plan = load_plan(config.getoption("--plan"), parse_sets(config.getoption("--set")))
+        config._tradeoff_plan = shard_plan(load_plan(config.getoption("--plan"), parse_sets(config.getoption("--set"))),
+                                           config.getoption("--shard"))
     except ConfigError as exc:
         raise pytest.UsageError(f"tradeoff-bench: {exc}") from None
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from suite.data import DATASETS
+from suite.data import DATASETS, EVAL_SPLITS
 from suite.devices import DEVICES
 from suite.errors import ConfigError, choices_error
+from suite.levers import LEVER_CHOICES, id_parts, validate
 from suite.models import MODELS
 from suite.optim import OPTIMIZERS, SCHEDULES
 
@@ -19,6 +20,8 @@ CHOICES = {
     "schedule": SCHEDULES,
     "dataset": DATASETS,
     "device": DEVICES,
+    "eval_split": EVAL_SPLITS,
+    **LEVER_CHOICES,  # precision, compile, memory_format, quantization
 }
 
 
@@ -39,6 +42,17 @@ class Case:
     dataset: str = "digits"
     device: str = "cpu"
     seed: int = 0
+    target_accuracy: float | None = None  # time-to-target is read off the history at this accuracy
+    eval_split: str = "test"  # "validation": a tuning trial, the test split never loaded
+    # Acceleration levers (suite/levers.py); at their defaults they add nothing to the id.
+    precision: str = "fp32"
+    compile: str = "none"
+    memory_format: str = "contiguous"
+    quantization: str = "none"
+    pruning: str = "none"  # METHOD:SPARSITY, e.g. l1-unstructured:0.5
+    finetune_epochs: int | None = None  # after pruning (1 when pruning and unset)
+    threads: int | None = None  # CPU intra-op threads; None: torch's default
+    world_size: int = 1  # data-parallel ranks (DistributedDataParallel)
 
     def __post_init__(self):
         for name, registry in CHOICES.items():
@@ -61,6 +75,11 @@ class Case:
         _check_int(self, "batch_size", 1)
         _check_int(self, "epochs", 1)
         _check_int(self, "seed", 0)
+        validate(self)
+        if self.target_accuracy is not None:
+            _check_number(self, "target_accuracy", positive=True)
+            if self.target_accuracy > 1:
+                raise ConfigError(f"field 'target_accuracy' must be a fraction in (0, 1], got {self.target_accuracy!r}")
 
     @property
     def id(self) -> str:
@@ -72,7 +91,11 @@ class Case:
         if self.weight_decay:
             parts.append(f"wd{self.weight_decay:g}")
         parts += [self.dataset, self.device, f"b{self.batch_size}", f"e{self.epochs}", f"s{self.seed}"]
-        return "-".join(parts)
+        if self.target_accuracy is not None:
+            parts.append(f"t{self.target_accuracy:g}")
+        if self.eval_split != "test":
+            parts.append("val")
+        return "-".join(parts + id_parts(self))
 
     def as_dict(self) -> dict:
         """The fields as plain values (what goes into extra_info["case"])."""

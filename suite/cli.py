@@ -1,4 +1,5 @@
-"""tradeoff-bench: run | list | report | env (one module per subcommand in suite/commands/)."""
+"""tradeoff-bench: run | list | report | env | compare | history | export | merge (one module per subcommand
+in suite/commands/)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import sys
 
 from suite.errors import ConfigError
 
-COMMANDS = ["run", "listing", "report", "env"]  # modules of suite.commands, in --help order
+# modules of suite.commands, in --help order
+COMMANDS = ["run", "listing", "report", "env", "compare", "history", "export", "merge"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,8 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as exc:
-        print(f"tradeoff-bench: error: {exc}", file=sys.stderr)
+        one_line = str(exc).replace("\r", "\\r").replace("\n", "\\n")
+        print(f"tradeoff-bench: error: {one_line}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before any case ran (a run in flight handles signals itself)
+        print("tradeoff-bench: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -32,6 +32,12 @@ IDX_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 SPLIT_SEED = 0  # fixes every train/test split carved here
+VALIDATION_FRACTION = 0.2  # of the training split, held out for selection (as the 80/20 digits split)
+EVAL_SPLITS = {
+    "test": "train on the training split, evaluate on the test split",
+    "validation": f"train on the training split minus a stratified {VALIDATION_FRACTION:.0%} validation split, "
+    "evaluate on that validation split; the test split is dropped (for selection)",
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,16 @@ def load_digits_dataset() -> Dataset:
     x = bunch.images.astype(np.float32)[:, None] / 16.0
     x_train, x_test, y_train, y_test = _stratified_split(x, bunch.target, 0.2)
     return _standardized("digits", x_train, y_train, x_test, y_test, 10)
+
+
+def validation_split(data: Dataset, fraction: float = VALIDATION_FRACTION) -> Dataset:
+    """The training split cut into train and validation (stratified, seed SPLIT_SEED), the validation part
+    in the test slots. The test split is not carried over, so nothing selected on the result can see it."""
+    index = np.arange(len(data.y_train))
+    train, val, _, _ = _stratified_split(index, data.y_train.cpu().numpy(), fraction)
+    train, val = (torch.as_tensor(i, device=data.y_train.device) for i in (train, val))
+    return Dataset(data.name, data.x_train[train], data.y_train[train], data.x_train[val], data.y_train[val],
+                   data.num_classes)
 
 
 def read_idx(path: Path, kind: str) -> np.ndarray:

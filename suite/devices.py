@@ -106,17 +106,32 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def allocator_info() -> dict:
-    """The memory allocator in use: a preloaded one (jemalloc, tcmalloc) or glibc with its settings."""
+ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
+# Environment variables that tune them: glibc (MALLOC_ARENA_MAX..., GLIBC_TUNABLES), jemalloc (MALLOC_CONF),
+# tcmalloc (TCMALLOC_*), mimalloc (MIMALLOC_*).
+ALLOCATOR_ENV = ("MALLOC_", "GLIBC_TUNABLES", "TCMALLOC_", "MIMALLOC_")
+
+
+def allocator_info(maps_path: str = "/proc/self/maps") -> dict:
+    """The memory allocator in use: jemalloc, tcmalloc or mimalloc when preloaded or mapped into the process
+    (Linux's /proc/self/maps lists every mapped library), else glibc malloc; with the C library's version
+    and the environment variables that tune the allocator."""
     preload = os.environ.get("LD_PRELOAD", "")
-    name = next((lib for lib in ("jemalloc", "tcmalloc", "mimalloc") if lib in preload), "glibc")
-    settings = {k: v for k, v in sorted(os.environ.items()) if k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
-    return {"name": name, "ld_preload": preload, "settings": settings}
+    try:
+        with open(maps_path, encoding="utf-8", errors="replace") as maps:
+            mapped = maps.read()
+    except OSError:  # not Linux: LD_PRELOAD is all there is to go on
+        mapped = ""
+    name = next((lib for lib in ALLOCATORS if lib in preload or f"lib{lib}" in mapped), "glibc")
+    settings = {k: v for k, v in sorted(os.environ.items()) if k.startswith(ALLOCATOR_ENV)}
+    libc = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in getattr(os, "confstr_names", {}) else None
+    return {"name": name, "ld_preload": preload, "settings": settings, "libc": libc}
 
 
 def environment(cpu: dict | None = None) -> dict:
     """What a run's figures depend on, with a short fingerprint of the parts that must match
-    for two runs to be compared (CPU model, cores, torch version, threads, GPU models, allocator)."""
+    for two runs to be compared (CPU model, cores, torch version, threads, GPU models, allocator),
+    and the measured matmul ceilings (suite.ceiling) of that fingerprint."""
     if cpu is None:
         import cpuinfo
 
@@ -131,6 +146,9 @@ def environment(cpu: dict | None = None) -> dict:
         "allocator": allocator_info(),
     }
     env["fingerprint"] = fingerprint(env)
+    from suite.ceiling import environment_ceilings  # imports this module
+
+    env["compute_ceilings"] = environment_ceilings(env["fingerprint"])
     return env
 
 

@@ -7,6 +7,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from suite.devices import time_region
+from suite.stats import spread
 
 
 def time_rounds(fn, device: torch.device, rounds: int, iterations: int, warmup_rounds: int) -> list[float]:
@@ -18,14 +19,6 @@ def time_rounds(fn, device: torch.device, rounds: int, iterations: int, warmup_r
     for _ in range(warmup_rounds * iterations):
         fn()
     return [time_region(device, fn, iterations) / iterations for _ in range(rounds)]
-
-
-def spread(values) -> dict:
-    """Median, min, max, interquartile range and count of raw samples."""
-    a = np.asarray(values, dtype=float)
-    q1, median, q3 = np.percentile(a, [25, 50, 75])
-    return {"median": float(median), "min": float(a.min()), "max": float(a.max()),
-            "iqr": float(q3 - q1), "rounds": int(a.size)}
 
 
 def throughput_metrics(prefix: str, seconds_per_call, samples_per_call: int) -> dict:

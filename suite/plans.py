@@ -5,6 +5,11 @@
     [matrix]                     field = [values]; crossed with each other on top of the base
     [sweep]                      field = [values]; varied one field at a time from the base
     [[exclude]]                  field = value tables; a case matching all of one is dropped
+    seeds = N                    each case runs with seeds seed .. seed + N - 1 (tuning trials: the first)
+    target_accuracy = 0.95       or a table dataset = fraction: each case's time-to-target accuracy
+    [tuning]                     trials = k, seed = S, [tuning.lr] optimizer = [low, high]: k log-uniform
+                                 lr trials per optimizer on a validation split (see suite/study.py)
+    optional_datasets = [...]    cases on these datasets are skipped, not failed, when their files are absent
 
 Missing fields take the Case defaults. Duplicate cases (same id) are kept once, the base first.
 """
@@ -17,11 +22,12 @@ from pathlib import Path
 
 import tomllib
 
-from suite.cases import FIELDS, Case, make_case
+from suite.cases import CHOICES, FIELDS, Case, make_case
 from suite.errors import ConfigError
+from suite.study import STUDY_KEYS, Tuning, expand_study, parse_study
 
 PLAN_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "plans"
-PLAN_KEYS = ("description", "base", "matrix", "sweep", "exclude")
+PLAN_KEYS = ("description", "base", "matrix", "sweep", "exclude", *STUDY_KEYS)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,9 @@ class Plan:
     description: str
     base: Case
     cases: tuple[Case, ...]
+    seeds: int = 1
+    tuning: Tuning | None = None  # cases holds its trials; suite.study.final_cases gives the second pass
+    optional_datasets: tuple[str, ...] = ()
 
 
 def plan_names() -> list[str]:
@@ -57,7 +66,7 @@ def load_plan(name_or_path: str, overrides: dict | None = None) -> Plan:
     path = plan_path(name_or_path)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError, RecursionError) as exc:
         raise ConfigError(f"plan {path}: not valid TOML ({exc})") from None
     return expand_plan(doc, path.stem, overrides, where=f"plan {path}")
 
@@ -91,18 +100,21 @@ def expand_plan(doc: dict, name: str, overrides: dict | None = None, where: str 
     field_sets = [base_fields]
     field_sets += [{**base_fields, **dict(zip(matrix, combo))} for combo in itertools.product(*matrix.values())]
     field_sets += [{**base_fields, key: value} for key, values in sweep.items() for value in values]
+    study = parse_study(doc, where, list(CHOICES["optimizer"]), list(CHOICES["dataset"]))
     cases = {}
     try:
         for index, fields in enumerate(field_sets):
             if index == 0 or not any(_matches(fields, rule) for rule in excludes):
-                case = make_case(fields)
+                target = study["targets"].get(fields.get("dataset", FIELDS["dataset"].default))
+                case = make_case({"target_accuracy": target, **fields})
                 cases.setdefault(case.id, case)
     except (ConfigError, TypeError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    expanded = expand_study(cases.values(), study["seeds"], study["tuning"])
     base = next(iter(cases.values()))
     description = doc.get("description", "")
     return Plan(name, description if isinstance(description, str) else str(description), base,
-                tuple(cases.values()))
+                expanded, study["seeds"], study["tuning"], study["optional_datasets"])
 
 
 def _matches(fields: dict, rule: dict) -> bool:

@@ -3,12 +3,19 @@
 A run is a pytest-benchmark JSON document. Each measured case contributes up to three benchmarks,
 one per group, whose `stats` are pytest-benchmark's own statistics of what that group times:
 
-    train     seconds per training step          extra_info: train_samples_per_s[_min|_max|_iqr|_rounds]
+    train     seconds per training step          extra_info: train_samples_per_s[_min|_max|_iqr|_rounds],
+                                                             train_peak_mem_mb, train_joules_per_sample, train_mfu,
+                                                             compile_seconds_cold|warm, scaling_efficiency
     infer     seconds per batch-1 forward        extra_info: infer_latency_ms_p50|p90|p99, infer_samples_per_s,
-                                                             params, flops_per_sample, train_flops_per_sample
-    accuracy  seconds per test-split evaluation  extra_info: test_accuracy, test_loss, train_seconds, history
+                                                             params, flops_per_sample, train_flops_per_sample,
+                                                             infer_peak_mem_mb, infer_joules_per_sample, infer_mfu,
+                                                             infer_compile_seconds_cold|warm, params_sparsity
+    accuracy  seconds per test-split evaluation  extra_info: test_accuracy, test_loss, train_seconds, history,
+                                                             time_to_target_s, epochs_to_target, accuracy_kept
 
 Every benchmark's extra_info also holds `case` (the Case fields), `case_id`, `plan` and `status`.
+A cost figure that cannot be measured on this machine (energy without a readable counter, say) is
+absent and `<key>_reason` says why (suite.cost).
 Cases that were not measured (skipped, error) sit in the top-level `tradeoff_bench.not_measured`
 list with their reason, so nothing is dropped silently.
 """
@@ -16,8 +23,8 @@ list with their reason, so nothing is dropped silently.
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,7 +38,7 @@ GROUPS = {
     "accuracy": "test_accuracy",
 }
 BENCH_FILE = "benchmarks/test_cases.py"
-STATUSES = ("ok", "diverged", "skipped", "error")
+STATUSES = ("ok", "diverged", "oom", "skipped", "error")
 
 
 @dataclass
@@ -74,9 +81,11 @@ def benchmark_entry(result: CaseResult, group: str, plan: str, extra: dict, opti
 
 
 GROUP_KEYS = {
-    "train": ("train_samples_per_s",),
+    "train": ("train_samples_per_s", "train_peak_mem", "train_joules", "train_mfu", "compile_seconds",
+              "scaling_efficiency"),
     "infer": ("infer_", "params", "flops_per_sample", "train_flops_per_sample"),
-    "accuracy": ("test_", "train_seconds", "eval_seconds", "history", "diverged_step", "last_finite_loss"),
+    "accuracy": ("test_", "train_seconds", "eval_seconds", "history", "diverged_step", "last_finite_loss",
+                 "time_to_target_s", "epochs_to_target", "accuracy_kept"),
 }
 
 
@@ -121,12 +130,19 @@ def _pytest_benchmark_version() -> str:
 
 def write_json_atomic(path: Path, document: dict) -> None:
     """Write JSON through a temporary file and a rename: a reader never sees half a file."""
+    write_text_atomic(path, json.dumps(document, indent=2, allow_nan=False))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text through a fsynced temporary file and a rename: a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # os.open with mode 0o666 applies the umask (mkstemp would leave the result readable by its owner only)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, allow_nan=False)
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -158,13 +174,22 @@ class Run:
 
 
 def _fail(path, problem: str) -> ConfigError:
-    return ConfigError(f"{path}: {problem}")
+    """The one-line error for a results file: names taken from the file may hold line breaks."""
+    one_line = problem.replace("\r", "\\r").replace("\n", "\\n")
+    return ConfigError(f"{path}: {one_line}")
+
+
+def _shown(value) -> str:
+    """A value for a one-line message: its repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_run(path) -> Run:
     """Read a results file written by the suite or by `pytest benchmarks --benchmark-json`.
 
-    Anything that is not such a document raises ConfigError naming the file and the problem.
+    The file is data only (json, no pickle or eval). Anything that is not such a document, down to a
+    metric of the wrong type, raises ConfigError naming the file, the field and what was expected.
     """
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -172,38 +197,132 @@ def load_run(path) -> Run:
         raise _fail(path, "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise _fail(path, f"cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, an int of over 4,300 digits, deep nesting
         raise _fail(path, f"not valid JSON (truncated?): {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
         raise _fail(path, "not a pytest-benchmark results document (no 'benchmarks' list)")
-    block = doc.get("tradeoff_bench", {})
-    if not isinstance(block, dict):
-        raise _fail(path, "'tradeoff_bench' must be an object")
+    block = _dict(path, doc, "tradeoff_bench")
     version = block.get("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
-        raise _fail(path, f"schema_version {version!r}, this suite reads {SCHEMA_VERSION}")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise _fail(path, f"schema_version {_shown(version)}, this suite reads {SCHEMA_VERSION}")
     cases: dict[str, CaseResult] = {}
-    plan = block.get("plan", "")
+    plan = _text(path, block, "plan", "tradeoff_bench.plan")
     for index, bench in enumerate(doc["benchmarks"]):
         _merge_benchmark(path, index, bench, cases)
-        plan = plan or bench["extra_info"].get("plan", "")
-    for index, record in enumerate(block.get("not_measured", [])):
+        plan = plan or _text(path, bench["extra_info"], "plan", f"benchmarks[{index}].extra_info.plan")
+    not_measured = block.get("not_measured", [])
+    if not isinstance(not_measured, list):
+        raise _fail(path, "tradeoff_bench.not_measured must be a list")
+    for index, record in enumerate(not_measured):
+        where = f"tradeoff_bench.not_measured[{index}]"
         if not isinstance(record, dict) or not isinstance(record.get("case_id"), str):
-            raise _fail(path, f"tradeoff_bench.not_measured[{index}] needs a string 'case_id'")
-        status = record.get("status", "skipped")
-        if status not in STATUSES:
-            raise _fail(path, f"tradeoff_bench.not_measured[{index}].status {status!r}; valid: {', '.join(STATUSES)}")
-        cases.setdefault(record["case_id"], CaseResult(record["case_id"], _dict(path, record, "case"), status,
-                                                       str(record.get("reason", ""))))
-    return Run(str(path), str(plan), _dict(path, doc, "machine_info"), _dict(path, doc, "commit_info"),
-               str(doc.get("datetime", "")), list(cases.values()))
+            raise _fail(path, f"{where} needs a string 'case_id'")
+        status = _status(path, record, where, "skipped")
+        cases.setdefault(record["case_id"], CaseResult(record["case_id"], _case(path, record, where), status,
+                                                       _text(path, record, "reason", f"{where}.reason")))
+    machine_info = _dict(path, doc, "machine_info")
+    _environment(path, _dict(path, machine_info, "tradeoff_bench", "machine_info.tradeoff_bench"))
+    commit_info = _dict(path, doc, "commit_info")
+    _text(path, commit_info, "id", "commit_info.id")
+    return Run(str(path), plan, machine_info, commit_info, _text(path, doc, "datetime", "datetime"),
+               list(cases.values()))
 
 
-def _dict(path, doc: dict, key: str) -> dict:
+def _dict(path, doc: dict, key: str, where: str = "") -> dict:
     value = doc.get(key, {})
     if not isinstance(value, dict):
-        raise _fail(path, f"'{key}' must be an object")
+        raise _fail(path, f"'{where or key}' must be an object, got {_shown(value)}")
     return value
+
+
+def _text(path, doc: dict, key: str, where: str) -> str:
+    value = doc.get(key, "")
+    if not isinstance(value, str):
+        raise _fail(path, f"{where} must be a string, got {_shown(value)}")
+    return value
+
+
+def _status(path, doc: dict, where: str, default: str) -> str:
+    status = doc.get("status", default)
+    if not isinstance(status, str) or status not in STATUSES:
+        raise _fail(path, f"{where}.status {_shown(status)}; valid: {', '.join(STATUSES)}")
+    return status
+
+
+def _is_scalar(value) -> bool:
+    """A JSON string, boolean, null, or a number that is finite as a float."""
+    if value is None or isinstance(value, (str, bool)):
+        return True
+    if not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
+
+
+def _scalars(path, table: dict, where: str) -> dict:
+    for key, value in table.items():
+        if not _is_scalar(value):
+            raise _fail(path, f"{where}.{key} must be a string, boolean, null or finite number, got {_shown(value)}")
+    return table
+
+
+# The fields of suite.cases.Case that every result's case holds, with their JSON types (Case itself imports
+# torch; tests/test_hostile_input.py checks that the two agree). Fields added later are optional scalars.
+CASE_FIELDS = {"model": "string", "depth": "integer or null", "width": "integer or null", "shared": "boolean or null",
+               "optimizer": "string", "lr": "number", "schedule": "string", "weight_decay": "number",
+               "batch_size": "integer", "epochs": "integer", "dataset": "string", "device": "string", "seed": "integer"}
+_KINDS = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool) and _is_scalar(v),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and _is_scalar(v),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def _case(path, doc: dict, where: str) -> dict:
+    if not isinstance(doc.get("case"), dict):
+        raise _fail(path, f"{where}.case must be an object of case fields, got {_shown(doc.get('case', 'nothing'))}")
+    case = _scalars(path, doc["case"], f"{where}.case")
+    for name, expected in CASE_FIELDS.items():
+        if name not in case or not any(_KINDS[kind](case[name]) for kind in expected.split(" or ")):
+            raise _fail(path, f"{where}.case.{name} must be a {expected}, got {_shown(case.get(name, 'nothing'))}")
+    return case
+
+
+def _environment(path, env: dict) -> None:
+    """The parts of machine_info.tradeoff_bench that reports read: scalars, or lists/objects of them."""
+    where = "machine_info.tradeoff_bench"
+    for key, value in env.items():
+        if key == "gpus":
+            _objects_of_scalars(path, value, f"{where}.gpus")
+        elif isinstance(value, dict):
+            for name, inner in value.items():
+                if not (_is_scalar(inner) or isinstance(inner, dict)):
+                    raise _fail(path, f"{where}.{key}.{name} must be a scalar or an object, got {_shown(inner)}")
+        elif not _is_scalar(value):
+            raise _fail(path, f"{where}.{key} must be a scalar, an object or (gpus) a list, got {_shown(value)}")
+
+
+def _objects_of_scalars(path, value, where: str) -> None:
+    """A list of objects whose values are scalars (GPU descriptions, the per-epoch history)."""
+    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+        raise _fail(path, f"{where} must be a list of objects, got {_shown(value)}")
+    for index, entry in enumerate(value):
+        _scalars(path, entry, f"{where}[{index}]")
+
+
+def _metrics(path, extra: dict, where: str, reserved) -> dict:
+    """The metrics of an extra_info: scalars, and `history` as a list of objects of scalars."""
+    metrics = {k: v for k, v in extra.items() if k not in reserved}
+    for key, value in metrics.items():
+        if key == "history":
+            _objects_of_scalars(path, value, f"{where}.history")
+        elif not _is_scalar(value):
+            raise _fail(path, f"{where}.{key} must be a string, boolean, null or finite number, got {_shown(value)}")
+    return metrics
 
 
 def _merge_benchmark(path, index: int, bench, cases: dict) -> None:
@@ -213,20 +332,19 @@ def _merge_benchmark(path, index: int, bench, cases: dict) -> None:
     extra, group = bench.get("extra_info"), bench.get("group")
     if not isinstance(extra, dict) or not isinstance(extra.get("case_id"), str):
         raise _fail(path, f"{where}.extra_info.case_id is missing (not written by tradeoff-bench?)")
-    if group not in GROUPS:
-        raise _fail(path, f"{where}.group {group!r}; valid groups: {', '.join(GROUPS)}")
+    if not isinstance(group, str) or group not in GROUPS:
+        raise _fail(path, f"{where}.group {_shown(group)}; valid groups: {', '.join(GROUPS)}")
     stats = bench.get("stats")
-    if not isinstance(stats, dict) or not isinstance(stats.get("data", []), list):
-        raise _fail(path, f"{where}.stats must be an object with a 'data' list")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in stats.get("data", [])):
-        raise _fail(path, f"{where}.stats.data must hold numbers")
-    status = extra.get("status", "ok")
-    if status not in STATUSES:
-        raise _fail(path, f"{where}.extra_info.status {status!r}; valid: {', '.join(STATUSES)}")
+    if not isinstance(stats, dict) or not isinstance(stats.get("data"), list) or not stats["data"]:
+        raise _fail(path, f"{where}.stats must be an object with a non-empty 'data' list")
+    if not all(_is_scalar(v) and isinstance(v, (int, float)) and not isinstance(v, bool) for v in stats["data"]):
+        raise _fail(path, f"{where}.stats.data must hold numbers (finite seconds)")
+    status = _status(path, extra, f"{where}.extra_info", "ok")
     case_id = extra["case_id"]
-    result = cases.setdefault(case_id, CaseResult(case_id, _dict(path, extra, "case")))
+    result = cases.setdefault(case_id, CaseResult(case_id, _case(path, extra, f"{where}.extra_info")))
     if status != "ok":
-        result.status, result.reason = status, str(extra.get("reason", result.reason))
+        result.status = status
+        result.reason = _text(path, extra, "reason", f"{where}.extra_info.reason") or result.reason
     reserved = {"case", "case_id", "plan", "status", "reason"}
-    result.metrics.update({k: v for k, v in extra.items() if k not in reserved})
-    result.samples[group] = stats.get("data", [])
+    result.metrics.update(_metrics(path, extra, f"{where}.extra_info", reserved))
+    result.samples[group] = stats["data"]

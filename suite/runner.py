@@ -7,17 +7,26 @@ Both front ends use these pieces: `tradeoff-bench run` through `run_case`, and
 from __future__ import annotations
 
 import copy
+import dataclasses
+import gc
+import os
 import random
+import traceback
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from suite import compression, distributed
 from suite.cases import Case
-from suite.data import Dataset, load_dataset
-from suite.devices import availability, torch_device
+from suite.compilation import compile_seconds, maybe_compile
+from suite.cost import CostMeter, mfu_metrics
+from suite.data import Dataset, load_dataset, validation_split
+from suite.devices import torch_device
+from suite.levers import availability, prepare_model, with_case_threads
 from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_rounds
 from suite.models import build_model, count_params
+from suite.optim import OPTIMIZERS
 from suite.results import CaseResult
 from suite.train import TrainOutcome, evaluate, make_train_step, train
 
@@ -42,22 +51,44 @@ class Prepared:
     device: torch.device
     data: Dataset
     model: torch.nn.Module
+    data_dir: object = None  # where data-parallel ranks load the data again
+    distributed: distributed.DistributedRun | None = None  # world_size > 1: timed steps and trained weights
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch."""
+# Where the same case and seed give the same figures to the last digit; the run records these notes in
+# machine_info.tradeoff_bench.determinism. Source: https://pytorch.org/docs/stable/notes/randomness.html
+DETERMINISM = {
+    "cpu": "deterministic: torch.use_deterministic_algorithms(True) and seeded torch, numpy and random give "
+           "identical figures for the same torch version and thread count",
+    "cuda": "not guaranteed: deterministic algorithms stay off (cuBLAS needs CUBLAS_WORKSPACE_CONFIG before CUDA "
+            "starts, and some CUDA kernels, such as atomicAdd-based backward passes, have no deterministic version)",
+}
+NOT_GUARANTEED = "not guaranteed: deterministic algorithms stay off on this device (PyTorch documents none for it)"
+
+
+def determinism_notes(devices) -> dict:
+    """Per device name, whether its figures are reproducible to the last digit, and why not."""
+    return {name: DETERMINISM.get(name, NOT_GUARANTEED) for name in devices}
+
+
+def seed_everything(seed: int, device: str = "cpu") -> None:
+    """Seed Python, NumPy and torch; on CPU also demand deterministic algorithms (an op without one raises
+    rather than silently differing between runs). Other devices keep them off: see DETERMINISM."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(device == "cpu")
 
 
 def prepare(case: Case, data_dir=None, download: bool = False) -> Prepared:
     """Load the data onto the case's device and build the seeded initial model there."""
     device = torch_device(case.device)
-    data = load_dataset(case.dataset, data_dir, download).to(device)
-    seed_everything(case.seed)
+    data = load_dataset(case.dataset, data_dir, download)
+    data = (validation_split(data) if case.eval_split == "validation" else data).to(device)
+    seed_everything(case.seed, case.device)
     model = build_model(case, data.input_shape, data.num_classes).to(device)
-    return Prepared(case, device, data, model)
+    model, data = prepare_model(case, model, data, device)  # memory format and precision levers
+    return Prepared(case, device, data, model, data_dir)
 
 
 def model_metrics(p: Prepared) -> dict:
@@ -67,13 +98,53 @@ def model_metrics(p: Prepared) -> dict:
 
 def train_step(p: Prepared):
     """(step, samples_per_step) on a fresh copy of the initial model, so timing trains nothing that
-    the accuracy run uses."""
-    return make_train_step(p.case, copy.deepcopy(p.model), p.data)
+    the accuracy run uses (compiled when the case says so)."""
+    return make_train_step(p.case, maybe_compile(copy.deepcopy(p.model), p.case.compile), p.data)
+
+
+def training_rounds(case: Case, config: MeasureConfig) -> tuple[int, int, int]:
+    """(rounds, steps per round, warm-up rounds) of the training-throughput measurement, for both front ends."""
+    if OPTIMIZERS[case.optimizer].full_batch:  # one step is a whole epoch already: 1 per round, 1 warm-up
+        return config.train_rounds, 1, 1
+    return config.train_rounds, config.train_steps_per_round, config.train_warmup_rounds
+
+
+def called_once(fn):
+    """fn, after one call made before a metered region: one-time allocations (optimizer state, kernel
+    caches, thread pools) belong to no case's steady state and would inflate whichever case ran first."""
+    fn()
+    return fn
+
+
+def time_training(p: Prepared, step, config: MeasureConfig) -> list[float]:
+    """Seconds per training step: `step` timed in rounds here, or for world_size > 1 the DDP steps that
+    rank 0 of the spawned ranks timed (same rounds; the same ranks then train to the budget, kept in p)."""
+    rounds = training_rounds(p.case, config)
+    if p.case.world_size > 1:
+        p.distributed = distributed.run(p.case, p.data_dir, rounds)
+        return p.distributed.step_seconds
+    return time_rounds(step, p.device, *rounds)
+
+
+def lever_metrics(p: Prepared, config: MeasureConfig, train_seconds: list[float]) -> dict:
+    """Figures that only some levers have, each measured apart from the steady-state rounds:
+    compile seconds (cold and warm), and data-parallel scaling of `train_seconds` against world size 1."""
+    metrics = {}
+    if p.case.compile != "none":
+        cold, warm = compile_seconds(lambda: train_step(p)[0], p.device)
+        metrics |= {"compile_seconds_cold": cold, "compile_seconds_warm": warm}
+        cold, warm = compile_seconds(lambda: latency_call(p, copy.deepcopy(p.model)), p.device)
+        metrics |= {"infer_compile_seconds_cold": cold, "infer_compile_seconds_warm": warm}
+    if p.case.world_size > 1 and train_seconds:
+        rounds = (config.train_rounds, config.train_steps_per_round, config.train_warmup_rounds)
+        run_1 = distributed.run(p.case, p.data_dir, rounds, world_size=1, train_budget=False)
+        metrics |= distributed.scaling_metrics(train_seconds, run_1, p.case.world_size)
+    return metrics
 
 
 def latency_call(p: Prepared, model: torch.nn.Module):
     """One batch-1 forward in eval mode under inference_mode: what latency is measured on."""
-    model.eval()
+    model = maybe_compile(model.eval(), p.case.compile)
     x = p.data.x_test[:1]
 
     def call():
@@ -85,7 +156,7 @@ def latency_call(p: Prepared, model: torch.nn.Module):
 
 def batch_call(p: Prepared, model: torch.nn.Module):
     """(call, samples) for one forward at the case's batch size: batched inference throughput."""
-    model.eval()
+    model = maybe_compile(model.eval(), p.case.compile)
     x = p.data.x_test[: p.case.batch_size]
 
     def call():
@@ -96,46 +167,129 @@ def batch_call(p: Prepared, model: torch.nn.Module):
 
 
 def train_for_accuracy(p: Prepared) -> tuple[torch.nn.Module, TrainOutcome]:
-    """Train a copy of the initial model to the case's budget (the seed fixes the batch order)."""
+    """Train a copy of the initial model to the case's budget (the seed fixes the batch order), eager:
+    torch.compile changes the speed of the same arithmetic, which the timed rounds measure. For
+    world_size > 1 the ranks train with DDP and rank 0's weights come back."""
     model = copy.deepcopy(p.model)
-    return model, train(p.case, model, p.data, p.device)
+    if p.case.world_size == 1:
+        return model, train(p.case, model, p.data, p.device)
+    run = p.distributed or distributed.run(p.case, p.data_dir, (0, 0, 0))
+    model.load_state_dict(run.state_dict)
+    return model, TrainOutcome(**run.outcome)
+
+
+def compress_trained(p: Prepared, model: torch.nn.Module, outcome: TrainOutcome,
+                     config: MeasureConfig) -> tuple[torch.nn.Module, TrainOutcome, dict]:
+    """Prune (then fine-tune) and/or quantize the trained model. The compressed model is what the case's
+    inference and accuracy figures then measure; the metrics compare it with the model before."""
+    if (p.case.pruning, p.case.quantization) == ("none", "none") or outcome.status != "ok":
+        return model, outcome, {}
+    before = time_rounds(latency_call(p, model), p.device, config.latency_calls, 1, config.latency_warmup)
+    metrics = {"test_accuracy_uncompressed": outcome.test_accuracy,
+               "infer_latency_ms_p50_uncompressed": 1000 * float(np.median(before)),
+               "params_state_dict_bytes_uncompressed": compression.state_dict_bytes(model)}
+    model = copy.deepcopy(model)
+    if p.case.pruning != "none":
+        compression.prune_model(model, *compression.parse_pruning(p.case.pruning))
+        if p.case.finetune_epochs:
+            train(p.case.replace(epochs=p.case.finetune_epochs), model, p.data, p.device)
+        compression.make_pruning_permanent(model)
+        metrics |= compression.sparsity_metrics(model)
+    if p.case.quantization != "none":
+        calibration = compression.calibration_batches(p.data, p.case.batch_size, p.case.seed)
+        model = compression.quantize(model, p.case.quantization, calibration)
+    evaluation = lambda: evaluate(model, p.data.x_test, p.data.y_test)  # noqa: E731
+    accuracy, loss = evaluation()
+    metrics |= compression.kept_metrics(accuracy, outcome.test_accuracy)
+    metrics["params_state_dict_bytes"] = compression.state_dict_bytes(model)
+    outcome = dataclasses.replace(outcome, test_accuracy=accuracy, test_loss=loss,
+                                  eval_seconds=time_rounds(evaluation, p.device, 3, 1, 0))
+    return model, outcome, metrics
 
 
 def accuracy_metrics(outcome: TrainOutcome) -> dict:
     """The accuracy group's extra_info."""
     metrics = {"test_accuracy": outcome.test_accuracy, "test_loss": outcome.test_loss,
-               "train_seconds": outcome.train_seconds, "history": outcome.history}
+               "train_seconds": outcome.train_seconds, "history": outcome.history,
+               "eval_seconds": sum(outcome.eval_seconds), **outcome.target_metrics}
     if outcome.status == "diverged":
         metrics |= {"diverged_step": outcome.diverged_step, "last_finite_loss": outcome.last_finite_loss}
     return metrics
 
 
+@with_case_threads
 def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None, download=False) -> CaseResult:
     """Measure one case. An absent device gives 'skipped', an unexpected failure 'error': the run goes on."""
-    ok, reason = availability(case.device)
+    ok, reason = availability(case)
     if not ok:
         return CaseResult(case.id, case.as_dict(), "skipped", reason)
     try:
         p = prepare(case, data_dir, download)
         metrics = model_metrics(p)
         step, per_step = train_step(p)
-        train_seconds = time_rounds(step, p.device, config.train_rounds, config.train_steps_per_round,
-                                    config.train_warmup_rounds)
-        metrics |= throughput_metrics("train", train_seconds, per_step)
+        step = called_once(step) if case.world_size == 1 else step
+        with CostMeter("train", p.device, per_step) as train_cost:  # peak memory and energy of the region
+            train_seconds = time_training(p, train_cost.count(step), config)
+        metrics |= throughput_metrics("train", train_seconds, per_step) | train_cost.metrics()
+        metrics |= lever_metrics(p, config, train_seconds)
         model, outcome = train_for_accuracy(p)
-        metrics |= accuracy_metrics(outcome)
+        model, outcome, compressed = compress_trained(p, model, outcome, config)
+        metrics |= accuracy_metrics(outcome) | compressed
         if not outcome.eval_seconds:  # diverged in its first epoch: still time one evaluation
             outcome.eval_seconds = time_rounds(lambda: evaluate(model, p.data.x_test, p.data.y_test),
                                                p.device, 1, 1, 0)
         latency = time_rounds(latency_call(p, model), p.device, config.latency_calls, 1, config.latency_warmup)
         metrics |= latency_metrics(latency)
         call, batch = batch_call(p, model)
-        metrics |= throughput_metrics("infer", time_rounds(call, p.device, config.infer_rounds, 1, 1), batch)
-    except torch.cuda.OutOfMemoryError as exc:
-        torch.cuda.empty_cache()
-        return CaseResult(case.id, case.as_dict(), "error", f"out of memory: {str(exc).splitlines()[0]}")
+        call = called_once(call)
+        with CostMeter("infer", p.device, batch) as infer_cost:
+            infer_seconds = time_rounds(infer_cost.count(call), p.device, config.infer_rounds, 1, 1)
+        metrics |= throughput_metrics("infer", infer_seconds, batch) | infer_cost.metrics()
+        metrics |= mfu_metrics(metrics, case, p.device)
     except Exception as exc:  # one case failing must not lose the others
+        if is_out_of_memory(exc):
+            return out_of_memory_result(case, exc)
         return CaseResult(case.id, case.as_dict(), "error", f"{type(exc).__name__}: {exc}".splitlines()[0])
     samples = {"train": train_seconds, "infer": latency, "accuracy": outcome.eval_seconds}
     reason = f"loss not finite at step {outcome.diverged_step}" if outcome.status == "diverged" else ""
     return CaseResult(case.id, case.as_dict(), outcome.status, reason, metrics, samples)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """An allocation failure: CUDA's OutOfMemoryError, Python's MemoryError, or the RuntimeError of an
+    allocator ("DefaultCPUAllocator: can't allocate memory", "MPS backend out of memory")."""
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("out of memory", "can't allocate"))
+
+
+def out_of_memory_result(case: Case, exc: BaseException) -> CaseResult:
+    """Free what the failed case held, then record 'oom' with the batch size and the memory left free."""
+    message = (str(exc).splitlines() or [type(exc).__name__])[0]
+    traceback.clear_frames(exc.__traceback__)  # the failed frames' tensors
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    free = free_memory_mb(case.device)
+    free_text = "unknown" if free is None else f"{free:,.0f} MiB"
+    return CaseResult(case.id, case.as_dict(), "oom",
+                      f"out of memory at batch size {case.batch_size} (free after cleanup: {free_text}): {message}",
+                      {"oom_batch_size": case.batch_size, "free_memory_mb": free})
+
+
+def free_memory_mb(device: str) -> float | None:
+    """Free memory of a device in MiB: CUDA's free device memory, else the host's MemAvailable
+    (Linux /proc/meminfo, see the kernel's Documentation/filesystems/proc.rst); None where unknown."""
+    if device == "cuda" and torch.cuda.is_available():
+        return torch.cuda.mem_get_info()[0] / 2**20
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024  # the file counts kB (KiB)
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (ValueError, OSError):
+        return None

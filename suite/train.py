@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -11,6 +12,16 @@ import torch.nn.functional as F
 from suite.data import Dataset
 from suite.devices import synchronize
 from suite.optim import OPTIMIZERS, build_optimizer, build_schedule
+from suite.precision import grad_scaler
+from suite.study import time_to_target
+
+# Test-only: a case whose id contains this variable's value fails its training step with a real
+# allocation failure, which exercises the run's out-of-memory path without filling a device.
+SIMULATE_OOM_ENV = "TRADEOFF_BENCH_SIMULATE_OOM"
+IMPOSSIBLE_BYTES = 2**62  # 4 EiB: beyond any machine's memory and x86-64's 57-bit virtual address space
+# Test-only: a fraction such as 0.15 makes every timed training step 15% slower by doing real extra work;
+# benchmarks/regression_rates.py uses it to measure how often `compare` detects an injected slowdown.
+INJECT_SLOWDOWN_ENV = "TRADEOFF_BENCH_INJECT_SLOWDOWN"
 
 
 @dataclass
@@ -25,6 +36,7 @@ class TrainOutcome:
     history: list[dict] = field(default_factory=list)
     diverged_step: int | None = None
     last_finite_loss: float | None = None
+    target_metrics: dict = field(default_factory=dict)  # time_to_target_s, epochs_to_target
 
 
 def batches(data: Dataset, batch_size: int, generator: torch.Generator, full_only: bool = False):
@@ -34,12 +46,24 @@ def batches(data: Dataset, batch_size: int, generator: torch.Generator, full_onl
     return chunks[:-1] if full_only and len(chunks) > 1 and len(chunks[-1]) < batch_size else chunks
 
 
-def minibatch_step(model, optimizer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """One update on one batch; returns the detached loss (no host sync)."""
+def sharded(chunks, shard: tuple[int, int]):
+    """Rank shard[0]'s part of each batch of index tensors: every shard[1]-th sample. A batch smaller
+    than the world size is dropped (some rank would get no sample); with (0, 1) all pass unchanged."""
+    rank, world = shard
+    return [c[rank::world] for c in chunks if len(c) >= world] if world > 1 else list(chunks)
+
+
+def minibatch_step(model, optimizer, x: torch.Tensor, y: torch.Tensor, scaler=None) -> torch.Tensor:
+    """One update on one batch (through the fp16 GradScaler when given); returns the detached loss."""
     optimizer.zero_grad(set_to_none=True)
     loss = F.cross_entropy(model(x), y)
-    loss.backward()
-    optimizer.step()
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
     return loss.detach()
 
 
@@ -56,23 +80,52 @@ def full_batch_step(model, optimizer, data: Dataset, chunk: int) -> torch.Tensor
     return total
 
 
-def make_train_step(case, model, data: Dataset):
+def make_train_step(case, model, data: Dataset, shard: tuple[int, int] = (0, 1)):
     """(step, samples_per_step): a closure doing one training update of the case's kind, cycling
-    through shuffled full batches; what throughput is measured on."""
-    optimizer = build_optimizer(case, model)
+    through shuffled full batches (this rank's shard of each); what throughput is measured on."""
+    optimizer, scaler = build_optimizer(case, model), grad_scaler(case.precision, data.x_train.device)
     model.train()
+    simulate_oom = bool(os.environ.get(SIMULATE_OOM_ENV)) and os.environ[SIMULATE_OOM_ENV] in case.id
     if OPTIMIZERS[case.optimizer].full_batch:
-        return (lambda: full_batch_step(model, optimizer, data, case.batch_size)), len(data.y_train)
+        def full_step():
+            if simulate_oom:
+                torch.empty(IMPOSSIBLE_BYTES, dtype=torch.uint8, device=data.x_train.device)
+            return full_batch_step(model, optimizer, data, case.batch_size)
+
+        return with_injected_slowdown(full_step, data.x_train.device), len(data.y_train)
     generator = torch.Generator().manual_seed(case.seed)
     pending = []
 
     def step():
+        if simulate_oom:  # CUDA raises torch.cuda.OutOfMemoryError, the CPU allocator a RuntimeError
+            torch.empty(IMPOSSIBLE_BYTES, dtype=torch.uint8, device=data.x_train.device)
         if not pending:
-            pending.extend(batches(data, case.batch_size, generator, full_only=True))
+            pending.extend(sharded(batches(data, case.batch_size, generator, full_only=True), shard))
         idx = pending.pop()
-        return minibatch_step(model, optimizer, data.x_train[idx], data.y_train[idx])
+        return minibatch_step(model, optimizer, data.x_train[idx], data.y_train[idx], scaler)
 
-    return step, min(case.batch_size, len(data.y_train))
+    return with_injected_slowdown(step, data.x_train.device), min(case.batch_size, len(data.y_train))
+
+
+def with_injected_slowdown(step, device: torch.device):
+    """Test-only: `step` unchanged unless $TRADEOFF_BENCH_INJECT_SLOWDOWN is a fraction f > 0; then each
+    call is followed by f times its own duration of real work (small matrix products on the host), so the
+    step is slowed in proportion whatever the case costs."""
+    fraction = float(os.environ.get(INJECT_SLOWDOWN_ENV) or 0)
+    if fraction <= 0:
+        return step
+    work = torch.ones(16, 16)
+
+    def slowed():
+        start = time.perf_counter()
+        loss = step()
+        synchronize(device)
+        deadline = time.perf_counter() + fraction * (time.perf_counter() - start)
+        while time.perf_counter() < deadline:
+            torch.mm(work, work)
+        return loss
+
+    return slowed
 
 
 @torch.inference_mode()
@@ -91,12 +144,15 @@ def _finite_or_none(value: float) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
-def train(case, model, data: Dataset, device: torch.device) -> TrainOutcome:
-    """Train for case.epochs, evaluating the test split after each epoch (outside the training clock).
+def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, int] = (0, 1)) -> TrainOutcome:
+    """Train for case.epochs, evaluating the held-out split (data.x_test: the test split, or the validation
+    split of a tuning trial) after each epoch, outside the training clock.
 
     A NaN or infinite loss stops training with status 'diverged' and the global step it appeared at.
+    `shard` = (rank, world_size): data-parallel training on this rank's shard of every batch.
     """
     optimizer, full_batch = build_optimizer(case, model), OPTIMIZERS[case.optimizer].full_batch
+    scaler = grad_scaler(case.precision, device)
     schedule = build_schedule(case, optimizer)
     generator = torch.Generator().manual_seed(case.seed)
     outcome = TrainOutcome("ok", None, None, 0.0)
@@ -109,8 +165,8 @@ def train(case, model, data: Dataset, device: torch.device) -> TrainOutcome:
         if full_batch:
             losses = [full_batch_step(model, optimizer, data, case.batch_size)]
         else:
-            losses = [minibatch_step(model, optimizer, data.x_train[i], data.y_train[i])
-                      for i in batches(data, case.batch_size, generator)]
+            losses = [minibatch_step(model, optimizer, data.x_train[i], data.y_train[i], scaler)
+                      for i in sharded(batches(data, case.batch_size, generator), shard)]
         synchronize(device)
         outcome.train_seconds += time.perf_counter() - start
         losses = torch.stack(losses).float().cpu()
@@ -128,8 +184,11 @@ def train(case, model, data: Dataset, device: torch.device) -> TrainOutcome:
         outcome.eval_seconds.append(time.perf_counter() - start)
         outcome.history.append({"epoch": epoch, "train_loss": float(losses.mean()), "test_accuracy": accuracy,
                                 "test_loss": _finite_or_none(test_loss), "wall_time_s": outcome.train_seconds,
-                                "lr": lr})
+                                "lr": lr, "step": steps, "eval_s": outcome.eval_seconds[-1]})
         schedule.step()
     if outcome.status == "ok":
         outcome.test_accuracy, outcome.test_loss = accuracy, _finite_or_none(test_loss)
+    if case.target_accuracy is not None:  # null when never reached within the budget
+        seconds, epochs = time_to_target(outcome.history, case.target_accuracy)
+        outcome.target_metrics = {"time_to_target_s": seconds, "epochs_to_target": epochs}
     return outcome

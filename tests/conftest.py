@@ -11,6 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 MNIST_ENV = "TRADEOFF_BENCH_MNIST_DIR"
+CACHE_ENV = "TRADEOFF_BENCH_CACHE"
 TINY_PLAN = """
 description = "two tiny cases for tests"
 [base]
@@ -23,6 +24,19 @@ dataset = "digits"
 [matrix]
 model = ["dense", "conv"]
 """
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ceiling_cache(tmp_path_factory):
+    """Keep the measured compute ceilings of the test session out of the user's cache (subprocesses too)."""
+    path = tmp_path_factory.mktemp("cache")
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous
 
 
 @pytest.fixture(scope="session")

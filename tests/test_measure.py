@@ -1,6 +1,7 @@
 import torch
 
-from suite.measure import flops_per_sample, latency_metrics, spread, throughput_metrics, time_rounds
+from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_rounds
+from suite.stats import spread
 
 
 def test_spread_of_known_samples():

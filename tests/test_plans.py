@@ -54,7 +54,7 @@ def test_bad_plans_name_the_problem(doc, message):
 
 
 def test_unknown_plan_and_bad_toml(tmp_path):
-    with pytest.raises(ConfigError, match="unknown plan 'nope'; valid plans: default, full, quick"):
+    with pytest.raises(ConfigError, match="unknown plan .nope.; valid plans: .*default.*quick"):
         load_plan("nope")
     bad = tmp_path / "bad.toml"
     bad.write_text("[base\nmodel = 1")

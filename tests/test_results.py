@@ -6,7 +6,9 @@ import pytest
 from suite.errors import ConfigError
 from suite.results import CaseResult, load_run, run_document, write_json_atomic
 
-CASE = {"model": "dense", "depth": 1}
+CASE = {"model": "dense", "depth": 1, "width": 8, "shared": False, "optimizer": "adam", "lr": 0.001,
+        "schedule": "constant", "weight_decay": 0.0, "batch_size": 64, "epochs": 1, "dataset": "digits",
+        "device": "cpu", "seed": 0}  # load_run requires every Case field
 
 
 def sample_results():

@@ -1,11 +1,13 @@
-"""`tradeoff-bench list`: every model, optimizer, schedule, dataset, device and plan, one line each."""
+"""`tradeoff-bench list`: every model, optimizer, schedule, dataset, device, lever and plan, one line each."""
 
 from __future__ import annotations
 
 
 def cmd_list(args) -> int:
+    from suite.compression import PRUNING_METHODS
     from suite.data import DATASETS
     from suite.devices import DEVICES, availability
+    from suite.levers import LEVER_CHOICES
     from suite.models import MODELS
     from suite.optim import OPTIMIZERS, SCHEDULES
     from suite.plans import load_plan, plan_names
@@ -17,6 +19,8 @@ def cmd_list(args) -> int:
         "datasets": DATASETS,
         "devices": {k: v + ("" if availability(k)[0] else f" [absent: {availability(k)[1]}]")
                     for k, v in DEVICES.items()},
+        **{name: dict(registry) for name, registry in LEVER_CHOICES.items()},
+        "pruning": PRUNING_METHODS,
         "plans": {name: f"{len(load_plan(name).cases)} cases: {load_plan(name).description}"
                   for name in plan_names()},
     }

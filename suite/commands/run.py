@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from pathlib import Path
 
 from suite.errors import ConfigError
 
 DEFAULT_OUT = "reports/latest"
+DEFAULT_PLAN = "quick"
 
 
 def parse_sets(pairs: list[str]) -> dict:
@@ -38,37 +41,133 @@ def progress_line(index: int, total: int, result, seconds: float) -> str:
 
 
 def cmd_run(args) -> int:
-    from suite.data import load_dataset
-    from suite.environment import commit_info, machine_info
+    """Run the plan's cases not yet in DIR/cases.jsonl, journaling each as it finishes, then write
+    results.json and report.md; SIGINT/SIGTERM stop after the case in flight (exit 130/143)."""
+    from suite.checkpoint import JOURNAL_NAME, JournalWriter, header_record, read_journal
+    from suite.environment import machine_info
     from suite.plans import load_plan
-    from suite.report.markdown import render
-    from suite.results import load_run, run_document, write_json_atomic
-    from suite.runner import run_case
+    from suite.runner import determinism_notes, run_case
+    from suite.shard import shard_plan
+    from suite.study import available_cases, with_finals
 
-    plan = load_plan(args.plan, parse_sets(args.set))
-    for dataset in sorted({c.dataset for c in plan.cases}):  # fail on bad data before any training
-        load_dataset(dataset, args.data_dir, args.download)
     out = Path(args.out)
-    print(f"plan {plan.name}: {len(plan.cases)} cases -> {out}", flush=True)
-    results = []
-    for index, case in enumerate(plan.cases, 1):
-        start = time.perf_counter()
-        result = run_case(case, data_dir=args.data_dir, download=args.download)
-        results.append(result)
-        print(progress_line(index, len(plan.cases), result, time.perf_counter() - start), flush=True)
-    document = run_document(results, plan.name, machine_info(), commit_info())
-    write_json_atomic(out / "results.json", document)
-    (out / "report.md").write_text(render(load_run(out / "results.json")), encoding="utf-8")
-    print(f"wrote {out / 'results.json'} and {out / 'report.md'}")
+    journal = read_journal(out / JOURNAL_NAME) if args.resume else None
+    plan_source, sets = plan_arguments(args, journal)
+    plan = shard_plan(load_plan(plan_source, parse_sets(sets)), args.shard)
+    cases, unavailable = available_cases(plan, args.data_dir, args.download)
+    check_against_data(cases, plan_source, args.data_dir, args.download)
+    info = machine_info()
+    info["tradeoff_bench"]["determinism"] = determinism_notes(sorted({c.device for c in cases}))
+    fingerprint = info["tradeoff_bench"]["fingerprint"]
+    done = {}
+    if journal:
+        journal.check_resumable(plan.name, fingerprint, [c.id for c in cases])
+        done = journal.results
+    elif (out / JOURNAL_NAME).exists():
+        print(f"replacing {out / JOURNAL_NAME} (pass --resume to continue it instead)", flush=True)
+    print(f"plan {plan.name}: {len(cases)} cases -> {out}"
+          + (f" (resuming: {len(done)} already recorded)" if journal else ""), flush=True)
+    header = header_record(plan.name, plan_source, sets, fingerprint)
+    with StopOnSignal() as stop, JournalWriter(out / JOURNAL_NAME, header, journal) as writer:
+        try:
+            for index, case in enumerate(with_finals(plan, cases, done), 1):  # tuning: finals follow trials
+                if case.id in done:
+                    continue
+                if stop.signum:
+                    break
+                start = time.perf_counter()
+                result = run_case(case, data_dir=args.data_dir, download=args.download)
+                writer.append(result)
+                done[case.id] = result
+                print(progress_line(index, len(cases), result, time.perf_counter() - start), flush=True)
+        except KeyboardInterrupt:  # a second signal: the case in flight is dropped, the finished ones kept
+            pass
+        stop.allow_hard_stop = False
+        write_outputs(out, unavailable + [done[c.id] for c in cases if c.id in done], plan.name, info)
+    if stop.signum:
+        print(f"tradeoff-bench: interrupted by {signal.Signals(stop.signum).name}: {len(done)}/{len(cases)} cases "
+              f"recorded in {out / JOURNAL_NAME}; resume with: tradeoff-bench run --resume --out {out}",
+              file=sys.stderr, flush=True)
+        return 128 + stop.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
     return 0
+
+
+def plan_arguments(args, journal) -> tuple[str, list[str]]:
+    """(plan source, --set pairs): the command line's, else on --resume the journal's, else quick."""
+    from suite.plans import PLAN_DIR, plan_path
+
+    if args.plan is None:
+        source = journal.header["plan_source"] if journal else DEFAULT_PLAN
+    else:  # a plan file outside benchmarks/plans/ is journaled by absolute path: resume from any directory
+        path = plan_path(args.plan)
+        source = path.stem if path.resolve().parent == PLAN_DIR.resolve() else str(path.resolve())
+    sets = args.set or (journal.header["sets"] if journal else [])
+    return source, sets
+
+
+def check_against_data(cases, plan_source: str, data_dir, download: bool) -> None:
+    """Fail before any training on unreadable data or a batch size larger than a training split."""
+    from suite.data import load_dataset
+
+    for name in sorted({c.dataset for c in cases}):
+        train_size = len(load_dataset(name, data_dir, download).y_train)
+        for case in cases:
+            if case.dataset == name and case.batch_size > train_size:
+                raise ConfigError(f"plan {plan_source}: case {case.id}: field 'batch_size' is {case.batch_size}, "
+                                  f"expected at most the {name} training split's {train_size} samples")
+
+
+def write_outputs(out: Path, results: list, plan: str, info: dict) -> None:
+    """results.json and report.md, each through a temporary file and a rename."""
+    from suite.environment import commit_info
+    from suite.report.build import write_report
+    from suite.results import load_run, run_document, write_json_atomic
+
+    write_json_atomic(out / "results.json", run_document(results, plan, info, commit_info()))
+    write_report([load_run(out / "results.json")], out)  # report.md, index.html and plots/
+    print(f"wrote {out / 'results.json'} and {out / 'report.md'}", flush=True)
+
+
+class StopOnSignal:
+    """While active, SIGINT and SIGTERM ask the run to stop after the case in flight (`signum` set);
+    a second signal raises KeyboardInterrupt to stop at once, unless `allow_hard_stop` is off."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum = 0
+        self.allow_hard_stop = True
+        self._previous = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum and self.allow_hard_stop:
+            raise KeyboardInterrupt
+        if not self.signum:
+            print(f"tradeoff-bench: {signal.Signals(signum).name}: stopping after the case in flight "
+                  "(send it again to stop now)", file=sys.stderr, flush=True)
+        self.signum = self.signum or signum
+
+    def __enter__(self) -> StopOnSignal:
+        self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def register(sub) -> None:
     """Add the `run` subcommand."""
     run = sub.add_parser("run", help="run a plan's cases and write results.json and report.md")
-    run.add_argument("--plan", default="quick", help="plan name in benchmarks/plans/ or a .toml path")
+    run.add_argument("--plan", default=None,
+                     help=f"plan name in benchmarks/plans/ or a .toml path (default {DEFAULT_PLAN}, or the journal's "
+                     "with --resume)")
     run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a base field")
     run.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     run.add_argument("--data-dir", default=None, help="directory of IDX files (or $TRADEOFF_BENCH_DATA)")
     run.add_argument("--download", action="store_true", help="allow downloading datasets (needs torchvision)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run journaled in OUT/cases.jsonl: skip its recorded cases, run the rest")
+    run.add_argument("--shard", default=None, metavar="K/N",
+                     help="run only the K-th of N disjoint, balanced parts of the plan (join them with merge)")
     run.set_defaults(func=cmd_run)

@@ -1,37 +1,40 @@
-"""The Markdown report: one table row per case."""
+"""The Markdown report: GitHub-flavoured, short enough for a CI job summary, plots linked as files beside it."""
 
 from __future__ import annotations
 
-from suite.results import Run
+import os
+import re
+from pathlib import Path
 
-COLUMNS = {
-    "case_id": "case",
-    "status": "status",
-    "train_samples_per_s": "train samples/s",
-    "infer_latency_ms_p50": "latency p50 (ms)",
-    "infer_samples_per_s": "infer samples/s",
-    "params": "params",
-    "flops_per_sample": "FLOPs/sample",
-    "test_accuracy": "test acc (%)",
-    "train_seconds": "train s",
-}
+from suite.report.sections import Section
+
+NUMERIC = re.compile(r"^[-+x]?[\d,.]+")  # cells that start like a number are right-aligned
 
 
-def case_table(run: Run) -> str:
-    """A GitHub-flavoured table, one row per case, units in the headers."""
-    import pandas as pd
-
-    frame = pd.DataFrame(run.rows()).reindex(columns=list(COLUMNS))
-    frame["test_accuracy"] = frame["test_accuracy"] * 100
-    return frame.rename(columns=COLUMNS).to_markdown(index=False, floatfmt=",.4g", missingval="-")
+def cell(value) -> str:
+    """Table text that cannot break a GFM table: pipes escaped, newlines folded."""
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
-def render(run: Run) -> str:
-    """The whole Markdown report."""
-    env = run.machine_info.get("tradeoff_bench", {})
-    header = [f"# tradeoff-bench report: plan `{run.plan}`", "",
-              f"{run.datetime} · commit `{run.commit_info.get('id', 'unknown')[:12]}` · "
-              f"{env.get('cpu_brand', '?')} ({env.get('cpu_cores', '?')} cores) · torch {env.get('torch', '?')} "
-              f"· {env.get('torch_threads', '?')} threads · fingerprint `{env.get('fingerprint', '?')}`", ""]
-    notes = [f"- `{c.case_id}`: **{c.status}**: {c.reason}" for c in run.cases if c.status != "ok"]
-    return "\n".join(header + [case_table(run), ""] + (["## Not ok", *notes, ""] if notes else []))
+def md_table(frame) -> str:
+    """A DataFrame of text cells as a GFM table, number-like columns right-aligned."""
+    frame = frame.map(cell).rename(columns=cell)
+    align = ["right" if len(frame) and all(NUMERIC.match(v) or v == "-" for v in frame[c]) else "left"
+             for c in frame.columns]
+    return frame.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
+def render_markdown(title: str, sections: list[Section], out: Path) -> str:
+    """The whole report; figure links are relative to OUT, where report.md is written."""
+    lines = [f"# {title}", ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        lines += [line for text in section.paragraphs for line in (text, "")]
+        lines += [line for frame in section.tables for line in (md_table(frame), "")]
+        for figure in section.figures:
+            link = Path(os.path.relpath(figure, out)).as_posix()
+            svg = Path(link).with_suffix(".svg").as_posix()
+            lines += [f"![{section.title}]({link})", ""]
+            if (Path(out) / svg).is_file():
+                lines += [f"[SVG]({svg})", ""]
+    return "\n".join(lines)

@@ -2,6 +2,8 @@
 
 A report is a list of sections. Each builder in BUILDERS takes a loaded Run and the output
 directory (where it may write figures) and returns the sections it contributes (or none).
+A module of this package registers by appending to BUILDERS at import; suite/report/build.py imports
+every module here before rendering, and renders these sections after the suite's own.
 """
 
 from __future__ import annotations

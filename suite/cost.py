@@ -1,0 +1,74 @@
+"""What a case costs besides time: peak memory and energy of a measured region, and its MFU.
+
+Wrap a measured region and count the calls that ran in it:
+
+    with CostMeter("train", device, samples_per_call) as cost:
+        seconds = time_rounds(cost.count(step), device, rounds, iterations, warmup_rounds)
+    metrics |= cost.metrics()    # train_peak_mem_mb, train_joules_per_sample (or *_reason)
+
+Memory is in suite.memory, energy in suite.energy, the compute ceiling in suite.ceiling.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from suite.ceiling import get_ceiling
+from suite.energy import RAPL_ROOT, Energy
+from suite.memory import PeakMemory
+
+# The FLOPs per sample that each group's throughput multiplies (keys of measure.flops_per_sample).
+FLOPS_KEYS = {"train": "train_flops_per_sample", "infer": "flops_per_sample"}
+
+
+class CostMeter:
+    """Peak memory and energy over a `with` block, and the samples the counted calls processed in it."""
+
+    def __init__(self, prefix: str, device: torch.device, samples_per_call: int, rapl_root: Path = RAPL_ROOT):
+        self.prefix, self.samples_per_call, self.calls = prefix, samples_per_call, 0
+        self.memory, self.energy = PeakMemory(device), Energy(device, rapl_root)
+
+    def count(self, fn):
+        """fn, counting its calls (warm-up calls included: they ran inside the metered region)."""
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return fn(*args, **kwargs)
+
+        return counted
+
+    def __enter__(self) -> CostMeter:
+        self.memory.__enter__()  # collects garbage first: outside the energy window
+        self.energy.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.energy.__exit__(*exc_info)
+        self.memory.__exit__(*exc_info)
+
+    def metrics(self) -> dict:
+        """Peak memory and energy per sample (or the reason each is absent), keyed by the prefix."""
+        return self.memory.metrics(self.prefix) | self.energy.metrics(self.prefix, self.calls * self.samples_per_call)
+
+
+def mfu(flops_per_sample: float, samples_per_s: float, ceiling_flops_per_s: float) -> float:
+    """Model FLOPs utilization: achieved model FLOP/s over the peak FLOP/s.
+
+    PaLM (Chowdhery et al. 2022, arXiv:2204.02311, appendix B) defines MFU as observed throughput x
+    model FLOPs per token / peak FLOP/s; nanoGPT's `estimate_mfu` (model.py) computes it the same way
+    against a datasheet peak. Here the peak is the GEMM rate measured on this machine (suite.ceiling)
+    and the FLOPs are FlopCounterMode's matmul and convolution FLOPs per sample.
+    """
+    return flops_per_sample * samples_per_s / ceiling_flops_per_s
+
+
+def mfu_metrics(metrics: dict, case, device: torch.device) -> dict:
+    """`train_mfu` and `infer_mfu` for each group whose throughput and FLOPs are both in `metrics`,
+    against the ceiling of the device at the precision the case computes in (its `precision` field,
+    fp32 for a case without one)."""
+    ceiling = get_ceiling(device, case.as_dict().get("precision", "fp32"))["flops_per_s"]
+    return {f"{prefix}_mfu": mfu(metrics[flops_key], metrics[f"{prefix}_samples_per_s"], ceiling)
+            for prefix, flops_key in FLOPS_KEYS.items()
+            if metrics.get(f"{prefix}_samples_per_s") is not None and metrics.get(flops_key) is not None}

@@ -1,0 +1,102 @@
+"""The report's cost section: the measured compute ceilings, MFU per case (plot), peak memory and energy (table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from suite.report.plots import new_figure, save
+from suite.report.sections import BUILDERS, Section
+
+MFU_KEYS = {"train_mfu": "train", "infer_mfu": "inference"}
+COST_COLUMNS = {
+    "train_mfu": "train MFU (%)",
+    "infer_mfu": "infer MFU (%)",
+    "train_peak_mem_mb": "train peak mem (MiB)",
+    "infer_peak_mem_mb": "infer peak mem (MiB)",
+    "train_joules_per_sample": "train J/sample",
+    "infer_joules_per_sample": "infer J/sample",
+}
+PERCENT = ("train_mfu", "infer_mfu")
+FIGURE = "mfu"  # plots/mfu.png and plots/mfu.svg
+
+
+def ceiling_sentence(name: str, c: dict) -> str:
+    """One measured ceiling: its rate, spread, method, threads and date, flagged when its rounds were noisy."""
+    noisy = " NOISY: its IQR is over 10% of its median" if c.get("noisy") else ""
+    return (f"Ceiling {name}: {c['flops_per_s'] / 1e9:,.1f} GFLOP/s (IQR {c.get('flops_per_s_iqr', 0) / 1e9:,.2f}; "
+            f"{c.get('method', 'method not recorded')}; {c.get('torch_threads', '?')} threads, "
+            f"measured {c.get('measured_at', '?')}).{noisy}")
+
+
+def ceiling_paragraphs(run) -> list[str]:
+    """One sentence per measured ceiling in the run's environment block."""
+    ceilings = run.machine_info.get("tradeoff_bench", {}).get("compute_ceilings", {})
+    if not ceilings:
+        return ["No compute ceiling in this run's environment block: MFU cannot be computed."]
+    return [ceiling_sentence(name, c) for name, c in sorted(ceilings.items())]
+
+
+def cost_frame(run):
+    """Case ids by row and the cost metrics by column (NaN where a case has no figure)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(run.rows()).set_index("case_id")
+    return frame.reindex(columns=[*COST_COLUMNS, *(f"{k}_reason" for k in COST_COLUMNS if "joules" in k)])
+
+
+def mfu_frame(run):
+    """MFU in percent of the ceiling, one row per case that has one, lowest training MFU first."""
+    frame = cost_frame(run)[list(MFU_KEYS)].dropna(how="all") * 100
+    return frame.sort_values("train_mfu", na_position="first")
+
+
+def plot_mfu(frame, out: Path) -> Path:
+    """Horizontal bars of train and inference MFU per case (PNG and SVG under OUT/plots/): the short
+    bars leave the machine idle."""
+    fig, ax = new_figure(8, 1.2 + 0.35 * len(frame))
+    positions = range(len(frame))
+    for offset, (key, label) in zip((-0.2, 0.2), MFU_KEYS.items()):
+        ax.barh([p + offset for p in positions], frame[key].fillna(0), height=0.4, label=label)
+    ax.set_yticks(list(positions), frame.index, fontsize=7)
+    ax.set_xlabel("MFU (% of the measured matmul ceiling)")
+    ax.legend(loc="lower right")
+    return save(fig, out, FIGURE)
+
+
+def _cell(value, key: str) -> str:
+    if value != value:  # NaN: absent
+        return "-"
+    return f"{value * 100:.2f}" if key in PERCENT else f"{value:,.4g}"
+
+
+def absent_energy_paragraphs(frame) -> list[str]:
+    """Why energy is absent, one line per distinct reason with the number of rows."""
+    lines = []
+    for key in ("train_joules_per_sample", "infer_joules_per_sample"):
+        counts = frame[f"{key}_reason"].dropna().value_counts()
+        lines += [f"{key} absent in {n} rows: {reason}" for reason, n in counts.items()]
+    return lines
+
+
+def cost_sections(run, out_dir: Path) -> list[Section]:
+    """The cost section: ceilings, the MFU plot, the memory/energy table, and why energy is absent."""
+    if not run.cases:
+        return []
+    frame = cost_frame(run)
+    if frame[list(COST_COLUMNS)].isna().all().all():
+        return []
+    table = frame[list(COST_COLUMNS)].copy()
+    for key in COST_COLUMNS:
+        table[key] = [_cell(v, key) for v in table[key]]
+    table = table.rename(columns=COST_COLUMNS).reset_index().rename(columns={"case_id": "case"})
+    paragraphs = ceiling_paragraphs(run) + [
+        "MFU = model FLOPs per sample x samples/s / measured ceiling (PaLM, arXiv:2204.02311, appendix B); "
+        "peak memory is above what was resident when the measured region began; energy comes from hardware "
+        "counters only."] + absent_energy_paragraphs(frame)
+    mfu = mfu_frame(run)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    figures = [plot_mfu(mfu, Path(out_dir))] if len(mfu) else []
+    return [Section("Compute cost: MFU, peak memory, energy", paragraphs, [table], figures)]
+
+
+BUILDERS.append(cost_sections)

@@ -1,0 +1,66 @@
+"""The report's title and its first section: when, which commit and plan, and on what machine."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from suite.report.grouping import group_cases
+from suite.report.sections import Section
+from suite.results import STATUSES, Run
+
+
+def title(runs: list[Run]) -> str:
+    """"tradeoff-bench report: plan quick" (several plans joined by commas)."""
+    plans = ", ".join(dict.fromkeys(r.plan or "?" for r in runs))
+    return f"tradeoff-bench report: plan {plans}"
+
+
+def when(stamp: str) -> str:
+    """An ISO timestamp as "2026-11-25 21:32:12 UTC+00:00", or as it came when it does not parse."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp or "?"
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + (f" UTC{moment.strftime('%z')[:3]}:{moment.strftime('%z')[3:]}"
+                                                   if moment.tzinfo else "")
+
+
+def commit(info: dict) -> str:
+    """The commit id (12 digits), "(dirty)" when the tree had changes, and the branch."""
+    text = str(info.get("id") or "unknown")[:12]
+    if info.get("dirty"):
+        text += " (dirty)"
+    branch = info.get("branch")
+    return f"{text} on {branch}" if branch and branch != "(unknown)" else text
+
+
+def gpus(env: dict) -> str:
+    """The GPUs with driver and memory, or "none"."""
+    listed = [f"{g.get('name', '?')} (driver {g.get('driver', '?')}, {g.get('memory_mb', '?')} MB)"
+              for g in env.get("gpus") or [] if isinstance(g, dict)]
+    return "; ".join(listed) or "none"
+
+
+def environment_row(run: Run) -> dict:
+    """One results file's context as table cells."""
+    env = run.machine_info.get("tradeoff_bench") or {}
+    return {"results file": Path(run.path).name, "when": when(run.datetime), "commit": commit(run.commit_info),
+            "plan": run.plan or "?", "CPU": f"{env.get('cpu_brand', '?')} ({env.get('cpu_cores', '?')} cores)",
+            "GPU": gpus(env), "torch": str(env.get("torch", "?")), "threads": str(env.get("torch_threads", "?")),
+            "fingerprint": str(env.get("fingerprint", "?"))}
+
+
+def counts(run: Run) -> str:
+    """"20 cases in 18 configurations: 18 ok, 1 diverged, 1 skipped"."""
+    statuses = [c.status for c in run.cases]
+    parts = [f"{statuses.count(s)} {s}" for s in STATUSES if statuses.count(s)]
+    return (f"{len(run.cases)} cases in {len(group_cases(run.cases))} configurations (seeds pooled): "
+            f"{', '.join(parts) or 'none'}.")
+
+
+def environment_section(runs: list[Run], merged: Run) -> Section:
+    """The header section: the case counts and one environment row per results file."""
+    import pandas as pd
+
+    return Section("Environment", [counts(merged)], [pd.DataFrame([environment_row(r) for r in runs])])

@@ -1,0 +1,195 @@
+"""The report's plots (matplotlib, Agg canvas, PNG and SVG under OUT/plots/), one section each.
+
+Every `*_figure` function takes the run's Layout and returns the Figure (None when the run has
+nothing to draw), so tests can read back which rows a plot was drawn from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
+
+from suite.report.grouping import Group, Layout, layout
+from suite.report.pareto import pareto_front
+from suite.report.sections import Section
+from suite.report.tables import central
+
+PLOTS_DIR = "plots"
+DPI = 100
+VARIANT = {"model", "depth", "width", "shared"}  # the fields that make a model variant
+RECIPE = {"optimizer", "lr", "schedule", "weight_decay"}  # the fields of a training recipe
+FRONT = "Pareto front"  # the label of the front's scatter, which tests read back
+ACCURACY = "test accuracy (%)"
+
+
+def new_figure(width: float = 7.5, height: float = 4.6, **subplots) -> tuple[Figure, object]:
+    """A figure on an Agg canvas (no pyplot state) and its axes."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(**subplots)
+
+
+def save(fig: Figure, out: Path, name: str) -> Path:
+    """Write NAME.png and NAME.svg under OUT/plots/; returns the PNG."""
+    folder = Path(out) / PLOTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    fig.savefig(folder / f"{name}.png", dpi=DPI)
+    fig.savefig(folder / f"{name}.svg", metadata={"Date": None})
+    return folder / f"{name}.png"
+
+
+def accuracy_points(lay: Layout, key: str) -> list[tuple[Group, float, float]]:
+    """(group, metric, test accuracy %) of every ok group that has both."""
+    points = []
+    for g in lay.groups:
+        x, acc = central(g, key), g.value("test_accuracy")
+        if g.status == "ok" and x is not None and acc is not None:
+            points.append((g, x, 100.0 * acc))
+    return points
+
+
+def front_figure(lay: Layout, key: str, xlabel: str) -> Figure | None:
+    """Test accuracy against a cost (lower is better), the Pareto front drawn, joined and labelled."""
+    points = accuracy_points(lay, key)
+    if not points:
+        return None
+    xs, ys = [p[1] for p in points], [p[2] for p in points]
+    front = pareto_front(xs, ys)
+    fig, ax = new_figure()
+    others = [i for i in range(len(points)) if i not in front]
+    ax.scatter([xs[i] for i in others], [ys[i] for i in others], color="#9aa5b1", label="dominated", zorder=2)
+    ax.scatter([xs[i] for i in front], [ys[i] for i in front], color="#d9480f", label=FRONT, zorder=3)
+    ordered = sorted(front, key=lambda i: xs[i])
+    ax.plot([xs[i] for i in ordered], [ys[i] for i in ordered], color="#d9480f", drawstyle="steps-post", zorder=1)
+    for i in front:
+        ax.annotate(lay.short_label(points[i][0]), (xs[i], ys[i]), textcoords="offset points", xytext=(5, 5),
+                    fontsize=8)
+    if min(xs) > 0 and max(xs) / min(xs) > 10:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel=ACCURACY)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def variant_label(case: dict) -> str:
+    """A model variant's name: "conv d2 w16 shared", "seed-cnn"."""
+    parts = [str(case.get("model"))]
+    if case.get("depth") is not None:
+        parts += [f"d{case['depth']}", f"w{case.get('width')}"] + (["shared"] if case.get("shared") else [])
+    return " ".join(parts)
+
+
+def throughput_figure(lay: Layout) -> Figure | None:
+    """Training samples/s by model variant (rows) and optimizer (bars), min-max over rounds as error bars.
+
+    Only groups that change nothing but the variant and the optimizer, so each bar is one recipe."""
+    groups = [g for g in lay.groups if set(lay.changes(g)) <= VARIANT | {"optimizer"}
+              and central(g, "train_samples_per_s") is not None]
+    if not groups:
+        return None
+    variants = list(dict.fromkeys(variant_label(g.case) for g in groups))
+    optimizers = list(dict.fromkeys(str(g.case.get("optimizer")) for g in groups))
+    fig, ax = new_figure(height=max(3.0, 0.45 * len(variants) * max(1, len(optimizers)) ** 0.5 + 1.5))
+    height = 0.8 / len(optimizers)
+    for k, optimizer in enumerate(optimizers):
+        mine = [g for g in groups if str(g.case.get("optimizer")) == optimizer]
+        rows = [variants.index(variant_label(g.case)) + k * height - 0.4 + height / 2 for g in mine]
+        values = [central(g, "train_samples_per_s") for g in mine]
+        rates = [g.train_rates() or [v] for g, v in zip(mine, values)]
+        errors = [[v - min(r) for v, r in zip(values, rates)], [max(r) - v for v, r in zip(values, rates)]]
+        ax.barh(rows, values, height=height, xerr=errors, label=optimizer, capsize=2)
+    ax.set_yticks(range(len(variants)), variants)
+    ax.invert_yaxis()
+    ax.set(xlabel="training throughput (samples/s, median; bars: min–max over rounds)")
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(title="optimizer", fontsize=8)
+    return fig
+
+
+def recipe_groups(lay: Layout) -> list[Group]:
+    """The base model trained with each recipe: groups changing nothing but optimizer, lr, schedule, L2."""
+    return [g for g in lay.groups if set(lay.changes(g)) <= RECIPE and history(g)]
+
+
+def history(group: Group) -> list[dict]:
+    """The per-epoch history of a group's first member that has one."""
+    return next((m.metrics["history"] for m in group.members if m.metrics.get("history")), [])
+
+
+def series(rows: list[dict], x: str, y: str, scale: float = 1.0) -> tuple[list, list]:
+    """The (x, y) pairs of a history where both are numbers."""
+    pairs = [(r.get(x), r.get(y)) for r in rows]
+    pairs = [(a, b * scale) for a, b in pairs if isinstance(a, (int, float)) and isinstance(b, (int, float))]
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+def convergence_figure(lay: Layout) -> Figure | None:
+    """Test accuracy and train loss against epoch and wall time, one line per recipe."""
+    groups = recipe_groups(lay)
+    if not groups:
+        return None
+    fig, axes = new_figure(10, 7, nrows=2, ncols=2, sharey="row")
+    panels = [("test_accuracy", 100.0, ACCURACY), ("train_loss", 1.0, "train loss (cross-entropy, log scale)")]
+    for row, (key, scale, ylabel) in enumerate(panels):
+        for col, (x, xlabel) in enumerate([("epoch", "epoch"), ("wall_time_s", "training wall time (s)")]):
+            ax = axes[row][col]
+            for g in groups:
+                ax.plot(*series(history(g), x, key, scale), marker=".", label=lay.short_label(g))
+            ax.set(xlabel=xlabel, ylabel=ylabel if col == 0 else None)
+            if x == "epoch":
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+            if key == "train_loss":
+                ax.set_yscale("log")
+    axes[0][1].legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def schedule_figure(lay: Layout) -> Figure | None:
+    """The learning rate each recipe actually used per epoch, as recorded in its history."""
+    groups = [g for g in recipe_groups(lay) if series(history(g), "epoch", "lr")[0]]
+    if not groups:
+        return None
+    fig, ax = new_figure(height=3.8)
+    for g in groups:
+        ax.plot(*series(history(g), "epoch", "lr"), marker=".", label=lay.short_label(g))
+    ax.set(xlabel="epoch", ylabel="learning rate (log scale)", yscale="log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+PLOTS = [
+    ("Accuracy vs latency", "pareto-accuracy-latency",
+     "Test accuracy against batch-1 inference latency (p50); the Pareto front (no case is both faster and "
+     "more accurate) is joined and labelled.",
+     lambda lay: front_figure(lay, "infer_latency_ms_p50", "inference latency p50 at batch 1 (ms)")),
+    ("Accuracy vs parameters", "accuracy-params",
+     "Test accuracy against parameter count; the labelled cases are the front (no smaller model is as accurate).",
+     lambda lay: front_figure(lay, "params", "parameters (count)")),
+    ("Training throughput by model and optimizer", "train-throughput",
+     "Training samples/s of each model variant with each optimizer, every other field as in the base case.",
+     throughput_figure),
+    ("Convergence", "convergence",
+     "Test accuracy and train loss per epoch and against training wall time, one line per optimizer, "
+     "schedule or L2 setting on the base model.", convergence_figure),
+    ("Learning-rate schedules", "lr-schedules", "The learning rate each of those runs applied, per epoch.",
+     schedule_figure),
+]
+
+
+def build_plots(run, out: Path) -> list[Section]:
+    """One section per plot that the run has data for, its PNG and SVG written under OUT/plots/."""
+    lay = layout(run)
+    sections = []
+    for title, name, caption, draw in PLOTS:
+        fig = draw(lay) if lay.groups else None
+        if fig is not None:
+            sections.append(Section(title, [caption], figures=[save(fig, out, name)]))
+    return sections

@@ -1,0 +1,106 @@
+"""The trade-off summary: for each axis the plan varies, what changing that one field of the base case
+does to every metric, as ratios and differences, or "within spread" where the change is inside the
+measured noise (suite/report/spread.py says when)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from suite.report.grouping import Group, Layout, layout
+from suite.report.metrics import METRICS
+from suite.report.sections import Section
+from suite.report.spread import ranges_differ, samples_differ
+from suite.report.tables import central
+
+SUMMARY = ["params", "flops_per_sample", "test_accuracy", "test_loss", "train_samples_per_s", "infer_latency_ms_p50",
+           "infer_samples_per_s", "train_seconds", "train_peak_mem_mb", "infer_peak_mem_mb",
+           "train_joules_per_sample", "infer_joules_per_sample", "train_mfu", "infer_mfu"]
+WITHIN = "within spread"
+
+
+def evidence(group: Group, key: str):
+    """What a metric's spread is known from: ("samples", raw values), ("range", (min, max)) or None."""
+    if key == "train_samples_per_s" and len(group.train_rates()) > 1:
+        return "samples", group.train_rates()
+    if key == "infer_latency_ms_p50" and len(group.raw("infer")) > 1:
+        return "samples", [1000.0 * s for s in group.raw("infer")]
+    if len(group.values(key)) > 1:  # one value per seed
+        return "samples", group.values(key)
+    low, high = group.value(f"{key}_min"), group.value(f"{key}_max")
+    return ("range", (low, high)) if low is not None and high is not None else None
+
+
+def differ(base: Group, group: Group, key: str) -> bool:
+    """Whether a metric of a group differs from the base's beyond the measured spread of both."""
+    a, b = evidence(base, key), evidence(group, key)
+    if METRICS[key].exact or (a is None and b is None):
+        return True
+    # one side measured once: a point inside the other side's range is within its spread
+    a = a or ("range", (central(base, key),) * 2)
+    b = b or ("range", (central(group, key),) * 2)
+    if a[0] == b[0] == "samples":
+        return samples_differ(a[1], b[1])
+    span = [(min(e[1]), max(e[1])) if e[0] == "samples" else e[1] for e in (a, b)]
+    return ranges_differ(*span)
+
+
+def effect(base: Group, group: Group, key: str) -> str:
+    """One cell: "x0.41" (ratio), "-0.8 pp", "+0.012" (difference), "within spread" or "-"."""
+    before, after = central(base, key), central(group, key)
+    if before is None or after is None:
+        return "-"
+    if not differ(base, group, key):
+        return WITHIN
+    metric = METRICS[key]
+    if metric.compare == "ratio" and before != 0:
+        ratio = after / before
+        return f"x{ratio:.2f}" if 0.01 <= ratio < 100 else f"x{ratio:.3g}"
+    if metric.compare == "pp":
+        return f"{(after - before) * 100:+.1f} pp"
+    return f"{after - before:+.3g}"
+
+
+def value_text(value) -> str:
+    """A field value in a change label."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def change_label(lay: Layout, group: Group) -> str:
+    """"optimizer: adam → sgd (lr 0.001 → 0.05)": the axis, then the fields that follow it."""
+    axis = lay.changes(group)[0]
+    base, case = lay.base.case, group.case
+    implied = [k for k in case if k != axis and k != "seed" and case.get(k) is not None
+               and base.get(k) is not None and case.get(k) != base.get(k)]
+    tail = "; ".join(f"{k} {value_text(base[k])} → {value_text(case[k])}" for k in implied)
+    return f"{axis}: {value_text(base.get(axis))} → {value_text(case.get(axis))}" + (f" ({tail})" if tail else "")
+
+
+def build_tradeoffs(run, out: Path) -> list[Section]:
+    """The summary table, one row per one-field change from the base case, one column per metric."""
+    import pandas as pd
+
+    lay = layout(run)
+    if not lay.groups:
+        return []
+    base = lay.base
+    rows = [g for axis in lay.axes for g in lay.one_axis() if lay.changes(g)[0] == axis]
+    keys = [k for k in SUMMARY if central(base, k) is not None]
+    text = [f"Each row changes one field of the base case `{base.label}` (the plan's first case) and shows the "
+            "effect on each metric: xR is the ratio to the base, pp a difference in percentage points. "
+            f"\"{WITHIN}\" means the two measurements overlap: their interquartile ranges overlap or a "
+            "Mann-Whitney U test over the raw samples finds no difference at p < 0.05 (min–max ranges where "
+            "only those were kept; a single value inside the other side's range). Accuracy has a spread only "
+            "with several seeds: between single seeds, differences are printed as measured."]
+    if base.status != "ok":
+        return [Section("Trade-offs", [f"The base case `{base.label}` is {base.status}: no trade-offs to show."])]
+    lonely = [a for a in lay.axes if not any(lay.changes(g)[0] == a for g in lay.one_axis())]
+    if lonely:
+        text.append(f"Axes never varied alone from the base (see the tables): {', '.join(lonely)}.")
+    if not rows:
+        return [Section("Trade-offs", text)]
+    table = pd.DataFrame([{"change": change_label(lay, g),
+                           **{METRICS[k].label: effect(base, g, k) if g.status == "ok" else g.status for k in keys}}
+                          for g in rows])
+    return [Section("Trade-offs", text, [table])]

@@ -1,0 +1,90 @@
+"""Sharding a plan over several machines, and merging the parts' results files. Imports no torch.
+
+`--shard K/N` keeps every N-th case, starting at the K-th, of the plan's cases sorted by id: the
+selection depends only on the set of case ids (not on plan order or the machine), the N shards are
+disjoint and cover the plan, and their sizes differ by at most one case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from suite.errors import ConfigError
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """(K, N) from 'K/N' with 1 <= K <= N; None for no sharding."""
+    if text is None:
+        return None
+    k, sep, n = str(text).partition("/")
+    try:
+        k, n = int(k), int(n)
+    except ValueError:
+        k = n = 0
+    if not sep or not 1 <= k <= n:
+        raise ConfigError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. 2/4")
+    return k, n
+
+
+def select_shard(cases, shard: str | None):
+    """The cases of shard 'K/N' in their plan order (all of them when shard is None)."""
+    parsed = parse_shard(shard)
+    if parsed is None:
+        return tuple(cases)
+    k, n = parsed
+    ids = sorted(case.id for case in cases)
+    keep = set(ids[k - 1::n])
+    return tuple(case for case in cases if case.id in keep)
+
+
+def shard_plan(plan, shard: str | None):
+    """The plan with only the cases of shard 'K/N' (the plan itself when shard is None)."""
+    return plan if shard is None else dataclasses.replace(plan, cases=select_shard(plan.cases, shard))
+
+
+def _case_ids(doc: dict) -> set[str]:
+    ids = {b["extra_info"]["case_id"] for b in doc["benchmarks"]}
+    return ids | {r["case_id"] for r in doc.get("tradeoff_bench", {}).get("not_measured", [])}
+
+
+def read_part(path) -> dict:
+    """A part's JSON document, validated as a results file (through load_run)."""
+    from suite.results import load_run
+
+    load_run(path)  # raises ConfigError naming the file when it is not a readable results document
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def merge_documents(parts: list[tuple[str, dict]]) -> dict:
+    """One results document from (path, document) parts of the same plan and environment.
+
+    Refuses parts whose plans or environment fingerprints differ, or that share a case.
+    """
+    if not parts:
+        raise ConfigError("merge needs at least one results file")
+    first_path, first = parts[0]
+    plan = first.get("tradeoff_bench", {}).get("plan")
+    fingerprint = first.get("machine_info", {}).get("tradeoff_bench", {}).get("fingerprint")
+    seen: dict[str, str] = {}
+    for path, doc in parts:
+        other_plan = doc.get("tradeoff_bench", {}).get("plan")
+        if other_plan != plan:
+            raise ConfigError(f"{path}: plan {other_plan!r} differs from {first_path}'s {plan!r}")
+        other = doc.get("machine_info", {}).get("tradeoff_bench", {}).get("fingerprint")
+        if other != fingerprint:
+            from suite.compare import environment_difference
+
+            difference = environment_difference(first["machine_info"], doc["machine_info"])
+            raise ConfigError(f"{path}: not mergeable with {first_path}: {difference}")
+        for case_id in sorted(_case_ids(doc)):
+            if case_id in seen:
+                raise ConfigError(f"{path}: case {case_id} is also in {seen[case_id]} (overlapping shards?)")
+            seen[case_id] = path
+    merged = dict(first)
+    merged["benchmarks"] = [b for _, doc in parts for b in doc["benchmarks"]]
+    merged["tradeoff_bench"] = {**first.get("tradeoff_bench", {}),
+                                "not_measured": [r for _, doc in parts
+                                                 for r in doc.get("tradeoff_bench", {}).get("not_measured", [])]}
+    return merged

@@ -1,0 +1,89 @@
+"""The matmul ceiling (measured, cached per fingerprint under tmp_path), MFU, and the environment block."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from suite import ceiling, cost
+from suite.cases import Case
+from suite.devices import environment
+from suite.errors import ConfigError
+from tests.cost_helpers import ceiling_cache  # noqa: F401  (fixture)
+
+CPU = torch.device("cpu")
+
+
+def test_measured_ceiling_is_a_rate_from_its_rounds():
+    record = ceiling.measure_ceiling(CPU, "fp32", n=128, rounds=3)
+    assert record["flops_per_s_min"] <= record["flops_per_s"] <= record["flops_per_s_max"]
+    assert record["n"] == 128 and record["rounds"] == 3 and record["iterations"] >= 1
+    assert "128x128 fp32" in record["method"]
+    assert record["flops_per_s"] > 1e8  # any CPU of this century multiplies faster than 0.1 GFLOP/s
+
+
+def test_unknown_precision_names_the_choices():
+    with pytest.raises(ConfigError, match="fp32"):
+        ceiling.measure_ceiling(CPU, "fp8")
+
+
+def fake_measurement(device, precision):
+    """A steady measurement (the real one is timing-dependent: noisy rounds would not be cached)."""
+    return {"device": device.type, "precision": precision, "flops_per_s": 2e9, "noisy": False}
+
+
+def test_ceiling_is_cached_per_fingerprint(ceiling_cache, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(ceiling, "measure_ceiling", fake_measurement)
+    first = ceiling.get_ceiling(CPU, "fp32", fingerprint="aaaaaaaaaaaa")
+    cached = json.loads((ceiling_cache / "ceiling-aaaaaaaaaaaa.json").read_text())
+    assert cached[ceiling.ceiling_name(CPU, "fp32")] == first and first["fingerprint"] == "aaaaaaaaaaaa"
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("measured although cached")
+
+    monkeypatch.setattr(ceiling, "_measured", {})  # a new process: only the disk cache is left
+    monkeypatch.setattr(ceiling, "measure_ceiling", no_measuring)
+    assert ceiling.get_ceiling(CPU, "fp32", fingerprint="aaaaaaaaaaaa") == first
+    monkeypatch.setattr(ceiling, "_measured", {})
+    with pytest.raises(AssertionError, match="measured although cached"):  # another environment: measured anew
+        ceiling.get_ceiling(CPU, "fp32", fingerprint="bbbbbbbbbbbb")
+
+
+def test_noisy_ceiling_is_not_cached(ceiling_cache, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(ceiling, "measure_ceiling", lambda device, precision: {"flops_per_s": 1e9, "noisy": True})
+    assert ceiling.get_ceiling(CPU, "fp32", fingerprint="cccccccccccc")["flops_per_s"] == 1e9  # used, not kept
+    assert not (ceiling_cache / "ceiling-cccccccccccc.json").exists()
+
+
+def test_environment_block_holds_the_cpu_ceiling(ceiling_cache):  # noqa: F811
+    env = environment({"brand_raw": "test cpu"})
+    record = env["compute_ceilings"][ceiling.ceiling_name(CPU, "fp32")]
+    assert record["fingerprint"] == env["fingerprint"] and record["flops_per_s"] > 0 and record["n"] == 256
+    assert (ceiling_cache / f"ceiling-{env['fingerprint']}.json").is_file() != record["noisy"]
+
+
+def test_cpu_ceilings_are_kept_per_thread_count():
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert ceiling.ceiling_name(CPU, "bf16") == "cpu-bf16-t1"
+        torch.set_num_threads(2)
+        assert ceiling.ceiling_name(CPU, "bf16") == "cpu-bf16-t2"
+    finally:
+        torch.set_num_threads(previous)
+    assert ceiling.ceiling_name(torch.device("cuda"), "fp32") == "cuda-fp32"
+
+
+def test_mfu_is_achieved_over_ceiling(monkeypatch):
+    def fake_ceiling(device, precision):
+        assert (device.type, precision) == ("cpu", "fp32")
+        return {"flops_per_s": 1e9}
+
+    monkeypatch.setattr(cost, "get_ceiling", fake_ceiling)
+    metrics = {"train_samples_per_s": 1000.0, "train_flops_per_sample": 300_000,
+               "infer_samples_per_s": 2000.0, "flops_per_sample": 100_000}
+    assert cost.mfu_metrics(metrics, Case(), CPU) == pytest.approx({"train_mfu": 0.3, "infer_mfu": 0.2})
+    del metrics["infer_samples_per_s"]
+    assert set(cost.mfu_metrics(metrics, Case(), CPU)) == {"train_mfu"}

@@ -1,0 +1,37 @@
+"""Reproducibility: the same case and seed on CPU give the same accuracy and loss to the last digit."""
+
+import json
+
+import torch
+
+from suite.cases import Case
+from suite.runner import prepare
+from tests.conftest import run_cli
+
+CASE_SETS = ["--set", "model=conv", "--set", "depth=1", "--set", "width=8", "--set", "epochs=2"]
+
+
+def accuracy_figures(out) -> tuple:
+    """(test accuracy, test loss, per-epoch train losses) of the run's only case, as written."""
+    doc = json.loads((out / "results.json").read_text())
+    extra = next(b["extra_info"] for b in doc["benchmarks"] if b["group"] == "accuracy")
+    return extra["test_accuracy"], extra["test_loss"], [h["train_loss"] for h in extra["history"]]
+
+
+def test_same_case_in_two_processes_gives_identical_figures(tmp_path):
+    plan = tmp_path / "one.toml"
+    plan.write_text('description = "one case"\n[base]\nmodel = "conv"\n')
+    figures = []
+    for name in ("first", "second"):
+        proc = run_cli("run", "--plan", plan, "--out", tmp_path / name, *CASE_SETS)
+        assert proc.returncode == 0, proc.stderr
+        figures.append(accuracy_figures(tmp_path / name))
+    assert figures[0] == figures[1]  # floats compared exactly: JSON keeps every digit
+    assert 0.1 < figures[0][0] <= 1.0 and len(figures[0][2]) == 2
+    env = json.loads((tmp_path / "first" / "results.json").read_text())["machine_info"]["tradeoff_bench"]
+    assert env["determinism"]["cpu"].startswith("deterministic: torch.use_deterministic_algorithms(True)")
+
+
+def test_cpu_cases_turn_deterministic_algorithms_on():
+    prepare(Case(model="dense", depth=1, width=8, epochs=1))
+    assert torch.are_deterministic_algorithms_enabled()
