@@ -105,6 +105,7 @@ def test_train_throughput(benchmark, case, prepared, levers, request):
     step, per_step = train_step(prepared)
     step = called_once(step)
     rounds, iterations, warmup_rounds = training_rounds(case, CONFIG)
+    rounds += CONFIG.train_spread_rounds  # the CLI spreads these over the accuracy run; here one block
     benchmark.group = "train"
     with CostMeter("train", prepared.device, per_step) as cost:
         benchmark.pedantic(cost.count(step), rounds=rounds, iterations=iterations, warmup_rounds=warmup_rounds)

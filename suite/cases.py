@@ -75,6 +75,8 @@ class Case:
         _check_int(self, "batch_size", 1)
         _check_int(self, "epochs", 1)
         _check_int(self, "seed", 0)
+        if self.seed >= 2**32:
+            raise ConfigError(f"field 'seed' must be < 2**32 (NumPy's seed range), got {self.seed}")
         validate(self)
         if self.target_accuracy is not None:
             _check_number(self, "target_accuracy", positive=True)

@@ -2,7 +2,8 @@
 
 Each compared metric gets one verdict: `regressed`, `improved`, `unchanged` or `noise`.
 
-- Timing (throughput, latency): the relative change must exceed the metric's threshold (default 5 %)
+- Timing (throughput, latency): the relative change must exceed the metric's threshold (5 %; batch-1
+  latency 10 %, see METRICS)
   AND be statistically significant at `alpha` (default 0.01). Significance is a two-sided Mann-Whitney
   U test (scipy.stats.mannwhitneyu) on the raw per-round seconds that pytest-benchmark stores in
   `stats.data`. Where a metric has no raw samples but the baseline is several runs (a rolling history
@@ -47,7 +48,10 @@ class Metric:
 
 METRICS = {
     "train_samples_per_s": Metric("timing", "higher", "samples/s", "train", 5.0),
-    "infer_latency_ms_p50": Metric("timing", "lower", "ms", "infer", 5.0),
+    # Batch-1 latency of small models (tens of microseconds) moves by up to 8% between two processes of
+    # the same code on a shared 2-core machine, every call alike (A/A runs of benchmarks/regression_rates.py,
+    # README): within-run samples cannot see that, so its threshold is 10% (override with --threshold).
+    "infer_latency_ms_p50": Metric("timing", "lower", "ms", "infer", 10.0),
     # Batched inference keeps only summary statistics per run: significance needs several baseline runs.
     "infer_samples_per_s": Metric("timing", "higher", "samples/s", None, 5.0),
     "test_accuracy": Metric("accuracy", "higher", "%", None, 0.5),

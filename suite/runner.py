@@ -22,7 +22,7 @@ from suite.cases import Case
 from suite.compilation import compile_seconds, maybe_compile
 from suite.cost import CostMeter, mfu_metrics
 from suite.data import Dataset, load_dataset, validation_split
-from suite.devices import torch_device
+from suite.devices import time_region, torch_device
 from suite.levers import availability, prepare_model, with_case_threads
 from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_rounds
 from suite.models import build_model, count_params
@@ -35,9 +35,10 @@ from suite.train import TrainOutcome, evaluate, make_train_step, train
 class MeasureConfig:
     """How many rounds each measurement takes (the same for the CLI and pytest-benchmark)."""
 
-    train_rounds: int = 10
+    train_rounds: int = 6  # contiguous rounds, inside the cost meter
     train_steps_per_round: int = 5
     train_warmup_rounds: int = 2
+    train_spread_rounds: int = 20  # more rounds taken between the epochs of the accuracy run (SpreadRounds)
     latency_calls: int = 100
     latency_warmup: int = 10
     infer_rounds: int = 10
@@ -166,13 +167,35 @@ def batch_call(p: Prepared, model: torch.nn.Module):
     return call, len(x)
 
 
-def train_for_accuracy(p: Prepared) -> tuple[torch.nn.Module, TrainOutcome]:
+class SpreadRounds:
+    """Timing rounds of the training step taken a few at a time between the epochs of the accuracy run.
+
+    A contiguous block of rounds lasts about a tenth of a second on small models, so one disturbance of
+    the machine (another process, a frequency change) can move every round of a case and fake a
+    regression. Rounds spread over the whole training run see such a disturbance in a few rounds only,
+    and the median ignores it. The step trains its own throwaway copy of the model, never the one whose
+    accuracy is measured.
+    """
+
+    def __init__(self, p: Prepared, step, config: MeasureConfig):
+        _, self.iterations, _ = training_rounds(p.case, config)
+        self.step, self.device, self.seconds = step, p.device, []
+        self.per_epoch = -(-config.train_spread_rounds // p.case.epochs)  # ceil: spread over every epoch
+        self.total = config.train_spread_rounds
+
+    def __call__(self) -> None:
+        for _ in range(min(self.per_epoch, self.total - len(self.seconds))):
+            self.seconds.append(time_region(self.device, self.step, self.iterations) / self.iterations)
+
+
+def train_for_accuracy(p: Prepared, after_epoch=None) -> tuple[torch.nn.Module, TrainOutcome]:
     """Train a copy of the initial model to the case's budget (the seed fixes the batch order), eager:
     torch.compile changes the speed of the same arithmetic, which the timed rounds measure. For
-    world_size > 1 the ranks train with DDP and rank 0's weights come back."""
+    world_size > 1 the ranks train with DDP and rank 0's weights come back. `after_epoch` runs between
+    epochs, outside the clocks (SpreadRounds)."""
     model = copy.deepcopy(p.model)
     if p.case.world_size == 1:
-        return model, train(p.case, model, p.data, p.device)
+        return model, train(p.case, model, p.data, p.device, after_epoch=after_epoch)
     run = p.distributed or distributed.run(p.case, p.data_dir, (0, 0, 0))
     model.load_state_dict(run.state_dict)
     return model, TrainOutcome(**run.outcome)
@@ -230,9 +253,11 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
         step = called_once(step) if case.world_size == 1 else step
         with CostMeter("train", p.device, per_step) as train_cost:  # peak memory and energy of the region
             train_seconds = time_training(p, train_cost.count(step), config)
+        spread = SpreadRounds(p, step, config) if case.world_size == 1 else None
+        model, outcome = train_for_accuracy(p, spread)
+        train_seconds += spread.seconds if spread else []
         metrics |= throughput_metrics("train", train_seconds, per_step) | train_cost.metrics()
         metrics |= lever_metrics(p, config, train_seconds)
-        model, outcome = train_for_accuracy(p)
         model, outcome, compressed = compress_trained(p, model, outcome, config)
         metrics |= accuracy_metrics(outcome) | compressed
         if not outcome.eval_seconds:  # diverged in its first epoch: still time one evaluation

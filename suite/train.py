@@ -144,12 +144,14 @@ def _finite_or_none(value: float) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
-def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, int] = (0, 1)) -> TrainOutcome:
+def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, int] = (0, 1),
+          after_epoch=None) -> TrainOutcome:
     """Train for case.epochs, evaluating the held-out split (data.x_test: the test split, or the validation
     split of a tuning trial) after each epoch, outside the training clock.
 
     A NaN or infinite loss stops training with status 'diverged' and the global step it appeared at.
     `shard` = (rank, world_size): data-parallel training on this rank's shard of every batch.
+    `after_epoch`, if given, is called after each epoch's evaluation, outside both clocks.
     """
     optimizer, full_batch = build_optimizer(case, model), OPTIMIZERS[case.optimizer].full_batch
     scaler = grad_scaler(case.precision, device)
@@ -186,6 +188,8 @@ def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, in
                                 "test_loss": _finite_or_none(test_loss), "wall_time_s": outcome.train_seconds,
                                 "lr": lr, "step": steps, "eval_s": outcome.eval_seconds[-1]})
         schedule.step()
+        if after_epoch is not None:
+            after_epoch()
     if outcome.status == "ok":
         outcome.test_accuracy, outcome.test_loss = accuracy, _finite_or_none(test_loss)
     if case.target_accuracy is not None:  # null when never reached within the budget

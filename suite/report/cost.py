@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from suite.report.plots import new_figure, save
 from suite.report.sections import BUILDERS, Section
 
@@ -17,6 +19,7 @@ COST_COLUMNS = {
     "infer_joules_per_sample": "infer J/sample",
 }
 PERCENT = ("train_mfu", "infer_mfu")
+MFU_PLOT_ENDS = 20  # cases shown from each end of the MFU ranking when there are more than twice as many
 FIGURE = "mfu"  # plots/mfu.png and plots/mfu.svg
 
 
@@ -94,6 +97,10 @@ def cost_sections(run, out_dir: Path) -> list[Section]:
         "peak memory is above what was resident when the measured region began; energy comes from hardware "
         "counters only."] + absent_energy_paragraphs(frame)
     mfu = mfu_frame(run)
+    if len(mfu) > 2 * MFU_PLOT_ENDS:  # a bar per case stops being readable: keep both ends of the ranking
+        paragraphs.append(f"The MFU plot shows the {MFU_PLOT_ENDS} cases with the lowest and the {MFU_PLOT_ENDS} "
+                          f"with the highest training MFU of {len(mfu)}; the table lists every case.")
+        mfu = pd.concat([mfu.head(MFU_PLOT_ENDS), mfu.tail(MFU_PLOT_ENDS)])
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     figures = [plot_mfu(mfu, Path(out_dir))] if len(mfu) else []
     return [Section("Compute cost: MFU, peak memory, energy", paragraphs, [table], figures)]

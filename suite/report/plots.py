@@ -18,6 +18,7 @@ from suite.report.sections import Section
 from suite.report.tables import central
 
 PLOTS_DIR = "plots"
+MAX_RECIPES = 12  # lines in one plot beyond which its legend stops being readable
 DPI = 100
 VARIANT = {"model", "depth", "width", "shared"}  # the fields that make a model variant
 RECIPE = {"optimizer", "lr", "schedule", "weight_decay"}  # the fields of a training recipe
@@ -111,9 +112,15 @@ def throughput_figure(lay: Layout) -> Figure | None:
     return fig
 
 
-def recipe_groups(lay: Layout) -> list[Group]:
-    """The base model trained with each recipe: groups changing nothing but optimizer, lr, schedule, L2."""
-    return [g for g in lay.groups if set(lay.changes(g)) <= RECIPE and history(g)]
+def recipe_groups(lay: Layout) -> tuple[list[Group], str]:
+    """The base model trained with each recipe (groups changing nothing but optimizer, lr, schedule, L2),
+    at most MAX_RECIPES of them: those with the highest final test accuracy, with a title saying so."""
+    groups = [g for g in lay.groups if set(lay.changes(g)) <= RECIPE and history(g)]
+    if len(groups) <= MAX_RECIPES:
+        return groups, ""
+    best = sorted(groups, key=lambda g: -(history(g)[-1].get("test_accuracy") or 0.0))[:MAX_RECIPES]
+    title = f"the {MAX_RECIPES} of {len(groups)} recipes with the highest final test accuracy"
+    return [g for g in groups if g in best], title
 
 
 def history(group: Group) -> list[dict]:
@@ -130,10 +137,11 @@ def series(rows: list[dict], x: str, y: str, scale: float = 1.0) -> tuple[list, 
 
 def convergence_figure(lay: Layout) -> Figure | None:
     """Test accuracy and train loss against epoch and wall time, one line per recipe."""
-    groups = recipe_groups(lay)
+    groups, title = recipe_groups(lay)
     if not groups:
         return None
     fig, axes = new_figure(10, 7, nrows=2, ncols=2, sharey="row")
+    fig.suptitle(title, fontsize=9)
     panels = [("test_accuracy", 100.0, ACCURACY), ("train_loss", 1.0, "train loss (cross-entropy, log scale)")]
     for row, (key, scale, ylabel) in enumerate(panels):
         for col, (x, xlabel) in enumerate([("epoch", "epoch"), ("wall_time_s", "training wall time (s)")]):
@@ -152,10 +160,12 @@ def convergence_figure(lay: Layout) -> Figure | None:
 
 def schedule_figure(lay: Layout) -> Figure | None:
     """The learning rate each recipe actually used per epoch, as recorded in its history."""
-    groups = [g for g in recipe_groups(lay) if series(history(g), "epoch", "lr")[0]]
+    groups, title = recipe_groups(lay)
+    groups = [g for g in groups if series(history(g), "epoch", "lr")[0]]
     if not groups:
         return None
     fig, ax = new_figure(height=3.8)
+    ax.set_title(title, fontsize=9)
     for g in groups:
         ax.plot(*series(history(g), "epoch", "lr"), marker=".", label=lay.short_label(g))
     ax.set(xlabel="epoch", ylabel="learning rate (log scale)", yscale="log")
