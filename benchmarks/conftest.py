@@ -28,8 +28,9 @@ def pytest_configure(config):
 
     try:
         config._tradeoff_not_measured = []  # cases skipped in this session, written into the JSON
-        config._tradeoff_plan = shard_plan(load_plan(config.getoption("--plan"), parse_sets(config.getoption("--set"))),
-                                           config.getoption("--shard"))
+        plan = load_plan(config.getoption("--plan"), parse_sets(config.getoption("--set")),
+                         config.getoption("--data-dir"))
+        config._tradeoff_plan = shard_plan(plan, config.getoption("--shard"))
     except ConfigError as exc:
         raise pytest.UsageError(f"tradeoff-bench: {exc}") from None
 

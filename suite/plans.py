@@ -10,6 +10,8 @@
     [tuning]                     trials = k, seed = S, [tuning.lr] optimizer = [low, high]: k log-uniform
                                  lr trials per optimizer on a validation split (see suite/study.py)
     optional_datasets = [...]    cases on these datasets are skipped, not failed, when their files are absent
+    dataset_with_data_dir = "mnist"  the base's dataset when a data directory is given (--data-dir or
+                                 $TRADEOFF_BENCH_DATA) and --set names no dataset; the base's own otherwise
 
 Missing fields take the Case defaults. Duplicate cases (same id) are kept once, the base first.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 import tomllib
 
 from suite.cases import CHOICES, FIELDS, Case, make_case
+from suite.data import resolve_data_dir
 from suite.errors import ConfigError
 from suite.study import STUDY_KEYS, Tuning, expand_study, parse_study
 
@@ -61,14 +64,23 @@ def plan_path(name_or_path: str) -> Path:
     return candidate
 
 
-def load_plan(name_or_path: str, overrides: dict | None = None) -> Plan:
-    """Read, validate and expand a plan; `overrides` replace fields of its base."""
+def load_plan(name_or_path: str, overrides: dict | None = None, data_dir=None) -> Plan:
+    """Read, validate and expand a plan; `overrides` replace fields of its base, and a plan's
+    `dataset_with_data_dir` becomes its base dataset when a data directory is given."""
     path = plan_path(name_or_path)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError, RecursionError) as exc:
         raise ConfigError(f"plan {path}: not valid TOML ({exc})") from None
-    return expand_plan(doc, path.stem, overrides, where=f"plan {path}")
+    where = f"plan {path}"
+    preferred = doc.pop("dataset_with_data_dir", None)
+    if preferred is not None:
+        if not isinstance(preferred, str) or preferred not in CHOICES["dataset"]:
+            raise ConfigError(f"{where}: dataset_with_data_dir {preferred!r}; valid choices: "
+                              f"{', '.join(CHOICES['dataset'])}")
+        if resolve_data_dir(data_dir) is not None and "dataset" not in (overrides or {}):
+            overrides = {**(overrides or {}), "dataset": preferred}
+    return expand_plan(doc, path.stem, overrides, where=where)
 
 
 def _table(doc: dict, key: str, where: str, kind=dict):

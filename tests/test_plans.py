@@ -60,3 +60,17 @@ def test_unknown_plan_and_bad_toml(tmp_path):
     bad.write_text("[base\nmodel = 1")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_plan(str(bad))
+
+
+def test_levers_plan_takes_mnist_when_a_data_dir_is_given(mnist_dir, monkeypatch):
+    monkeypatch.delenv("TRADEOFF_BENCH_DATA", raising=False)
+    assert {c.dataset for c in load_plan("levers").cases} == {"digits"}
+    assert {c.dataset for c in load_plan("levers", data_dir=mnist_dir).cases} == {"mnist"}
+    assert {c.dataset for c in load_plan("levers", {"dataset": "digits"}, mnist_dir).cases} == {"digits"}
+
+
+def test_dataset_with_data_dir_must_name_a_dataset(tmp_path):
+    plan = tmp_path / "p.toml"
+    plan.write_text('dataset_with_data_dir = "cifar"\n[base]\nmodel = "dense"\n')
+    with pytest.raises(ConfigError, match="dataset_with_data_dir 'cifar'; valid choices: digits, mnist"):
+        load_plan(str(plan), data_dir=tmp_path)

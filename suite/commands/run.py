@@ -53,7 +53,7 @@ def cmd_run(args) -> int:
     out = Path(args.out)
     journal = read_journal(out / JOURNAL_NAME) if args.resume else None
     plan_source, sets = plan_arguments(args, journal)
-    plan = shard_plan(load_plan(plan_source, parse_sets(sets)), args.shard)
+    plan = shard_plan(load_plan(plan_source, parse_sets(sets), args.data_dir), args.shard)
     cases, unavailable = available_cases(plan, args.data_dir, args.download)
     check_against_data(cases, plan_source, args.data_dir, args.download)
     info = machine_info()
