@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from suite.errors import ConfigError, choices_error
+from suite.stats import mann_whitney_p
 
 ALPHA = 0.01
 MIN_BOOTSTRAP_RUNS = 3  # fewer run-level values give no usable interval of their median
@@ -252,10 +253,8 @@ def accuracy_verdict(change_pp: float, threshold_pp: float, seed_spread_pp: floa
 def timing_significance(base_samples, cand_samples, base_run_values, cand_value: float,
                         alpha: float) -> tuple[bool | None, str]:
     """(significant, how it was decided). None when nothing can be tested (a lone value each side)."""
-    from scipy import stats
-
     if len(base_samples) >= 2 and len(cand_samples) >= 2:
-        p = float(stats.mannwhitneyu(base_samples, cand_samples, alternative="two-sided").pvalue)
+        p = mann_whitney_p(base_samples, cand_samples)
         return p < alpha, f"Mann-Whitney p={p:.2g}"
     if len(base_run_values) >= MIN_BOOTSTRAP_RUNS:
         low, high = median_interval(base_run_values, 1 - alpha)

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import gc
-import os
 import random
-import traceback
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +23,7 @@ from suite.devices import time_region, torch_device
 from suite.levers import availability, prepare_model, with_case_threads
 from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_rounds
 from suite.models import build_model, count_params
+from suite.oom import is_out_of_memory, out_of_memory_result
 from suite.optim import OPTIMIZERS
 from suite.results import CaseResult
 from suite.train import TrainOutcome, evaluate, make_train_step, train
@@ -209,7 +207,7 @@ def compress_trained(p: Prepared, model: torch.nn.Module, outcome: TrainOutcome,
         return model, outcome, {}
     before = time_rounds(latency_call(p, model), p.device, config.latency_calls, 1, config.latency_warmup)
     metrics = {"test_accuracy_uncompressed": outcome.test_accuracy,
-               "infer_latency_ms_p50_uncompressed": 1000 * float(np.median(before)),
+               "infer_latency_ms_p50_uncompressed": latency_metrics(before)["infer_latency_ms_p50"],
                "params_state_dict_bytes_uncompressed": compression.state_dict_bytes(model)}
     model = copy.deepcopy(model)
     if p.case.pruning != "none":
@@ -278,43 +276,3 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
     samples = {"train": train_seconds, "infer": latency, "accuracy": outcome.eval_seconds}
     reason = f"loss not finite at step {outcome.diverged_step}" if outcome.status == "diverged" else ""
     return CaseResult(case.id, case.as_dict(), outcome.status, reason, metrics, samples)
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """An allocation failure: CUDA's OutOfMemoryError, Python's MemoryError, or the RuntimeError of an
-    allocator ("DefaultCPUAllocator: can't allocate memory", "MPS backend out of memory")."""
-    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
-        return True
-    return isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("out of memory", "can't allocate"))
-
-
-def out_of_memory_result(case: Case, exc: BaseException) -> CaseResult:
-    """Free what the failed case held, then record 'oom' with the batch size and the memory left free."""
-    message = (str(exc).splitlines() or [type(exc).__name__])[0]
-    traceback.clear_frames(exc.__traceback__)  # the failed frames' tensors
-    gc.collect()
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.empty_cache()
-    free = free_memory_mb(case.device)
-    free_text = "unknown" if free is None else f"{free:,.0f} MiB"
-    return CaseResult(case.id, case.as_dict(), "oom",
-                      f"out of memory at batch size {case.batch_size} (free after cleanup: {free_text}): {message}",
-                      {"oom_batch_size": case.batch_size, "free_memory_mb": free})
-
-
-def free_memory_mb(device: str) -> float | None:
-    """Free memory of a device in MiB: CUDA's free device memory, else the host's MemAvailable
-    (Linux /proc/meminfo, see the kernel's Documentation/filesystems/proc.rst); None where unknown."""
-    if device == "cuda" and torch.cuda.is_available():
-        return torch.cuda.mem_get_info()[0] / 2**20
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 1024  # the file counts kB (KiB)
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (ValueError, OSError):
-        return None

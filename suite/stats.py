@@ -16,3 +16,10 @@ def spread(values) -> dict:
     q1, median, q3 = quartiles(values)
     a = np.asarray(values, dtype=float)
     return {"median": median, "min": float(a.min()), "max": float(a.max()), "iqr": q3 - q1, "rounds": int(a.size)}
+
+
+def mann_whitney_p(a, b) -> float:
+    """Two-sided Mann-Whitney U p-value that two sets of raw samples come from one distribution."""
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)

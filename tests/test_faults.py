@@ -14,9 +14,9 @@ import torch
 from suite import cli
 from suite.checkpoint import JOURNAL_NAME, JournalWriter, header_record, read_journal
 from suite.commands.run import StopOnSignal
+from suite.oom import is_out_of_memory
 from suite.plans import load_plan
 from suite.results import CaseResult, load_run
-from suite.runner import is_out_of_memory
 from suite.train import SIMULATE_OOM_ENV
 from tests.conftest import REPO
 

@@ -21,8 +21,8 @@ def cmd_list(args) -> int:
                     for k, v in DEVICES.items()},
         **{name: dict(registry) for name, registry in LEVER_CHOICES.items()},
         "pruning": PRUNING_METHODS,
-        "plans": {name: f"{len(load_plan(name).cases)} cases: {load_plan(name).description}"
-                  for name in plan_names()},
+        "plans": {plan.name: f"{len(plan.cases)} cases: {plan.description}"
+                  for plan in map(load_plan, plan_names())},
     }
     for title, entries in sections.items():
         print(f"{title}:")
