@@ -21,16 +21,19 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    """Load and validate the plan once, before collection: a bad plan is a usage error, not a crash."""
+    """Load and validate the plan once, before collection, with the plug-ins it names: a bad plan is a usage
+    error, not a crash."""
     from suite.commands.run import parse_sets
     from suite.plans import load_plan
     from suite.shard import shard_plan
+    from suite.workloads.plugins import check_plugins
 
     try:
         config._tradeoff_not_measured = []  # cases skipped in this session, written into the JSON
         plan = load_plan(config.getoption("--plan"), parse_sets(config.getoption("--set")),
                          config.getoption("--data-dir"))
         config._tradeoff_plan = shard_plan(plan, config.getoption("--shard"))
+        check_plugins(config._tradeoff_plan.cases, config.getoption("--data-dir"))
     except ConfigError as exc:
         raise pytest.UsageError(f"tradeoff-bench: {exc}") from None
 

@@ -11,6 +11,7 @@ from suite.errors import ConfigError, choices_error
 from suite.levers import LEVER_CHOICES, id_parts, validate
 from suite.models import MODELS
 from suite.optim import OPTIMIZERS, SCHEDULES
+from suite.workloads.plugins import SPEC_FORMS, is_spec
 
 # Fields that only the dense and conv families have; seed-cnn fixes its own architecture.
 FAMILY_FIELDS = ("depth", "width", "shared")
@@ -56,8 +57,9 @@ class Case:
 
     def __post_init__(self):
         for name, registry in CHOICES.items():
-            if getattr(self, name) not in registry:
-                raise choices_error(name, getattr(self, name), registry)
+            value = getattr(self, name)
+            if value not in registry and not (name in SPEC_FORMS and is_spec(value)):  # model, dataset plug-ins
+                raise choices_error(name, value, [*registry, *([SPEC_FORMS[name]] if name in SPEC_FORMS else [])])
         if self.model == "seed-cnn":
             for name in FAMILY_FIELDS:
                 object.__setattr__(self, name, None)

@@ -113,16 +113,35 @@ def calibration_batches(data, batch_size: int, seed: int) -> list[torch.Tensor]:
     return [data.x_train[i] for i in batches(data, batch_size, generator)[:CALIBRATION_BATCHES]]
 
 
+# Runs of layers inside a Sequential that fuse into one int8 kernel, longest first. A BatchNorm is folded into
+# a copy of the convolution before it (so convolutions shared across blocks get one fused copy per block).
+FUSIONS = ((nn.Conv2d, nn.BatchNorm2d, nn.ReLU), (nn.Conv2d, nn.BatchNorm2d), (nn.Conv2d, nn.ReLU),
+           (nn.Linear, nn.ReLU))
+
+
+def _fusable_runs(seq: nn.Sequential) -> list[list[str]]:
+    """Names of the non-overlapping runs of `seq`'s children that match FUSIONS, in order."""
+    children, runs, i = list(seq.named_children()), [], 0
+    while i < len(children):
+        for kinds in FUSIONS:
+            window = children[i:i + len(kinds)]
+            if len(window) == len(kinds) and all(type(m) is k for (_, m), k in zip(window, kinds)):
+                runs.append([name for name, _ in window])
+                i += len(kinds) - 1
+                break
+        i += 1
+    return runs
+
+
 def _fuse(model: nn.Module) -> None:
-    """Fuse every Conv2d/Linear directly followed by ReLU inside a Sequential (one int8 kernel each)."""
+    """Fuse every Conv2d-BatchNorm2d(-ReLU), Conv2d-ReLU and Linear-ReLU run inside a Sequential (one int8
+    kernel each)."""
     import torch.ao.quantization as tq
 
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
-        children = list(seq.named_children())
-        pairs = [[a, b] for (a, ma), (b, mb) in zip(children, children[1:])
-                 if isinstance(ma, (nn.Conv2d, nn.Linear)) and isinstance(mb, nn.ReLU)]
-        if pairs:
-            tq.fuse_modules(seq, pairs, inplace=True)
+        runs = _fusable_runs(seq)
+        if runs:
+            tq.fuse_modules(seq, runs, inplace=True)
 
 
 def quantize(model: nn.Module, method: str, calibration: list[torch.Tensor]) -> nn.Module:

@@ -6,6 +6,7 @@ Nothing is downloaded unless `download=True` is passed (the CLI's `--download`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import os
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from suite.errors import ConfigError
+from suite.workloads import plugins
 
 DATASETS = {
     "digits": "scikit-learn's bundled 8x8 digits (1,797 images): fixed stratified 1,437 train / 360 test",
@@ -25,6 +27,8 @@ DATASETS = {
     "fashion-mnist": "Fashion-MNIST 28x28 from IDX files, same layout and rules as mnist",
     "synthetic": "random 1x28x28 tensors, 10 classes, 4,096 train / 1,024 test: for speed only",
 }
+BUILTIN_DATASETS = tuple(DATASETS)  # the rest of DATASETS: names registered by plug-in entry points
+DATASETS.update(plugins.registered("dataset", exclude=BUILTIN_DATASETS))
 DATA_ENV = "TRADEOFF_BENCH_DATA"
 IDX_MAGIC = {"images": 2051, "labels": 2049}
 IDX_FILES = {
@@ -42,7 +46,9 @@ EVAL_SPLITS = {
 
 @dataclass(frozen=True)
 class Dataset:
-    """Standardized float32 images (N, C, H, W) and int64 labels, split into train and test."""
+    """Standardized float32 images (N, C, H, W) and int64 labels, split into train and test. `task` says
+    what the tensors hold ("classification": x (N, ...) floating, y (N,) class indices in [0, num_classes)),
+    checked for plug-in datasets by suite.workloads.plugins."""
 
     name: str
     x_train: torch.Tensor
@@ -50,6 +56,7 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
+    task: str = "classification"
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -58,7 +65,7 @@ class Dataset:
     def to(self, device: torch.device) -> Dataset:
         """The same dataset with every tensor on `device`."""
         move = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_test", "y_test")}
-        return Dataset(self.name, num_classes=self.num_classes, **move)
+        return dataclasses.replace(self, **move)
 
 
 def _standardized(name, x_train, y_train, x_test, y_test, num_classes) -> Dataset:
@@ -91,8 +98,8 @@ def validation_split(data: Dataset, fraction: float = VALIDATION_FRACTION) -> Da
     index = np.arange(len(data.y_train))
     train, val, _, _ = _stratified_split(index, data.y_train.cpu().numpy(), fraction)
     train, val = (torch.as_tensor(i, device=data.y_train.device) for i in (train, val))
-    return Dataset(data.name, data.x_train[train], data.y_train[train], data.x_train[val], data.y_train[val],
-                   data.num_classes)
+    return dataclasses.replace(data, x_train=data.x_train[train], y_train=data.y_train[train],
+                               x_test=data.x_train[val], y_test=data.y_train[val])
 
 
 def read_idx(path: Path, kind: str) -> np.ndarray:
@@ -192,13 +199,16 @@ def _load_cached(name: str, data_dir: Path | None, download: bool) -> Dataset:
         return load_digits_dataset()
     if name == "synthetic":
         return synthetic_dataset()
+    if name not in BUILTIN_DATASETS:
+        return plugins.load_dataset(name, data_dir)
     return load_idx_dataset(name, data_dir, download)
 
 
 def load_dataset(name: str, data_dir=None, download: bool = False) -> Dataset:
-    """The named dataset on the CPU, loaded once per process."""
-    if name not in DATASETS:
+    """The named dataset (a built-in, an entry-point name or a package.module:loader) on the CPU, loaded once
+    per process."""
+    if name not in DATASETS and not plugins.is_spec(name):
         from suite.errors import choices_error
 
-        raise choices_error("dataset", name, DATASETS)
+        raise choices_error("dataset", name, [*DATASETS, plugins.SPEC_FORMS["dataset"]])
     return _load_cached(name, resolve_data_dir(data_dir), download)

@@ -14,11 +14,12 @@ import torch
 from suite import compilation, compression, distributed, precision
 from suite.devices import availability as device_availability
 from suite.errors import ConfigError
+from suite.models import BUILTIN_MODELS
 from suite.optim import OPTIMIZERS
 
 MEMORY_FORMATS = {
     "contiguous": "NCHW tensors (torch.contiguous_format)",
-    "channels_last": "NHWC tensors for the conv models' weights and inputs (torch.channels_last)",
+    "channels_last": "NHWC tensors for the conv models' (and plug-in models') weights and inputs (torch.channels_last)",
 }
 LEVER_CHOICES = {
     "precision": precision.PRECISIONS,
@@ -26,7 +27,7 @@ LEVER_CHOICES = {
     "memory_format": MEMORY_FORMATS,
     "quantization": compression.QUANTIZATIONS,
 }
-CONV_MODELS = ("conv", "seed-cnn")
+CONV_MODELS = ("conv", "seed-cnn", "resnet")
 
 
 def validate(case) -> None:
@@ -41,7 +42,7 @@ def validate(case) -> None:
         value = getattr(case, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
             raise ConfigError(f"field {name!r} must be an integer >= {minimum}, got {value!r}")
-    if case.memory_format == "channels_last" and case.model not in CONV_MODELS:
+    if case.memory_format == "channels_last" and case.model not in CONV_MODELS and case.model in BUILTIN_MODELS:
         raise ConfigError(f"memory_format channels_last needs a conv model ({', '.join(CONV_MODELS)}), "
                           f"got {case.model!r}")
     if case.quantization != "none" and (case.precision != "fp32" or case.compile != "none"):

@@ -44,7 +44,8 @@ def flops_per_sample(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as forward:
         model(x[:1])
-    model.train()
+    # Still in eval mode: the same matrix multiplies and convolutions as a training step, while BatchNorm
+    # neither needs more than one value per channel nor moves the initial model's running statistics.
     with FlopCounterMode(display=False) as train:
         torch.nn.functional.cross_entropy(model(x[:1]), y[:1]).backward()
     model.zero_grad(set_to_none=True)

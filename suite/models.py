@@ -1,4 +1,4 @@
-"""Model variants: the dense (MLP) and conv (CNN) families, and the reference seed CNN."""
+"""Model variants: the dense (MLP), conv (CNN) and resnet families, the reference seed CNN, and plug-ins."""
 
 from __future__ import annotations
 
@@ -7,13 +7,21 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from suite.workloads import plugins
+from suite.workloads.resnet import resnet_model
+
 MODELS = {
     "dense": "MLP: input Linear(in, width)+ReLU, then `depth` Linear(width, width)+ReLU layers, linear classifier",
     "conv": "CNN: input 3x3 conv(in, width)+ReLU and 2x2 max-pool, then `depth` 3x3 conv(width, width)+ReLU "
     "blocks, linear classifier",
     "seed-cnn": "reference CNN conv32-pool-conv64-pool-conv64-dense64-dense10 "
     "(93,322 params on 28x28x1; 'same' padding below 20 px)",
+    "resnet": "ResNet: conv-BN-ReLU stem and 2x2 max-pool, 3 stages of `depth` BasicBlocks (conv-BN-ReLU-conv-BN + "
+    "identity) at width, 2x, 4x channels with stride-2 downsampling between, global average pool, linear "
+    "classifier; shared: a stage's blocks share their convs, each keeps its BatchNorm",
 }
+BUILTIN_MODELS = tuple(MODELS)  # the rest of MODELS: names registered by plug-in entry points
+MODELS.update(plugins.registered("model", exclude=BUILTIN_MODELS))
 
 
 class Repeated(nn.Module):
@@ -80,7 +88,9 @@ def build_model(case, input_shape, num_classes: int) -> nn.Module:
     """The model a case names, for inputs of shape (C, H, W), on the CPU in fp32."""
     if case.model == "seed-cnn":
         return seed_cnn(input_shape, num_classes)
-    family = {"dense": dense_model, "conv": conv_model}[case.model]
+    if case.model not in BUILTIN_MODELS:
+        return plugins.build_model(case, input_shape, num_classes)
+    family = {"dense": dense_model, "conv": conv_model, "resnet": resnet_model}[case.model]
     return family(input_shape, num_classes, case.depth, case.width, case.shared)
 
 

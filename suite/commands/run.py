@@ -49,6 +49,7 @@ def cmd_run(args) -> int:
     from suite.runner import determinism_notes, run_case
     from suite.shard import shard_plan
     from suite.study import available_cases, with_finals
+    from suite.workloads.plugins import check_plugins
 
     out = Path(args.out)
     journal = read_journal(out / JOURNAL_NAME) if args.resume else None
@@ -56,6 +57,7 @@ def cmd_run(args) -> int:
     plan = shard_plan(load_plan(plan_source, parse_sets(sets), args.data_dir), args.shard)
     cases, unavailable = available_cases(plan, args.data_dir, args.download)
     check_against_data(cases, plan_source, args.data_dir, args.download)
+    check_plugins(cases, args.data_dir, args.download)  # plug-in models and datasets, before any training
     info = machine_info()
     info["tradeoff_bench"]["determinism"] = determinism_notes(sorted({c.device for c in cases}))
     fingerprint = info["tradeoff_bench"]["fingerprint"]
