@@ -53,6 +53,7 @@ class Case:
     finetune_epochs: int | None = None  # after pruning (1 when pruning and unset)
     threads: int | None = None  # CPU intra-op threads; None: torch's default
     world_size: int = 1  # data-parallel ranks (DistributedDataParallel)
+    deterministic: bool = False  # torch.use_deterministic_algorithms(True) for the case: a lever with a cost
 
     def __post_init__(self):
         for name, registry in CHOICES.items():
@@ -77,6 +78,8 @@ class Case:
         _check_int(self, "seed", 0)
         if self.seed >= 2**32:
             raise ConfigError(f"field 'seed' must be < 2**32 (NumPy's seed range), got {self.seed}")
+        if not isinstance(self.deterministic, bool):
+            raise ConfigError(f"field 'deterministic' must be true or false, got {self.deterministic!r}")
         validate(self)
         if self.target_accuracy is not None:
             _check_number(self, "target_accuracy", positive=True)
@@ -97,7 +100,7 @@ class Case:
             parts.append(f"t{self.target_accuracy:g}")
         if self.eval_split != "test":
             parts.append("val")
-        return "-".join(parts + id_parts(self))
+        return "-".join(parts + id_parts(self) + (["det"] if self.deterministic else []))
 
     def as_dict(self) -> dict:
         """The fields as plain values (what goes into extra_info["case"])."""

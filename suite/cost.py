@@ -64,11 +64,26 @@ def mfu(flops_per_sample: float, samples_per_s: float, ceiling_flops_per_s: floa
     return flops_per_sample * samples_per_s / ceiling_flops_per_s
 
 
+QUANTIZED_MFU_REASON = ("no MFU: an int8 model's FLOPs run on integer kernels, and this suite measures no int8 "
+                        "ceiling to hold them against")
+
+
 def mfu_metrics(metrics: dict, case, device: torch.device) -> dict:
     """`train_mfu` and `infer_mfu` for each group whose throughput and FLOPs are both in `metrics`,
     against the ceiling of the device at the precision the case computes in (its `precision` field,
-    fp32 for a case without one)."""
-    ceiling = get_ceiling(device, case.as_dict().get("precision", "fp32"))["flops_per_s"]
-    return {f"{prefix}_mfu": mfu(metrics[flops_key], metrics[f"{prefix}_samples_per_s"], ceiling)
-            for prefix, flops_key in FLOPS_KEYS.items()
-            if metrics.get(f"{prefix}_samples_per_s") is not None and metrics.get(flops_key) is not None}
+    fp32 for a case without one), named in `mfu_ceiling_key` with its figure. A quantized model's
+    inference gets no MFU, with the reason."""
+    from suite.ceiling import ceiling_name
+
+    fields = case.as_dict()
+    precision = fields.get("precision", "fp32")
+    ceiling = get_ceiling(device, precision)["flops_per_s"]
+    out = {"mfu_ceiling_key": ceiling_name(device, precision), "mfu_ceiling_gflops": ceiling / 1e9}
+    for prefix, flops_key in FLOPS_KEYS.items():
+        if metrics.get(f"{prefix}_samples_per_s") is None or metrics.get(flops_key) is None:
+            continue
+        if prefix == "infer" and fields.get("quantization", "none") != "none":
+            out["infer_mfu_reason"] = QUANTIZED_MFU_REASON
+            continue
+        out[f"{prefix}_mfu"] = mfu(metrics[flops_key], metrics[f"{prefix}_samples_per_s"], ceiling)
+    return out

@@ -45,7 +45,10 @@ def torch_device(name: str) -> torch.device:
 
 
 def synchronize(device: torch.device) -> None:
-    """Wait until every queued kernel on `device` has finished."""
+    """Wait until every queued kernel on `device` has finished (torch.accelerator for any other
+    accelerator torch knows; the CPU runs synchronously)."""
+    if device.type == "cpu":
+        return
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elif device.type == "mps":
@@ -54,12 +57,17 @@ def synchronize(device: torch.device) -> None:
         import torch_xla.core.xla_model as xm
 
         xm.wait_device_ops()
+    elif hasattr(torch, "accelerator"):  # torch >= 2.6: XPU, HPU, privateuse1 backends
+        torch.accelerator.synchronize(device)
 
 
 def synced_perf_counter() -> float:
-    """perf_counter read after every initialized accelerator finished its queued work: the timer
-    that pytest-benchmark uses for the suite's benchmarks (the device is unknown to the timer)."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    """perf_counter read after the current accelerator (torch.accelerator, else an initialized CUDA)
+    finished its queued work: a timer that needs no device argument."""
+    accelerator = torch.accelerator.current_accelerator() if hasattr(torch, "accelerator") else None
+    if accelerator is not None and (accelerator.type != "cuda" or torch.cuda.is_initialized()):
+        synchronize(accelerator)
+    elif torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
     return time.perf_counter()
 
@@ -83,13 +91,14 @@ def time_region(device: torch.device, fn, repeat: int = 1) -> float:
 
 
 def gpu_info() -> list[dict]:
-    """Name, driver and memory of each NVIDIA GPU through NVML; empty where there is none."""
+    """Name, driver and memory of each NVIDIA GPU through NVML; where NVML fails, each CUDA device's name and
+    memory from torch (so the fingerprint always names the GPU); empty where there is none."""
     try:
         import pynvml
 
         pynvml.nvmlInit()
-    except Exception:  # no driver or no library: no NVIDIA GPU to describe
-        return []
+    except Exception:  # no driver library, or NVML refused: torch may still see the GPUs
+        return torch_gpu_info()
     try:
         driver = pynvml.nvmlSystemGetDriverVersion()
         gpus = []
@@ -100,6 +109,15 @@ def gpu_info() -> list[dict]:
         return gpus
     finally:
         pynvml.nvmlShutdown()
+
+
+def torch_gpu_info() -> list[dict]:
+    """Name and memory of each CUDA device as torch reports them (no driver version without NVML)."""
+    if not torch.cuda.is_available():
+        return []
+    return [{"name": torch.cuda.get_device_name(i), "driver": None,
+             "memory_mb": torch.cuda.get_device_properties(i).total_memory // 2**20, "source": "torch.cuda"}
+            for i in range(torch.cuda.device_count())]
 
 
 def _text(value) -> str:

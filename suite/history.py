@@ -1,12 +1,16 @@
 """The run history: an SQLite database of runs, their per-case metrics and raw samples. Imports no torch.
 
-    runs     one row per added results file: commit, time, environment fingerprint, plan, content digest
-    cases    status, reason and fields of each case of a run
-    metrics  every numeric metric of each case of a run
-    samples  the raw seconds per call of each group (train, infer, accuracy) of each case of a run
+    runs      one row per added results file: commit, time, environment fingerprint, measurement
+              procedure, plan, content digest, and when it was accepted (`history accept`)
+    cases     status, reason and fields of each case of a run
+    metrics   every numeric metric of each case of a run
+    samples   the raw seconds per call of each group (train, infer, accuracy) of each case of a run
+    verdicts  the gate's verdict on each case and metric when the run was added (suite/gate.py)
 
-`rolling_baseline` is what `history check` compares against: per case, the median of each metric
-over the last N runs on the same fingerprint, with the raw samples of those runs pooled.
+`baseline_entries` is what `history check` compares against: per case, the per-run values of the last N
+runs on the same fingerprint and procedure whose verdict for that case was not a regression (unless
+accepted). Schema 1 databases are upgraded in place; their runs have no procedure, so checks re-baseline
+on new runs.
 
 Change points use the `ruptures` package's PELT (Killick, Fearnhead & Eckley 2012, "Optimal detection
 of changepoints with a linear computational cost", JASA 107:500) with an L2 cost on the series
@@ -28,11 +32,14 @@ from suite.compare import Entry
 from suite.errors import ConfigError
 
 DEFAULT_DB = "reports/history.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, digest TEXT UNIQUE NOT NULL, commit_id TEXT, run_time TEXT, added_at TEXT,
-    fingerprint TEXT NOT NULL, plan TEXT, machine_info TEXT, source TEXT);
+    fingerprint TEXT NOT NULL, plan TEXT, machine_info TEXT, source TEXT, procedure TEXT, accepted_at TEXT);
+CREATE TABLE IF NOT EXISTS verdicts (
+    run_id INTEGER NOT NULL, case_id TEXT NOT NULL, metric TEXT NOT NULL, verdict TEXT NOT NULL,
+    PRIMARY KEY (run_id, case_id, metric));
 CREATE TABLE IF NOT EXISTS cases (
     run_id INTEGER NOT NULL REFERENCES runs(id), case_id TEXT NOT NULL, status TEXT, reason TEXT, fields TEXT,
     PRIMARY KEY (run_id, case_id));
@@ -54,8 +61,11 @@ def open_history(path) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(path)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version not in (0, 1, SCHEMA_VERSION):
             raise ConfigError(f"{path}: history schema version {version}, this suite reads {SCHEMA_VERSION}")
+        if version == 1:  # schema 1 had neither the procedure nor acceptance
+            conn.executescript("ALTER TABLE runs ADD COLUMN procedure TEXT; "
+                               "ALTER TABLE runs ADD COLUMN accepted_at TEXT;")
         conn.executescript(SCHEMA)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except sqlite3.DatabaseError as exc:
@@ -80,18 +90,39 @@ def _numeric(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def add_run(conn: sqlite3.Connection, run, digest: str) -> int:
-    """Store a loaded Run; returns its id. The same file twice raises ConfigError."""
-    known = conn.execute("SELECT id FROM runs WHERE digest = ?", (digest,)).fetchone()
+def procedure_key(machine_info: dict) -> str:
+    """The run's measurement procedure as a comparable string (front end and executor left out), or ""
+    for a file that records none."""
+    from suite.procedure import NOT_A_DIFFERENCE, run_procedure
+
+    block = run_procedure(machine_info)
+    if block is None:
+        return ""
+    return json.dumps({k: v for k, v in block.items() if k not in NOT_A_DIFFERENCE}, sort_keys=True)
+
+
+def known_run(conn: sqlite3.Connection, digest: str) -> int | None:
+    """The id of the run stored from a file with this digest, if any."""
+    row = conn.execute("SELECT id FROM runs WHERE digest = ?", (digest,)).fetchone()
+    return row[0] if row else None
+
+
+def add_run(conn: sqlite3.Connection, run, digest: str, verdicts: dict | None = None) -> int:
+    """Store a loaded Run with the gate's verdicts ({(case, metric): verdict}); returns its id. The same
+    file twice raises ConfigError."""
+    known = known_run(conn, digest)
     if known:
-        raise ConfigError(f"{run.path}: already in the history as run {known[0]}")
+        raise ConfigError(f"{run.path}: already in the history as run {known}")
     with conn:
         cursor = conn.execute(
-            "INSERT INTO runs (digest, commit_id, run_time, added_at, fingerprint, plan, machine_info, source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (digest, commit_id, run_time, added_at, fingerprint, plan, machine_info, source, "
+            "procedure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (digest, run.commit_info.get("id") or "unknown", run.datetime, datetime.now(timezone.utc).isoformat(),
-             run_fingerprint(run), run.plan, json.dumps(run.machine_info), Path(run.path).name))
+             run_fingerprint(run), run.plan, json.dumps(run.machine_info), Path(run.path).name,
+             procedure_key(run.machine_info)))
         run_id = cursor.lastrowid
+        conn.executemany("INSERT INTO verdicts VALUES (?, ?, ?, ?)",
+                         [(run_id, case, metric, verdict) for (case, metric), verdict in (verdicts or {}).items()])
         for case in run.cases:
             conn.execute("INSERT INTO cases VALUES (?, ?, ?, ?, ?)",
                          (run_id, case.case_id, case.status, case.reason, json.dumps(case.case)))
@@ -114,26 +145,73 @@ def recent_runs(conn: sqlite3.Connection, limit: int | None = None, fingerprint:
     return [dict(zip(keys, row)) for row in rows]
 
 
-def rolling_baseline(conn: sqlite3.Connection, run_ids: list[int]) -> dict[str, Entry]:
-    """Per case of the given runs: the median of each metric, the runs' values, and the pooled samples.
+FLAGGED = ("suspect", "regressed")  # verdicts that keep a run's case out of later baselines until accepted
 
-    Status and fields come from the newest run (the first id) that has the case.
-    """
-    marks = ",".join("?" * len(run_ids))
-    order = {run_id: index for index, run_id in enumerate(run_ids)}
+
+def comparable_runs(conn: sqlite3.Connection, fingerprint: str, procedure: str, exclude_digest: str | None = None,
+                    before_id: int | None = None) -> list[dict]:
+    """Runs on this fingerprint and procedure, newest first, with their acceptance."""
+    rows = conn.execute(
+        "SELECT id, accepted_at FROM runs WHERE fingerprint = ? AND COALESCE(procedure, '') = ? "
+        "AND (? IS NULL OR digest != ?) AND (? IS NULL OR id < ?) ORDER BY run_time DESC, id DESC",
+        (fingerprint, procedure, exclude_digest, exclude_digest, before_id, before_id))
+    return [{"id": run_id, "accepted": accepted is not None} for run_id, accepted in rows]
+
+
+def flagged_cases(conn: sqlite3.Connection, run_id: int) -> dict[str, set[str]]:
+    """case id -> the metrics the gate flagged (suspect or regressed) when the run was added."""
+    flagged: dict[str, set[str]] = {}
+    for case_id, metric in conn.execute(
+            f"SELECT case_id, metric FROM verdicts WHERE run_id = ? AND verdict IN ({','.join('?' * len(FLAGGED))})",
+            (run_id, *FLAGGED)):
+        flagged.setdefault(case_id, set()).add(metric)
+    return flagged
+
+
+def baseline_entries(conn: sqlite3.Connection, runs: list[dict], last: int) -> tuple[dict[str, Entry], list[int]]:
+    """Per case: its values in the newest `last` of `runs` (newest first) whose verdict for the case was
+    not flagged, or was accepted; an accepted run that flagged the case is the oldest one used (the new
+    level starts there). The baseline's value of a metric is the median of those runs' values; raw
+    samples come from the newest of them only (they are never pooled across runs). Returns the entries
+    and the ids of every run used."""
+    chosen: dict[str, list[int]] = {}
+    closed: set[str] = set()
+    for run in runs:
+        flagged = flagged_cases(conn, run["id"])
+        for (case_id,) in conn.execute("SELECT case_id FROM cases WHERE run_id = ?", (run["id"],)):
+            ids = chosen.setdefault(case_id, [])
+            if case_id in closed or len(ids) >= last or (case_id in flagged and not run["accepted"]):
+                continue
+            ids.append(run["id"])
+            if case_id in flagged:  # accepted: older runs measured the level before the accepted change
+                closed.add(case_id)
     entries: dict[str, Entry] = {}
-    cases = conn.execute(f"SELECT run_id, case_id, status, fields FROM cases WHERE run_id IN ({marks})", run_ids)
-    for _, case_id, status, fields in sorted(cases, key=lambda row: order[row[0]]):
-        entries.setdefault(case_id, Entry(case_id, json.loads(fields), status, {}))
-    for _, case_id, metric, value in conn.execute(
-            f"SELECT run_id, case_id, metric, value FROM metrics WHERE run_id IN ({marks}) ORDER BY run_id", run_ids):
-        entries[case_id].run_values.setdefault(metric, []).append(value)
-    for _, case_id, group, seconds in conn.execute(
-            f"SELECT run_id, case_id, grp, seconds FROM samples WHERE run_id IN ({marks}) ORDER BY run_id", run_ids):
-        entries[case_id].samples.setdefault(group, []).extend(json.loads(seconds))
-    for entry in entries.values():
+    for case_id, ids in chosen.items():
+        if not ids:
+            continue
+        status, fields = conn.execute("SELECT status, fields FROM cases WHERE run_id = ? AND case_id = ?",
+                                      (ids[0], case_id)).fetchone()
+        entry = Entry(case_id, json.loads(fields), status, {})
+        for run_id in ids:
+            for metric, value in conn.execute("SELECT metric, value FROM metrics WHERE run_id = ? AND case_id = ?",
+                                              (run_id, case_id)):
+                entry.run_values.setdefault(metric, []).append(value)
+        for group, seconds in conn.execute("SELECT grp, seconds FROM samples WHERE run_id = ? AND case_id = ?",
+                                           (ids[0], case_id)):
+            entry.samples[group] = json.loads(seconds)
         entry.metrics = {metric: float(np.median(values)) for metric, values in entry.run_values.items()}
-    return entries
+        entries[case_id] = entry
+    return entries, sorted({i for ids in chosen.values() for i in ids})
+
+
+def accept_run(conn: sqlite3.Connection, run_id: int) -> int:
+    """Mark a run accepted: its flagged cases enter baselines again, as the new level. Returns how many
+    case verdicts it had flagged."""
+    if not conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+        raise ConfigError(f"no run {run_id} in the history (see `tradeoff-bench history show`)")
+    with conn:
+        conn.execute("UPDATE runs SET accepted_at = ? WHERE id = ?", (datetime.now(timezone.utc).isoformat(), run_id))
+    return sum(len(m) for m in flagged_cases(conn, run_id).values())
 
 
 def series(conn: sqlite3.Connection, metric: str, fingerprint: str, case_id: str | None = None) -> dict:

@@ -31,7 +31,11 @@ from pathlib import Path
 
 from suite.errors import ConfigError
 
-SCHEMA_VERSION = 1
+# 2: machine_info.tradeoff_bench records the measurement procedure (suite/procedure.py), the system check
+# and every ceiling used; cases record their MFU ceiling. Files of version 1 still load; they compare
+# only with each other (their procedure is unknown), so a history is re-baselined by new runs.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 GROUPS = {
     "train": "test_train_throughput",
     "infer": "test_infer_latency",
@@ -82,7 +86,7 @@ def benchmark_entry(result: CaseResult, group: str, plan: str, extra: dict, opti
 
 GROUP_KEYS = {
     "train": ("train_samples_per_s", "train_peak_mem", "train_joules", "train_mfu", "compile_seconds",
-              "scaling_efficiency"),
+              "scaling_efficiency", "mfu_ceiling"),
     "infer": ("infer_", "params", "flops_per_sample", "train_flops_per_sample"),
     "accuracy": ("test_", "train_seconds", "eval_seconds", "history", "diverged_step", "last_finite_loss",
                  "time_to_target_s", "epochs_to_target", "accuracy_kept"),
@@ -203,8 +207,8 @@ def load_run(path) -> Run:
         raise _fail(path, "not a pytest-benchmark results document (no 'benchmarks' list)")
     block = _dict(path, doc, "tradeoff_bench")
     version = block.get("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise _fail(path, f"schema_version {_shown(version)}, this suite reads {SCHEMA_VERSION}")
+    if version not in READABLE_SCHEMAS or isinstance(version, bool):
+        raise _fail(path, f"schema_version {_shown(version)}, this suite reads {', '.join(map(str, READABLE_SCHEMAS))}")
     cases: dict[str, CaseResult] = {}
     plan = _text(path, block, "plan", "tradeoff_bench.plan")
     for index, bench in enumerate(doc["benchmarks"]):

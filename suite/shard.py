@@ -57,11 +57,14 @@ def read_part(path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def merge_documents(parts: list[tuple[str, dict]]) -> dict:
-    """One results document from (path, document) parts of the same plan and environment.
+def merge_documents(parts: list[tuple[str, dict]], force: bool = False) -> dict:
+    """One results document from (path, document) parts of the same plan, environment and procedure.
 
-    Refuses parts whose plans or environment fingerprints differ, or that share a case.
+    Refuses parts whose plans or environment fingerprints differ, or that share a case; and parts
+    measured by different procedures unless `force`.
     """
+    from suite.procedure import procedure_difference, run_procedure
+
     if not parts:
         raise ConfigError("merge needs at least one results file")
     first_path, first = parts[0]
@@ -78,6 +81,10 @@ def merge_documents(parts: list[tuple[str, dict]]) -> dict:
 
             difference = environment_difference(first["machine_info"], doc["machine_info"])
             raise ConfigError(f"{path}: not mergeable with {first_path}: {difference}")
+        procedure = procedure_difference(run_procedure(first.get("machine_info", {})),
+                                         run_procedure(doc.get("machine_info", {})))
+        if procedure and not force:
+            raise ConfigError(f"{path}: not mergeable with {first_path}: {procedure} (use --force to merge anyway)")
         for case_id in sorted(_case_ids(doc)):
             if case_id in seen:
                 raise ConfigError(f"{path}: case {case_id} is also in {seen[case_id]} (overlapping shards?)")

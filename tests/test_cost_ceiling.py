@@ -29,9 +29,9 @@ def test_unknown_precision_names_the_choices():
         ceiling.measure_ceiling(CPU, "fp8")
 
 
-def fake_measurement(device, precision):
+def fake_measurement(device, precision, n=None, rounds=ceiling.ROUNDS):
     """A steady measurement (the real one is timing-dependent: noisy rounds would not be cached)."""
-    return {"device": device.type, "precision": precision, "flops_per_s": 2e9, "noisy": False}
+    return {"device": device.type, "precision": precision, "flops_per_s": 2e9, "noisy": False, "busy": False}
 
 
 def test_ceiling_is_cached_per_fingerprint(ceiling_cache, monkeypatch):  # noqa: F811
@@ -40,19 +40,46 @@ def test_ceiling_is_cached_per_fingerprint(ceiling_cache, monkeypatch):  # noqa:
     cached = json.loads((ceiling_cache / "ceiling-aaaaaaaaaaaa.json").read_text())
     assert cached[ceiling.ceiling_name(CPU, "fp32")] == first and first["fingerprint"] == "aaaaaaaaaaaa"
 
-    def no_measuring(*args, **kwargs):
-        raise AssertionError("measured although cached")
+    def only_rechecks(device, precision, n=None, rounds=ceiling.ROUNDS):
+        if rounds != ceiling.RECHECK_ROUNDS:
+            raise AssertionError("measured in full although cached")
+        return fake_measurement(device, precision)
 
     monkeypatch.setattr(ceiling, "_measured", {})  # a new process: only the disk cache is left
-    monkeypatch.setattr(ceiling, "measure_ceiling", no_measuring)
-    assert ceiling.get_ceiling(CPU, "fp32", fingerprint="aaaaaaaaaaaa") == first
+    monkeypatch.setattr(ceiling, "measure_ceiling", only_rechecks)
+    again = ceiling.get_ceiling(CPU, "fp32", fingerprint="aaaaaaaaaaaa")
+    assert again["flops_per_s"] == first["flops_per_s"] and again["rechecked"] is True
     monkeypatch.setattr(ceiling, "_measured", {})
-    with pytest.raises(AssertionError, match="measured although cached"):  # another environment: measured anew
+    with pytest.raises(AssertionError, match="measured in full"):  # another environment: measured anew
         ceiling.get_ceiling(CPU, "fp32", fingerprint="bbbbbbbbbbbb")
 
 
+def test_a_cached_ceiling_five_times_too_high_is_replaced_at_the_next_run(ceiling_cache):  # noqa: F811
+    """The real measurement: a cache entry multiplied by 5 fails the short re-check and is measured again."""
+    name = ceiling.ceiling_name(CPU, "fp32")
+    true = ceiling.get_ceiling(CPU, "fp32", fingerprint="dddddddddddd")["flops_per_s"]
+    path = ceiling_cache / "ceiling-dddddddddddd.json"
+    cached = json.loads(path.read_text()) if path.exists() else {name: {"n": 256}}
+    cached[name] = {**cached[name], "flops_per_s": 5 * true}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cached))
+    ceiling._measured.clear()  # the next run
+    record = ceiling.get_ceiling(CPU, "fp32", fingerprint="dddddddddddd")
+    assert record["replaced_flops_per_s"] == 5 * true
+    assert record["flops_per_s"] == pytest.approx(true, rel=0.5)  # measured again, not the 5x figure
+    ceiling._measured.clear()
+
+
+def test_a_ceiling_measured_on_a_busy_machine_is_not_cached(ceiling_cache, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(ceiling, "measure_ceiling",
+                        lambda device, precision, n=None, rounds=5: {"flops_per_s": 5e8, "noisy": False, "busy": True})
+    assert ceiling.get_ceiling(CPU, "fp32", fingerprint="eeeeeeeeeeee")["flops_per_s"] == 5e8
+    assert not (ceiling_cache / "ceiling-eeeeeeeeeeee.json").exists()
+
+
 def test_noisy_ceiling_is_not_cached(ceiling_cache, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(ceiling, "measure_ceiling", lambda device, precision: {"flops_per_s": 1e9, "noisy": True})
+    monkeypatch.setattr(ceiling, "measure_ceiling",
+                        lambda device, precision, n=None, rounds=5: {"flops_per_s": 1e9, "noisy": True})
     assert ceiling.get_ceiling(CPU, "fp32", fingerprint="cccccccccccc")["flops_per_s"] == 1e9  # used, not kept
     assert not (ceiling_cache / "ceiling-cccccccccccc.json").exists()
 
@@ -61,7 +88,7 @@ def test_environment_block_holds_the_cpu_ceiling(ceiling_cache):  # noqa: F811
     env = environment({"brand_raw": "test cpu"})
     record = env["compute_ceilings"][ceiling.ceiling_name(CPU, "fp32")]
     assert record["fingerprint"] == env["fingerprint"] and record["flops_per_s"] > 0 and record["n"] == 256
-    assert (ceiling_cache / f"ceiling-{env['fingerprint']}.json").is_file() != record["noisy"]
+    assert (ceiling_cache / f"ceiling-{env['fingerprint']}.json").is_file() != (record["noisy"] or record["busy"])
 
 
 def test_cpu_ceilings_are_kept_per_thread_count():
@@ -84,6 +111,11 @@ def test_mfu_is_achieved_over_ceiling(monkeypatch):
     monkeypatch.setattr(cost, "get_ceiling", fake_ceiling)
     metrics = {"train_samples_per_s": 1000.0, "train_flops_per_sample": 300_000,
                "infer_samples_per_s": 2000.0, "flops_per_sample": 100_000}
-    assert cost.mfu_metrics(metrics, Case(), CPU) == pytest.approx({"train_mfu": 0.3, "infer_mfu": 0.2})
+    key = ceiling.ceiling_name(CPU, "fp32")
+    assert cost.mfu_metrics(metrics, Case(), CPU) == pytest.approx(
+        {"train_mfu": 0.3, "infer_mfu": 0.2, "mfu_ceiling_key": key, "mfu_ceiling_gflops": 1.0})
     del metrics["infer_samples_per_s"]
-    assert set(cost.mfu_metrics(metrics, Case(), CPU)) == {"train_mfu"}
+    assert set(cost.mfu_metrics(metrics, Case(), CPU)) == {"train_mfu", "mfu_ceiling_key", "mfu_ceiling_gflops"}
+    quantized = cost.mfu_metrics({**metrics, "infer_samples_per_s": 2000.0}, Case(quantization="dynamic-int8",
+                                                                                  model="dense"), CPU)
+    assert "infer_mfu" not in quantized and "int8" in quantized["infer_mfu_reason"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -129,7 +130,8 @@ def test_unstructured_pruning_reports_latency_before_and_after(tmp_path):
     assert result.status == "ok", result.reason
     assert m["params_sparsity"] == pytest.approx(0.9, abs=0.01)
     assert m["infer_latency_ms_p50_uncompressed"] > 0 and m["infer_latency_ms_p50"] > 0
-    assert json.dumps(m)  # plain JSON values
+    json.dumps(m, allow_nan=False)  # plain, finite JSON values (raises on NaN or inf)
+    assert all(math.isfinite(v) for v in m.values() if isinstance(v, float))
 
 
 def test_compile_reports_cold_and_warm_compile_seconds_apart_from_steady_state():

@@ -27,13 +27,18 @@ def parse_sets(pairs: list[str]) -> dict:
 
 
 def progress_line(index: int, total: int, result, seconds: float) -> str:
-    """One line per finished case: id, status and its key figures."""
+    """One line per finished case: id, status and its key figures, a noisy timing marked."""
+    from suite.stats import noisy_metrics
+
     m = result.metrics
     figures = []
     if "train_samples_per_s" in m:
         figures.append(f"train {m['train_samples_per_s']:,.0f} samples/s")
     if "infer_latency_ms_p50" in m:
         figures.append(f"p50 {m['infer_latency_ms_p50']:.3f} ms")
+    noisy = noisy_metrics(m)
+    if noisy:
+        figures.append(f"NOISY ({', '.join(noisy)}: IQR over 10% of the median)")
     if m.get("test_accuracy") is not None:
         figures.append(f"acc {100 * m['test_accuracy']:.1f}%")
     detail = "  ".join(figures) or result.reason
@@ -46,9 +51,10 @@ def cmd_run(args) -> int:
     from suite.checkpoint import JOURNAL_NAME, JournalWriter, header_record, read_journal
     from suite.environment import machine_info
     from suite.plans import load_plan
-    from suite.runner import determinism_notes, run_case
+    from suite.runner import MeasureConfig, determinism_notes, run_case
     from suite.shard import shard_plan
     from suite.study import available_cases, with_finals
+    from suite.system_check import finish, snapshot
 
     out = Path(args.out)
     journal = read_journal(out / JOURNAL_NAME) if args.resume else None
@@ -56,8 +62,11 @@ def cmd_run(args) -> int:
     plan = shard_plan(load_plan(plan_source, parse_sets(sets), args.data_dir), args.shard)
     cases, unavailable = available_cases(plan, args.data_dir, args.download)
     check_against_data(cases, plan_source, args.data_dir, args.download)
+    start_state = snapshot()
     info = machine_info()
+    config = MeasureConfig()
     info["tradeoff_bench"]["determinism"] = determinism_notes(sorted({c.device for c in cases}))
+    info["tradeoff_bench"]["procedure"] = config.procedure("cli")
     fingerprint = info["tradeoff_bench"]["fingerprint"]
     done = {}
     if journal:
@@ -76,20 +85,35 @@ def cmd_run(args) -> int:
                 if stop.signum:
                     break
                 start = time.perf_counter()
-                result = run_case(case, data_dir=args.data_dir, download=args.download)
+                result = run_case(case, config, data_dir=args.data_dir, download=args.download)
                 writer.append(result)
                 done[case.id] = result
                 print(progress_line(index, len(cases), result, time.perf_counter() - start), flush=True)
         except KeyboardInterrupt:  # a second signal: the case in flight is dropped, the finished ones kept
             pass
         stop.allow_hard_stop = False
+        warning = finish(info, start_state, torch_threads())
+        if warning:
+            print(warning, flush=True)
         write_outputs(out, unavailable + [done[c.id] for c in cases if c.id in done], plan.name, info)
     if stop.signum:
         print(f"tradeoff-bench: interrupted by {signal.Signals(stop.signum).name}: {len(done)}/{len(cases)} cases "
               f"recorded in {out / JOURNAL_NAME}; resume with: tradeoff-bench run --resume --out {out}",
               file=sys.stderr, flush=True)
         return 128 + stop.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+    errors = [r for r in done.values() if r.status == "error"]
+    if errors:
+        print(f"tradeoff-bench: {len(errors)} of {len(cases)} cases ended in error (see the reasons above and in "
+              f"{out / 'results.json'})", file=sys.stderr, flush=True)
+        return 1
     return 0
+
+
+def torch_threads() -> int:
+    """The intra-op thread count timed work used by default."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 def plan_arguments(args, journal) -> tuple[str, list[str]]:
