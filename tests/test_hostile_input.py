@@ -3,7 +3,6 @@
 import copy
 import json
 import math
-from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -116,7 +115,7 @@ def load_or_clean_error(path):
 
 def report_without_rasterizing(run, out) -> None:
     """The whole report with every figure built from the data but not rasterized (2 s a report otherwise)."""
-    with mock.patch.object(Figure, "savefig", lambda fig, name, *args, **kwargs: Path(name).write_bytes(b"")):
+    with mock.patch.object(Figure, "savefig", lambda fig, target, *args, **kwargs: target.write(b"")):
         write_report([run], out)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def add_verdict_options(parser) -> None:
     """--threshold, --alpha and --markdown: shared by `compare` and `history check`."""
@@ -18,12 +16,12 @@ def add_verdict_options(parser) -> None:
 def report(comparison, title: str, markdown: str | None) -> int:
     """Print the comparison, write it as Markdown if asked, and return the exit code."""
     from suite.compare import to_markdown
+    from suite.fileio import write_text_atomic
 
     text = to_markdown(comparison, title)
     print(text, end="")
     if markdown:
-        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(markdown).write_text(text, encoding="utf-8")
+        write_text_atomic(markdown, text)
     return comparison.exit_code()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 DEFAULT_METRIC = "train_samples_per_s"
@@ -10,12 +9,12 @@ DEFAULT_LAST = 5
 
 
 def cmd_add(args) -> int:
-    from suite.history import add_run, file_digest, open_history
+    from suite.history import add_run, open_history, run_digest
     from suite.results import load_run
 
     run = load_run(args.results)
     with open_history(args.db) as conn:
-        run_id = add_run(conn, run, file_digest(args.results))
+        run_id = add_run(conn, run, run_digest(run))
     print(f"added run {run_id} to {args.db}: {len(run.cases)} cases of plan {run.plan}, "
           f"commit {(run.commit_info.get('id') or 'unknown')[:12]}, "
           f"fingerprint {run.machine_info['tradeoff_bench']['fingerprint']}")
@@ -39,10 +38,10 @@ def cmd_show(args) -> int:
         for case_id, points in series(conn, args.metric, fingerprint).items():
             values = [value for _, _, value in points]
             previous = values[-1 - args.last:-1]
-            change = (values[-1] / float(sorted(previous)[len(previous) // 2]) - 1) * 100 if previous else None
+            middle = float(sorted(previous)[len(previous) // 2]) if previous else 0.0
+            change = (values[-1] / middle - 1) * 100 if middle else None  # no ratio to a zero
             starts = [points[i][0] for i in change_points(values)]
-            trends.append([case_id, len(values), f"{values[-1]:,.4g}",
-                           "-" if change is None or previous[0] == 0 else f"{change:+.1f}%",
+            trends.append([case_id, len(values), f"{values[-1]:,.4g}", "-" if change is None else f"{change:+.1f}%",
                            ", ".join(map(str, starts)) or "-"])
     print(f"\n{args.metric} on fingerprint {fingerprint} (newest run vs the median of the {args.last} before it):")
     print(tabulate(trends, headers=["case", "runs", "latest", "vs previous", "change points at run"],
@@ -51,13 +50,12 @@ def cmd_show(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from suite.errors import ConfigError
     from suite.history import change_points, open_history, recent_runs, series
+    from suite.report.plots import check_image_path, new_figure, plain_text, save_figure
+
+    out = Path(args.out or f"reports/history-{args.metric}.png")
+    check_image_path(out)
 
     with open_history(args.db) as conn:
         runs = recent_runs(conn, 1)
@@ -68,20 +66,18 @@ def cmd_plot(args) -> int:
     if not lines:
         raise ConfigError(f"{args.db}: no values of metric {args.metric!r}"
                           + (f" for case {args.case!r}" if args.case else "") + f" on fingerprint {fingerprint}")
-    figure, axes = plt.subplots(figsize=(10, 5))
-    for case_id, points in lines.items():
-        run_ids, values = [p[0] for p in points], [p[2] for p in points]
-        (line,) = axes.plot(run_ids, values, marker="o", label=case_id)
-        for index in change_points(values):
-            axes.axvline(run_ids[index] - 0.5, color=line.get_color(), linestyle="--", alpha=0.7)
-    axes.set_xlabel("run (dashed: detected change point)")
-    axes.set_ylabel(args.metric)
-    axes.set_title(f"{args.metric} over time, fingerprint {fingerprint}")
-    axes.legend(fontsize="x-small")
-    out = Path(args.out or f"reports/history-{args.metric}.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(figure)
+    with plain_text():  # case ids and metric names are data: a "$" in one is not mathtext
+        figure, axes = new_figure(10, 5)
+        for case_id, points in lines.items():
+            run_ids, values = [p[0] for p in points], [p[2] for p in points]
+            (line,) = axes.plot(run_ids, values, marker="o", label=case_id)
+            for index in change_points(values):
+                axes.axvline(run_ids[index] - 0.5, color=line.get_color(), linestyle="--", alpha=0.7)
+        axes.set_xlabel("run (dashed: detected change point)")
+        axes.set_ylabel(args.metric)
+        axes.set_title(f"{args.metric} over time, fingerprint {fingerprint}")
+        axes.legend(fontsize="x-small")
+        save_figure(figure, out, dpi=100, bbox_inches="tight")
     print(f"wrote {out}: {len(lines)} cases")
     return 0
 
@@ -90,7 +86,7 @@ def cmd_check(args) -> int:
     from suite.commands.compare import report
     from suite.compare import compare_entries, entries_from_run, environment_difference, parse_thresholds
     from suite.errors import ConfigError
-    from suite.history import file_digest, open_history, recent_runs, rolling_baseline, run_fingerprint
+    from suite.history import machine_info_of, open_history, recent_runs, rolling_baseline, run_digest, run_fingerprint
     from suite.results import load_run
 
     if args.last < 1:
@@ -99,7 +95,7 @@ def cmd_check(args) -> int:
     run = load_run(args.results)
     fingerprint = run_fingerprint(run)
     with open_history(args.db) as conn:
-        digest = file_digest(args.results)
+        digest = run_digest(run)
         runs = recent_runs(conn, args.last, fingerprint, digest)
         if not runs:
             others = recent_runs(conn, args.last, None, digest)
@@ -107,9 +103,9 @@ def cmd_check(args) -> int:
                 print(f"{args.db}: no earlier runs: nothing to check {args.results} against")
                 return 0
             if not args.force:
-                newest = conn.execute("SELECT machine_info FROM runs WHERE id = ?", (others[0]["id"],)).fetchone()[0]
+                newest = machine_info_of(conn, others[0]["id"])
                 raise ConfigError(f"no run in {args.db} has fingerprint {fingerprint}: newest run {others[0]['id']}: "
-                                  f"{environment_difference(json.loads(newest), run.machine_info)} "
+                                  f"{environment_difference(newest, run.machine_info)} "
                                   "(use --force to check against the latest runs anyway)")
             runs = others
         baseline = rolling_baseline(conn, [r["id"] for r in runs])
