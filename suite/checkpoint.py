@@ -25,7 +25,7 @@ from pathlib import Path
 
 from suite.errors import ConfigError, shown
 from suite.fileio import os_problem, read_bytes_capped
-from suite.results import STATUSES, CaseResult, case_fields, metric_problem, strict_json
+from suite.results import STATUSES, CaseResult, case_fields, finite_number, metric_problem, strict_json
 
 JOURNAL_NAME = "cases.jsonl"
 JOURNAL_KIND = "tradeoff-bench cases"
@@ -46,12 +46,12 @@ class Journal:
         """Refuse to continue a journal of another plan, another environment, or other cases."""
         recorded = (self.header["plan"], self.header["fingerprint"])
         if recorded != (plan, fingerprint):
-            raise ConfigError(f"{self.path}: recorded for plan {recorded[0]!r} with environment fingerprint "
-                              f"{recorded[1]!r}, this run is plan {plan!r} with fingerprint {fingerprint!r}; "
+            raise ConfigError(f"{self.path}: recorded for plan {shown(recorded[0])} with environment fingerprint "
+                              f"{shown(recorded[1])}, this run is plan {plan!r} with fingerprint {fingerprint!r}; "
                               f"resume on the machine and settings that started it, or use another --out")
         stray = sorted(set(self.results) - set(case_ids))
         if stray:
-            raise ConfigError(f"{self.path}: case {stray[0]!r} is recorded but not in plan {plan!r} "
+            raise ConfigError(f"{self.path}: case {shown(stray[0], 120)} is recorded but not in plan {plan!r} "
                               f"(plan or --set changed since); use another --out")
 
 
@@ -124,14 +124,10 @@ def _case(where: str, record: dict) -> CaseResult:
     if problem:
         raise ConfigError(f"{where}: case {shown(record['case_id'], 120)}: field metrics.{problem}")
     for group, seconds in record["samples"].items():
-        if not isinstance(seconds, list) or not all(_is_number(v) for v in seconds):
+        if not isinstance(seconds, list) or not all(finite_number(v) for v in seconds):
             raise ConfigError(f"{where}: field 'samples.{group}' must be a list of finite numbers")
     return CaseResult(record["case_id"], record["case"], record["status"], record.get("reason", ""),
                       record["metrics"], record["samples"])
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and metric_problem({"x": value}) is None
 
 
 def set_aside(path: Path) -> Path | None:
@@ -177,7 +173,10 @@ class JournalWriter:
     def append(self, result: CaseResult) -> CaseResult:
         """Record one finished case durably; returns what was recorded. A result that JSON cannot hold (a
         non-finite metric, say) is recorded as an `error` of its case with the reason, never lost silently."""
+        problem = metric_problem(result.metrics)
         try:
+            if problem:
+                raise ValueError(f"metrics.{problem}")
             _case("the result", case_record(result))  # what could not be read back is not written either
             line = json.dumps(case_record(result), allow_nan=False)
         except (ValueError, TypeError, RecursionError) as exc:

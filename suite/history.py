@@ -31,7 +31,7 @@ import numpy as np
 from suite.compare import Entry
 from suite.errors import ConfigError, shown
 from suite.fileio import ensure_dir
-from suite.results import STATUSES, metric_problem, strict_json
+from suite.results import STATUSES, finite_number, strict_json
 
 DEFAULT_DB = "reports/history.sqlite"
 SCHEMA_VERSION = 1
@@ -214,7 +214,7 @@ def _corrupt(conn, where: str, problem: str) -> ConfigError:
 
 
 def _number(conn, value, where: str) -> float:
-    if value is None or metric_problem({"value": value}):
+    if not finite_number(value):
         raise _corrupt(conn, where, f"must be a finite number, got {shown(value)}")
     return float(value)
 

@@ -314,7 +314,8 @@ TEXT_SUFFIXES = ("_reason", "_source")  # metrics that say why a figure is absen
 FLAG_METRICS = ("accuracy_kept_ge_99pct",)  # metrics that are true or false
 
 
-def _finite_number(value) -> bool:
+def finite_number(value) -> bool:
+    """An int or float (not a bool) that is finite as a float."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and _is_scalar(value)
 
 
@@ -328,7 +329,7 @@ def metric_problem(metrics: dict) -> str | None:
                 return f"history must be a list of objects, got {_shown(value)}"
             for index, entry in enumerate(value):
                 for name, inner in entry.items():
-                    if not (inner is None or _finite_number(inner)):
+                    if not (inner is None or finite_number(inner)):
                         return f"history[{index}].{name} must be a finite number or null, got {_shown(inner)}"
             continue
         if key.endswith(TEXT_SUFFIXES):
@@ -336,7 +337,7 @@ def metric_problem(metrics: dict) -> str | None:
         elif key in FLAG_METRICS:
             ok, expected = value is None or isinstance(value, bool), "true, false or null"
         else:
-            ok, expected = value is None or _finite_number(value), "a finite number or null"
+            ok, expected = value is None or finite_number(value), "a finite number or null"
         if not ok:
             return f"{key} must be {expected}, got {_shown(value)}"
     return None
@@ -368,7 +369,7 @@ def _merge_benchmark(path, index: int, bench, cases: dict) -> None:
     stats = bench.get("stats")
     if not isinstance(stats, dict) or not isinstance(stats.get("data"), list) or not stats["data"]:
         raise _fail(path, f"{where}.stats must be an object with a non-empty 'data' list")
-    if not all(_is_scalar(v) and isinstance(v, (int, float)) and not isinstance(v, bool) for v in stats["data"]):
+    if not all(finite_number(v) for v in stats["data"]):
         raise _fail(path, f"{where}.stats.data must hold numbers (finite seconds)")
     status = _status(path, extra, f"{where}.extra_info", "ok")
     case_id = extra["case_id"]
