@@ -354,25 +354,29 @@ def seed_spreads(entries) -> dict[tuple, float]:
 
 
 def to_markdown(comparison: Comparison, title: str) -> str:
-    """The comparison as Markdown: a summary line, one table row per metric, then one-sided cases."""
+    """The comparison as Markdown: a summary line, one table row per metric, then one-sided cases. Strings
+    from the files (case ids, paths, environment differences) are escaped (suite.mdtext)."""
     from tabulate import tabulate
 
+    from suite.mdtext import md_code, md_text
+
     counts = comparison.counts()
-    lines = [f"## {title}", "", ", ".join(f"{n} {v}" for v, n in counts.items()), ""]
-    lines += [f"> warning: {w}" for w in comparison.warnings] + ([""] if comparison.warnings else [])
+    lines = [f"## {md_text(title)}", "", ", ".join(f"{n} {v}" for v, n in counts.items()), ""]
+    lines += [f"> warning: {md_text(w)}" for w in comparison.warnings] + ([""] if comparison.warnings else [])
     if comparison.only_baseline:
         lines += [f"> {len(comparison.only_baseline)} baseline cases are missing from the candidate "
                   "(listed below): that fails the comparison unless missing cases are allowed", ""]
-    table = [[r.case_id, _metric_label(r.metric), _fmt(r.metric, r.baseline), _fmt(r.metric, r.candidate),
-              _fmt_change(r), f"**{r.verdict}**" if r.verdict == "regressed" else r.verdict,
-              "; ".join(x for x in (r.test, r.note) if x)] for r in comparison.rows]
+    table = [[md_text(r.case_id), md_text(_metric_label(r.metric)), _fmt(r.metric, r.baseline),
+              _fmt(r.metric, r.candidate), _fmt_change(r),
+              f"**{r.verdict}**" if r.verdict == "regressed" else r.verdict,
+              md_text("; ".join(x for x in (r.test, r.note) if x))] for r in comparison.rows]
     lines.append(tabulate(table, headers=["case", "metric", "baseline", "candidate", "change", "verdict", "test"],
                           tablefmt="github", disable_numparse=True))
     for label, cases in (("only in the baseline", comparison.only_baseline),
                          ("only in the candidate", comparison.only_candidate),
                          ("measured by neither", comparison.not_measured)):
         if cases:
-            lines += ["", f"### Cases {label} ({len(cases)})", *[f"- `{c}`" for c in cases]]
+            lines += ["", f"### Cases {label} ({len(cases)})", *[f"- {md_code(c)}" for c in cases]]
     return "\n".join(lines) + "\n"
 
 

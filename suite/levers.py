@@ -13,7 +13,7 @@ import torch
 
 from suite import compilation, compression, distributed, precision
 from suite.devices import availability as device_availability
-from suite.errors import ConfigError
+from suite.errors import ConfigError, shown
 from suite.optim import OPTIMIZERS
 
 MEMORY_FORMATS = {
@@ -40,7 +40,7 @@ def validate(case) -> None:
     for name, minimum in (("finetune_epochs", 0), ("threads", 1), ("world_size", 1)):
         value = getattr(case, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
-            raise ConfigError(f"field {name!r} must be an integer >= {minimum}, got {value!r}")
+            raise ConfigError(f"field {name!r} must be an integer >= {minimum}, got {shown(value)}")
     if case.memory_format == "channels_last" and case.model not in CONV_MODELS:
         raise ConfigError(f"memory_format channels_last needs a conv model ({', '.join(CONV_MODELS)}), "
                           f"got {case.model!r}")

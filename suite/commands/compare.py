@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def add_verdict_options(parser, markdown: bool = True) -> None:
     """--threshold, --alpha (and --markdown, --allow-missing): shared by `compare`, `history check` and `add`."""
@@ -21,12 +19,12 @@ def add_verdict_options(parser, markdown: bool = True) -> None:
 def report(comparison, title: str, markdown: str | None, allow_missing: bool = False) -> int:
     """Print the comparison, write it as Markdown if asked, and return the exit code."""
     from suite.compare import to_markdown
-    from suite.results import write_text_atomic
+    from suite.fileio import write_text_atomic
 
     text = to_markdown(comparison, title)
     print(text, end="")
     if markdown:
-        write_text_atomic(Path(markdown), text)
+        write_text_atomic(markdown, text)
     return comparison.exit_code(allow_missing)
 
 

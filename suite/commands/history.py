@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 DEFAULT_METRIC = "train_samples_per_s"
@@ -13,11 +12,11 @@ def cmd_add(args) -> int:
     """Store a run with the verdicts of checking it against the history at this moment."""
     from suite.compare import parse_thresholds
     from suite.gate import check_run
-    from suite.history import add_run, file_digest, known_run, open_history
+    from suite.history import add_run, known_run, open_history, run_digest
     from suite.results import load_run
 
     run = load_run(args.results)
-    digest = file_digest(args.results)
+    digest = run_digest(run)
     with open_history(args.db) as conn:
         if known_run(conn, digest):
             add_run(conn, run, digest)  # raises the "already in the history" error
@@ -60,10 +59,10 @@ def cmd_show(args) -> int:
         for case_id, points in series(conn, args.metric, fingerprint).items():
             values = [value for _, _, value in points]
             previous = values[-1 - args.last:-1]
-            change = (values[-1] / float(sorted(previous)[len(previous) // 2]) - 1) * 100 if previous else None
+            middle = float(sorted(previous)[len(previous) // 2]) if previous else 0.0
+            change = (values[-1] / middle - 1) * 100 if middle else None  # no ratio to a zero
             starts = [points[i][0] for i in change_points(values)]
-            trends.append([case_id, len(values), f"{values[-1]:,.4g}",
-                           "-" if change is None or previous[0] == 0 else f"{change:+.1f}%",
+            trends.append([case_id, len(values), f"{values[-1]:,.4g}", "-" if change is None else f"{change:+.1f}%",
                            ", ".join(map(str, starts)) or "-"])
     print(f"\n{args.metric} on fingerprint {fingerprint} (newest run vs the median of the {args.last} before it):")
     print(tabulate(trends, headers=["case", "runs", "latest", "vs previous", "change points at run"],
@@ -72,13 +71,12 @@ def cmd_show(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from suite.errors import ConfigError
     from suite.history import change_points, open_history, recent_runs, series
+    from suite.report.plots import check_image_path, new_figure, plain_text, save_figure
+
+    out = Path(args.out or f"reports/history-{args.metric}.png")
+    check_image_path(out)
 
     with open_history(args.db) as conn:
         runs = recent_runs(conn, 1)
@@ -89,20 +87,18 @@ def cmd_plot(args) -> int:
     if not lines:
         raise ConfigError(f"{args.db}: no values of metric {args.metric!r}"
                           + (f" for case {args.case!r}" if args.case else "") + f" on fingerprint {fingerprint}")
-    figure, axes = plt.subplots(figsize=(10, 5))
-    for case_id, points in lines.items():
-        run_ids, values = [p[0] for p in points], [p[2] for p in points]
-        (line,) = axes.plot(run_ids, values, marker="o", label=case_id)
-        for index in change_points(values):
-            axes.axvline(run_ids[index] - 0.5, color=line.get_color(), linestyle="--", alpha=0.7)
-    axes.set_xlabel("run (dashed: detected change point)")
-    axes.set_ylabel(args.metric)
-    axes.set_title(f"{args.metric} over time, fingerprint {fingerprint}")
-    axes.legend(fontsize="x-small")
-    out = Path(args.out or f"reports/history-{args.metric}.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(figure)
+    with plain_text():  # case ids and metric names are data: a "$" in one is not mathtext
+        figure, axes = new_figure(10, 5)
+        for case_id, points in lines.items():
+            run_ids, values = [p[0] for p in points], [p[2] for p in points]
+            (line,) = axes.plot(run_ids, values, marker="o", label=case_id)
+            for index in change_points(values):
+                axes.axvline(run_ids[index] - 0.5, color=line.get_color(), linestyle="--", alpha=0.7)
+        axes.set_xlabel("run (dashed: detected change point)")
+        axes.set_ylabel(args.metric)
+        axes.set_title(f"{args.metric} over time, fingerprint {fingerprint}")
+        axes.legend(fontsize="x-small")
+        save_figure(figure, out, dpi=100, bbox_inches="tight")
     print(f"wrote {out}: {len(lines)} cases")
     return 0
 
@@ -113,18 +109,17 @@ def cmd_check(args) -> int:
     from suite.compare import parse_thresholds, run_difference
     from suite.errors import ConfigError
     from suite.gate import check_run
-    from suite.history import file_digest, open_history, recent_runs
+    from suite.history import machine_info_of, open_history, recent_runs, run_digest
     from suite.results import load_run
 
     thresholds = parse_thresholds(args.threshold)
     run = load_run(args.results)
     with open_history(args.db) as conn:
-        digest = file_digest(args.results)
+        digest = run_digest(run)
         result = check_run(conn, run, digest, args.last, thresholds, args.alpha)
         others = recent_runs(conn, 1, None, digest)
         if not result.baseline_runs and others and not args.force:
-            newest = conn.execute("SELECT machine_info FROM runs WHERE id = ?", (others[0]["id"],)).fetchone()[0]
-            difference = run_difference(json.loads(newest), run.machine_info)
+            difference = run_difference(machine_info_of(conn, others[0]["id"]), run.machine_info)
             if difference:
                 raise ConfigError(f"no run in {args.db} shares this run's environment and procedure: newest run "
                                   f"{others[0]['id']}: {difference} (use --force to pass with nothing to check "
