@@ -48,7 +48,7 @@ def check_run(conn, run, digest: str, last: int = DEFAULT_LAST, thresholds: dict
         raise ConfigError(f"--last {last}: must be at least 1")
     runs = comparable_runs(conn, run_fingerprint(run), procedure_key(run.machine_info), digest)
     baseline, used = baseline_entries(conn, runs, last)
-    comparison = compare_entries(baseline, entries_from_run(run), thresholds, alpha)
+    comparison = compare_entries(baseline, entries_from_run(run), thresholds, alpha, history=True)
     previous = runs[0]["id"] if runs else None
     violated = flagged_cases(conn, previous) if previous is not None else {}
     for row in comparison.rows:

@@ -207,33 +207,41 @@ def comparable_runs(conn: sqlite3.Connection, fingerprint: str, procedure: str, 
     return [{"id": run_id, "accepted": accepted is not None} for run_id, accepted in rows]
 
 
-def flagged_cases(conn: sqlite3.Connection, run_id: int) -> dict[str, set[str]]:
-    """case id -> the metrics the gate flagged (suspect or regressed) when the run was added."""
+def flagged_cases(conn: sqlite3.Connection, run_id: int, verdicts=FLAGGED) -> dict[str, set[str]]:
+    """case id -> the metrics the gate flagged (suspect or regressed, or the given verdicts) when the run was
+    added."""
     flagged: dict[str, set[str]] = {}
     for case_id, metric in conn.execute(
-            f"SELECT case_id, metric FROM verdicts WHERE run_id = ? AND verdict IN ({','.join('?' * len(FLAGGED))})",
-            (run_id, *FLAGGED)):
+            f"SELECT case_id, metric FROM verdicts WHERE run_id = ? AND verdict IN ({','.join('?' * len(verdicts))})",
+            (run_id, *verdicts)):
         flagged.setdefault(case_id, set()).add(metric)
     return flagged
 
 
 def baseline_entries(conn: sqlite3.Connection, runs: list[dict], last: int) -> tuple[dict[str, Entry], list[int]]:
     """Per case: its values in the newest `last` of `runs` (newest first) whose verdict for the case was
-    not flagged, or was accepted; an accepted run that flagged the case is the oldest one used (the new
-    level starts there). The baseline's value of a metric is the median of those runs' values; raw
-    samples come from the newest of them only (they are never pooled across runs). Returns the entries
-    and the ids of every run used."""
+    not a regression, or was accepted; an accepted run that flagged the case is the oldest one used (the new
+    level starts there). A `suspect` run is left out while unconfirmed (the newest run) or once the run after
+    it confirmed it (`regressed`); a suspicion the next run did not confirm was noise, and its run rejoins
+    the baseline so that the spread counts it. The baseline's value of a metric is the median of those
+    runs' values; raw samples come from the newest of them only (they are never pooled across runs).
+    Returns the entries and the ids of every run used."""
     chosen: dict[str, list[int]] = {}
     closed: set[str] = set()
+    newer_regressed: dict[str, set[str]] | None = None  # the verdicts of the run just newer than this one
     for run in runs:
-        flagged = flagged_cases(conn, run["id"])
+        regressed = flagged_cases(conn, run["id"], ("regressed",))
+        suspect = flagged_cases(conn, run["id"], ("suspect",))
         for (case_id,) in conn.execute("SELECT case_id FROM cases WHERE run_id = ?", (run["id"],)):
             ids = chosen.setdefault(case_id, [])
-            if case_id in closed or len(ids) >= last or (case_id in flagged and not run["accepted"]):
+            confirmed = newer_regressed is None or case_id in newer_regressed
+            flagged = case_id in regressed or (case_id in suspect and confirmed)
+            if case_id in closed or len(ids) >= last or (flagged and not run["accepted"]):
                 continue
             ids.append(run["id"])
-            if case_id in flagged:  # accepted: older runs measured the level before the accepted change
+            if flagged:  # accepted: older runs measured the level before the accepted change
                 closed.add(case_id)
+        newer_regressed = regressed
     entries: dict[str, Entry] = {}
     for case_id, ids in chosen.items():
         if not ids:

@@ -314,7 +314,7 @@ def _objects_of_scalars(path, value, where: str) -> None:
         _scalars(path, entry, f"{where}[{index}]")
 
 
-TEXT_SUFFIXES = ("_reason", "_source")  # metrics that say why a figure is absent, or where it came from
+TEXT_SUFFIXES = ("_reason", "_source", "_key")  # why a figure is absent, where it came from, which ceiling
 FLAG_METRICS = ("accuracy_kept_ge_99pct",)  # metrics that are true or false
 
 

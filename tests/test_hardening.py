@@ -120,22 +120,24 @@ def test_non_finite_float_fields_are_refused_before_anything_runs(tmp_path, caps
 
 def test_a_result_json_cannot_hold_fails_its_case_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
     """The first case measures an infinite throughput: recorded as its error, and the run goes on. (Item 14 in
-    the same run: a SIGINT during the last case leaves nothing to resume, so no resume hint and exit 0.)"""
+    the same run: a SIGINT during the last case leaves nothing to resume, so no resume hint; the exit code is 1
+    for the case in error.)"""
     measure = suite.runner.run_case
 
-    def poisoned(case, **kwargs):
+    def poisoned(case, *args, **kwargs):
         if case.seed == 1:
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the last case runs
-        result = measure(case, **kwargs)
+        result = measure(case, *args, **kwargs)
         if case.seed == 0:
             result.metrics["train_samples_per_s"] = float("inf")
         return result
 
     monkeypatch.setattr(suite.runner, "run_case", poisoned)
     out = tmp_path / "out"
-    assert run("run", "--plan", plan_file(tmp_path, TWO_CASES), "--out", out) == 0
+    assert run("run", "--plan", plan_file(tmp_path, TWO_CASES), "--out", out) == 1  # a case ended in error
     err = capsys.readouterr().err
     assert "SIGINT arrived during the last case: every case is recorded, nothing to resume" in err
+    assert err.strip().splitlines()[-1].startswith("tradeoff-bench: 1 of 2 cases ended in error")
     assert "resume with" not in err and "Traceback" not in err
     by_seed = {c.case["seed"]: c for c in load_run(out / "results.json").cases}
     assert by_seed[0].status == "error" and by_seed[0].reason == (
@@ -180,8 +182,8 @@ def test_disk_full_during_an_append_keeps_every_recorded_case_and_resume_complet
         pytest.skip("cannot mount a tmpfs here; the next test simulates ENOSPC at the journal's write instead")
     out, measure, filler = small_disk / "out", suite.runner.run_case, []
 
-    def fills_the_disk(case, **kwargs):
-        result = measure(case, **kwargs)
+    def fills_the_disk(case, *args, **kwargs):
+        result = measure(case, *args, **kwargs)
         if case.seed == 1:
             filler.append(fill(small_disk))
         return result

@@ -65,7 +65,7 @@ def busy_warnings(runs: list[Run]) -> list[str]:
     for run in runs:
         system = (run.machine_info.get("tradeoff_bench") or {}).get("system") or {}
         if isinstance(system, dict) and system.get("warnings"):
-            lines.append(f"**Warning: busy machine during {Path(run.path).name}; timings may not be trustworthy:** "
+            lines.append(f"Warning: busy machine during {Path(run.path).name}; timings may not be trustworthy: "
                          f"{system['warnings']}.")
     return lines
 
