@@ -14,6 +14,7 @@ delete the file to measure again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -24,11 +25,12 @@ from pathlib import Path
 import torch
 
 from suite.devices import time_region
-from suite.errors import choices_error
+from suite.errors import ConfigError, choices_error
 from suite.results import write_json_atomic
 from suite.stats import spread
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "fp64": torch.float64}
+PRECISIONS = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
+              "fp64": torch.float64}
 GEMM_SIZE = {"cpu": 2048}
 ACCELERATOR_GEMM_SIZE = 8192
 ROUNDS = 5
@@ -46,6 +48,8 @@ def measure_ceiling(device: torch.device, precision: str = "fp32", n: int | None
     """Time square matmuls on `device` and return the rate (FLOP/s) with its spread and method."""
     if precision not in PRECISIONS:
         raise choices_error("precision", precision, PRECISIONS)
+    if precision == "tf32" and device.type != "cuda":
+        raise ConfigError(f"precision 'tf32' is a CUDA matmul mode; on {device.type} measure 'fp32'")
     n = n or GEMM_SIZE.get(device.type, ACCELERATOR_GEMM_SIZE)
     generator = torch.Generator().manual_seed(0)
     a, b = (torch.randn(n, n, generator=generator).to(device, PRECISIONS[precision]) for _ in range(2))
@@ -54,19 +58,37 @@ def measure_ceiling(device: torch.device, precision: str = "fp32", n: int | None
     def call():
         torch.matmul(a, b, out=out)
 
-    iterations = max(1, round(ROUND_S / time_region(device, call)))  # the first call also warms up
-    seconds = [time_region(device, call, iterations) / iterations for _ in range(rounds)]
+    with matmul_tf32(device, precision) as tf32:
+        time_region(device, call)  # untimed warm-up
+        iterations = max(1, round(ROUND_S / time_region(device, call)))
+        seconds = [time_region(device, call, iterations) / iterations for _ in range(rounds)]
+        matmul_precision = torch.get_float32_matmul_precision()
     rate = spread([2 * n**3 / s for s in seconds])
     return {
         "device": device.type, "precision": precision, "flops_per_s": rate["median"],
         "flops_per_s_min": rate["min"], "flops_per_s_max": rate["max"], "flops_per_s_iqr": rate["iqr"],
         "noisy": rate["iqr"] > NOISY_IQR * rate["median"], "rounds": rounds, "iterations": iterations, "n": n,
-        "torch_threads": torch.get_num_threads(),
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "torch_threads": torch.get_num_threads(), "tf32": tf32,
+        "float32_matmul_precision": matmul_precision,
         "method": f"median over {rounds} rounds of {iterations} torch.matmul of two {n}x{n} {precision} matrices, "
                   f"2*n^3 FLOPs each",
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+@contextlib.contextmanager
+def matmul_tf32(device: torch.device, precision: str):
+    """On CUDA for fp32/tf32: TF32 matmuls off (fp32) or on (tf32) for the duration, the previous setting restored;
+    yields whether TF32 was on (None where the setting does not apply)."""
+    if device.type != "cuda" or precision not in ("fp32", "tf32"):
+        yield None
+        return
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    try:
+        yield precision == "tf32"
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
 
 
 def cache_dir() -> Path:
