@@ -4,7 +4,7 @@
 # passed to validate.py (e.g. --quick). Exit status: validate.py's.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-python="${PYTHON:-python}"
+python="${PYTHON:-$(command -v python || command -v python3)}"
 begin=$(date +%s)
 if compgen -G ".whl/*.whl" > /dev/null; then
     "$python" -m pip install --quiet --no-index --no-deps .whl/*.whl \
