@@ -16,6 +16,7 @@ ceiling a run used is listed in its environment block, and each case names its o
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -26,11 +27,12 @@ from pathlib import Path
 import torch
 
 from suite.devices import time_region
-from suite.errors import choices_error
+from suite.errors import ConfigError, choices_error
 from suite.results import write_json_atomic
 from suite.stats import spread
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "fp64": torch.float64}
+PRECISIONS = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
+              "fp64": torch.float64}
 GEMM_SIZE = {"cpu": 2048}
 ACCELERATOR_GEMM_SIZE = 8192
 ROUNDS = 5
@@ -51,6 +53,8 @@ def measure_ceiling(device: torch.device, precision: str = "fp32", n: int | None
     """Time square matmuls on `device` and return the rate (FLOP/s) with its spread and method."""
     if precision not in PRECISIONS:
         raise choices_error("precision", precision, PRECISIONS)
+    if precision == "tf32" and device.type != "cuda":
+        raise ConfigError(f"precision 'tf32' is a CUDA matmul mode; on {device.type} measure 'fp32'")
     n = n or GEMM_SIZE.get(device.type, ACCELERATOR_GEMM_SIZE)
     generator = torch.Generator().manual_seed(0)
     a, b = (torch.randn(n, n, generator=generator).to(device, PRECISIONS[precision]) for _ in range(2))
@@ -59,10 +63,14 @@ def measure_ceiling(device: torch.device, precision: str = "fp32", n: int | None
     def call():
         torch.matmul(a, b, out=out)
 
-    iterations = max(1, round(ROUND_S / time_region(device, call)))  # the first call also warms up
-    cpu_before, wall_before = time.process_time(), time.perf_counter()
-    seconds = [time_region(device, call, iterations) / iterations for _ in range(rounds)]
-    cpu_share = (time.process_time() - cpu_before) / ((time.perf_counter() - wall_before) * torch.get_num_threads())
+    with matmul_tf32(device, precision) as tf32:
+        time_region(device, call)  # untimed warm-up
+        iterations = max(1, round(ROUND_S / time_region(device, call)))
+        cpu_before, wall_before = time.process_time(), time.perf_counter()
+        seconds = [time_region(device, call, iterations) / iterations for _ in range(rounds)]
+        cpu_share = (time.process_time() - cpu_before) / ((time.perf_counter() - wall_before)
+                                                          * torch.get_num_threads())
+        matmul_precision = torch.get_float32_matmul_precision()
     rate = spread([2 * n**3 / s for s in seconds])
     return {
         "device": device.type, "precision": precision, "flops_per_s": rate["median"],
@@ -70,12 +78,27 @@ def measure_ceiling(device: torch.device, precision: str = "fp32", n: int | None
         "noisy": rate["iqr"] > NOISY_IQR * rate["median"], "rounds": rounds, "iterations": iterations, "n": n,
         # on CPU the matmul keeps every thread busy: a lower share means other work shared the cores
         "busy": device.type == "cpu" and cpu_share < BUSY_CPU_SHARE, "cpu_share": round(cpu_share, 3),
-        "torch_threads": torch.get_num_threads(),
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "torch_threads": torch.get_num_threads(), "tf32": tf32,
+        "float32_matmul_precision": matmul_precision,
         "method": f"median over {rounds} rounds of {iterations} torch.matmul of two {n}x{n} {precision} matrices, "
                   f"2*n^3 FLOPs each",
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+@contextlib.contextmanager
+def matmul_tf32(device: torch.device, precision: str):
+    """On CUDA for fp32/tf32: TF32 matmuls off (fp32) or on (tf32) for the duration, the previous setting restored;
+    yields whether TF32 was on (None where the setting does not apply)."""
+    if device.type != "cuda" or precision not in ("fp32", "tf32"):
+        yield None
+        return
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    try:
+        yield precision == "tf32"
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
 
 
 def cache_dir() -> Path:

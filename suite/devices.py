@@ -91,8 +91,9 @@ def time_region(device: torch.device, fn, repeat: int = 1) -> float:
 
 
 def gpu_info() -> list[dict]:
-    """Name, driver and memory of each NVIDIA GPU through NVML; where NVML fails, each CUDA device's name and
-    memory from torch (so the fingerprint always names the GPU); empty where there is none."""
+    """Name, driver, memory, compute capability, clocks and power limit of each NVIDIA GPU through NVML (a
+    figure this GPU or driver does not report is None); where NVML fails, each CUDA device's name and memory
+    from torch (so the fingerprint always names the GPU); empty where there is none."""
     try:
         import pynvml
 
@@ -105,7 +106,8 @@ def gpu_info() -> list[dict]:
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             gpus.append({"name": _text(pynvml.nvmlDeviceGetName(handle)), "driver": _text(driver),
-                         "memory_mb": pynvml.nvmlDeviceGetMemoryInfo(handle).total // 2**20})
+                         "memory_mb": pynvml.nvmlDeviceGetMemoryInfo(handle).total // 2**20,
+                         **_nvml_details(pynvml, handle)})
         return gpus
     finally:
         pynvml.nvmlShutdown()
@@ -118,6 +120,29 @@ def torch_gpu_info() -> list[dict]:
     return [{"name": torch.cuda.get_device_name(i), "driver": None,
              "memory_mb": torch.cuda.get_device_properties(i).total_memory // 2**20, "source": "torch.cuda"}
             for i in range(torch.cuda.device_count())]
+
+
+def _nvml_details(pynvml, handle) -> dict:
+    """Compute capability, SM and memory clocks (maximum and at this moment, MHz) and the power limit (W)."""
+    queries = {
+        "compute_capability": lambda: ".".join(map(str, pynvml.nvmlDeviceGetCudaComputeCapability(handle))),
+        "sm_clock_max_mhz": lambda: pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_SM),
+        "sm_clock_mhz": lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
+        "memory_clock_max_mhz": lambda: pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_MEM),
+        "power_limit_w": lambda: pynvml.nvmlDeviceGetPowerManagementLimit(handle) / 1000,
+    }
+    details = {}
+    for key, query in queries.items():
+        try:
+            details[key] = query()
+        except Exception:  # NVMLError_NotSupported and kin: not reported by this GPU or driver
+            details[key] = None
+    return details
+
+
+def tf32_settings() -> dict:
+    """Whether CUDA fp32 work may use TF32 tensor cores: cuBLAS matmuls and cuDNN convolutions."""
+    return {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn_conv": torch.backends.cudnn.allow_tf32}
 
 
 def _text(value) -> str:
@@ -148,7 +173,7 @@ def allocator_info(maps_path: str = "/proc/self/maps") -> dict:
 
 def environment(cpu: dict | None = None) -> dict:
     """What a run's figures depend on, with a short fingerprint of the parts that must match
-    for two runs to be compared (CPU model, cores, torch version, threads, GPU models, allocator),
+    for two runs to be compared (CPU model, cores, torch version, threads, GPU models and TF32, allocator),
     and the measured matmul ceilings (suite.ceiling) of that fingerprint."""
     if cpu is None:
         import cpuinfo
@@ -160,6 +185,8 @@ def environment(cpu: dict | None = None) -> dict:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "tf32": tf32_settings(),
         "gpus": gpu_info(),
         "allocator": allocator_info(),
     }
@@ -171,7 +198,10 @@ def environment(cpu: dict | None = None) -> dict:
 
 
 def fingerprint(env: dict) -> str:
-    """12 hex digits identifying the environment's comparable parts."""
+    """12 hex digits identifying the environment's comparable parts (with GPUs, the TF32 settings too:
+    they change what fp32 work computes and how fast; without, CPU fingerprints stay as they were)."""
     parts = {k: env.get(k) for k in ("cpu_brand", "cpu_cores", "torch", "torch_threads", "allocator")}
     parts["gpus"] = [g.get("name") for g in env.get("gpus", [])]
+    if parts["gpus"]:
+        parts["tf32"] = env.get("tf32")
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 
 import torch
 
@@ -67,9 +68,17 @@ def id_parts(case) -> list[str]:
     return parts
 
 
+def determinism_availability(case) -> tuple[bool, str]:
+    """Deterministic algorithms on CUDA need cuBLAS's workspace setting before CUDA starts
+    (https://pytorch.org/docs/stable/notes/randomness.html): without it every matmul would raise."""
+    if case.deterministic and case.device == "cuda" and not os.environ.get("CUBLAS_WORKSPACE_CONFIG"):
+        return False, "deterministic=true on CUDA needs CUBLAS_WORKSPACE_CONFIG=:4096:8 set before the run starts"
+    return True, ""
+
+
 def availability(case) -> tuple[bool, str]:
     """(True, "") when the case's device and every lever it uses can run here, else the first reason."""
-    for ok, reason in (device_availability(case.device),
+    for ok, reason in (device_availability(case.device), determinism_availability(case),
                        precision.availability(case.precision, case.device),
                        compilation.availability(case.compile, case.device),
                        compression.availability(case.quantization, case.device),

@@ -9,7 +9,7 @@ import torch
 
 from suite import ceiling, cost
 from suite.cases import Case
-from suite.devices import environment
+from suite.devices import environment, fingerprint
 from suite.errors import ConfigError
 from tests.cost_helpers import ceiling_cache  # noqa: F401  (fixture)
 
@@ -119,3 +119,50 @@ def test_mfu_is_achieved_over_ceiling(monkeypatch):
     quantized = cost.mfu_metrics({**metrics, "infer_samples_per_s": 2000.0}, Case(quantization="dynamic-int8",
                                                                                   model="dense"), CPU)
     assert "infer_mfu" not in quantized and "int8" in quantized["infer_mfu_reason"]
+
+
+def test_tf32_is_a_cuda_ceiling_only():
+    with pytest.raises(ConfigError, match="'tf32' is a CUDA matmul mode"):
+        ceiling.measure_ceiling(CPU, "tf32")
+    assert ceiling.ceiling_name(torch.device("cuda"), "tf32") == "cuda-tf32"
+    with ceiling.matmul_tf32(CPU, "fp32") as tf32:  # nothing to set on a CPU
+        assert tf32 is None
+
+
+@pytest.fixture
+def tf32_flags():
+    """Restore the TF32 settings a test changes (they are process-wide)."""
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+@pytest.mark.parametrize(("model", "matmul", "cudnn", "expected"), [
+    ("conv", False, True, "tf32"), ("seed-cnn", False, True, "tf32"), ("conv", True, False, "fp32"),
+    ("dense", False, True, "fp32"), ("dense", True, False, "tf32"),
+])
+def test_mfu_ceiling_follows_the_tf32_setting_of_the_model_s_ops(tf32_flags, model, matmul, cudnn, expected):
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+    case = Case(model=model, device="cuda")
+    assert cost.ceiling_precision(case, torch.device("cuda")) == expected
+    assert cost.ceiling_precision(case, CPU) == "fp32"  # TF32 is CUDA's
+    assert cost.ceiling_precision(case.replace(precision="bf16"), torch.device("cuda")) == "bf16"
+
+
+def test_mfu_of_a_cuda_conv_case_uses_the_tf32_ceiling(tf32_flags, monkeypatch):
+    asked = []
+    monkeypatch.setattr(cost, "get_ceiling", lambda device, precision: asked.append(precision) or {"flops_per_s": 1e12})
+    torch.backends.cudnn.allow_tf32 = True
+    metrics = {"train_samples_per_s": 1000.0, "train_flops_per_sample": 1e6}
+    mfu = cost.mfu_metrics(metrics, Case(model="conv", device="cuda"), torch.device("cuda"))
+    assert mfu == {"train_mfu": 1e-3, "mfu_ceiling_key": "cuda-tf32", "mfu_ceiling_gflops": 1000.0}
+    assert asked == ["tf32"]
+
+
+def test_tf32_enters_the_fingerprint_only_with_gpus(tf32_flags):
+    cpu_env = {"cpu_brand": "x", "cpu_cores": 2, "torch": "2.11", "torch_threads": 2, "allocator": {}, "gpus": []}
+    gpu_env = {**cpu_env, "gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}
+    on, off = {"matmul": True, "cudnn_conv": True}, {"matmul": False, "cudnn_conv": True}
+    assert fingerprint({**cpu_env, "tf32": on}) == fingerprint({**cpu_env, "tf32": off}) == fingerprint(cpu_env)
+    assert fingerprint({**gpu_env, "tf32": on}) != fingerprint({**gpu_env, "tf32": off})
+    assert fingerprint({**gpu_env, "tf32": off}) != fingerprint({**cpu_env, "tf32": off})

@@ -57,6 +57,20 @@ def test_levers_this_machine_cannot_run_are_skipped_with_the_reason(monkeypatch)
     assert availability(Case(quantization="static-int8", device="cuda"))[0] is False
 
 
+def test_compile_on_cuda_needs_triton_and_a_c_compiler(monkeypatch):
+    import torch.utils._triton
+
+    monkeypatch.setattr(torch.utils._triton, "has_triton", lambda: True)
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setattr(compilation.shutil, "which", lambda name: None)
+    assert compilation.availability("default", "cuda") == (
+        False, "torch.compile on CUDA needs a C compiler for Triton (none on PATH)")
+    monkeypatch.setattr(compilation.shutil, "which", lambda name: f"/usr/bin/{name}" if name == "gcc" else None)
+    assert compilation.availability("max-autotune", "cuda") == (True, "")
+    monkeypatch.setattr(torch.utils._triton, "has_triton", lambda: False)
+    assert compilation.availability("default", "cuda") == (False, "torch.compile on CUDA needs Triton (not installed)")
+
+
 def test_bf16_runs_the_layers_in_bf16_and_returns_fp32_logits():
     p = prepare(Case(model="dense", depth=1, width=8, precision="bf16"))
     seen = []
