@@ -94,7 +94,7 @@ def test_a_factory_raising_at_run_time_fails_its_case_and_the_run_goes_on(tmp_pa
     """))
     plan = write_plan(tmp_path, {"model": f"{module}:factory"}, f'[matrix]\nmodel = ["{module}:factory", "dense"]\n')
     out = tmp_path / "out"
-    assert cli.main(["run", "--plan", plan, "--out", str(out)]) == 0
+    assert cli.main(["run", "--plan", plan, "--out", str(out)]) == 1  # a case ended in error: exit 1
     cases = {c.case_id.split("-d1")[0]: c for c in load_run(out / "results.json").cases}
     raising = cases[f"{module}:factory"]
     assert (raising.status, raising.reason) == ("error", "RuntimeError: no model for depth 1")
