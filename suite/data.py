@@ -1,5 +1,10 @@
-"""Datasets as in-memory tensors: digits (bundled with scikit-learn, the default), MNIST and
-Fashion-MNIST from a directory of IDX files, and synthetic tensors for pure speed.
+"""The dataset registry, datasets as in-memory tensors: digits (bundled with scikit-learn, the default), MNIST
+and Fashion-MNIST from a directory of IDX files, synthetic tensors for pure speed, and plug-ins.
+
+Two plain dicts keyed by the dataset name: DATASETS holds the one-line descriptions and LOADERS the loaders,
+each `loader(data_dir, download) -> Dataset`. A new dataset adds one entry to each. Plug-ins extend the
+registry: entry-point names join DATASETS, and a `package.module:loader` name is accepted by its form; their
+loaders take `data_dir` alone (suite/workloads/plugins.py).
 
 Nothing is downloaded unless `download=True` is passed (the CLI's `--download`).
 """
@@ -29,8 +34,6 @@ DATASETS = {
     "fashion-mnist": "Fashion-MNIST 28x28 from IDX files, same layout and rules as mnist",
     "synthetic": "random 1x28x28 tensors, 10 classes, 4,096 train / 1,024 test: for speed only",
 }
-BUILTIN_DATASETS = tuple(DATASETS)  # the rest of DATASETS: names registered by plug-in entry points
-DATASETS.update(plugins.registered("dataset", exclude=BUILTIN_DATASETS))
 DATA_ENV = "TRADEOFF_BENCH_DATA"
 IDX_MAGIC = {"images": 2051, "labels": 2049}
 IDX_FILES = {
@@ -226,15 +229,20 @@ def synthetic_dataset(seed: int = 0) -> Dataset:
     return Dataset("synthetic", x[:4096], y[:4096], x[4096:], y[4096:], 10)
 
 
+LOADERS = {
+    "digits": lambda data_dir, download: load_digits_dataset(),
+    "mnist": functools.partial(load_idx_dataset, "mnist"),
+    "fashion-mnist": functools.partial(load_idx_dataset, "fashion-mnist"),
+    "synthetic": lambda data_dir, download: synthetic_dataset(),
+}
+DATASETS.update(plugins.registered("dataset", exclude=LOADERS))  # names that installed plug-ins register
+
+
 @functools.lru_cache(maxsize=8)
 def _load_cached(name: str, data_dir: Path | None, download: bool) -> Dataset:
-    if name == "digits":
-        return load_digits_dataset()
-    if name == "synthetic":
-        return synthetic_dataset()
-    if name not in BUILTIN_DATASETS:
+    if name not in LOADERS:
         return plugins.load_dataset(name, data_dir)
-    return load_idx_dataset(name, data_dir, download)
+    return LOADERS[name](data_dir, download)
 
 
 def load_dataset(name: str, data_dir=None, download: bool = False) -> Dataset:

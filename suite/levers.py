@@ -15,7 +15,7 @@ import torch
 from suite import compilation, compression, distributed, precision
 from suite.devices import availability as device_availability
 from suite.errors import ConfigError, shown
-from suite.models import BUILTIN_MODELS
+from suite.models import BUILDERS
 from suite.optim import OPTIMIZERS
 
 MEMORY_FORMATS = {
@@ -43,7 +43,7 @@ def validate(case) -> None:
         value = getattr(case, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
             raise ConfigError(f"field {name!r} must be an integer >= {minimum}, got {shown(value)}")
-    if case.memory_format == "channels_last" and case.model not in CONV_MODELS and case.model in BUILTIN_MODELS:
+    if case.memory_format == "channels_last" and case.model not in CONV_MODELS and case.model in BUILDERS:
         raise ConfigError(f"memory_format channels_last needs a conv model ({', '.join(CONV_MODELS)}), "
                           f"got {case.model!r}")
     if case.quantization != "none" and (case.precision != "fp32" or case.compile != "none"):

@@ -1,4 +1,12 @@
-"""Model variants: the dense (MLP), conv (CNN) and resnet families, the reference seed CNN, and plug-ins."""
+"""The model registry: the dense (MLP) and conv (CNN) families, the reference seed CNN, the workloads under
+suite/workloads/ (resnet) and plug-ins.
+
+Two plain dicts keyed by the model name: MODELS holds the one-line descriptions (`tradeoff-bench list`, error
+messages) and BUILDERS the builders, each `builder(case, input_shape, num_classes) -> nn.Module` on the CPU in
+fp32, the signature a plug-in factory has too. A new family adds one entry to each. Plug-ins extend the
+registry: entry-point names join MODELS (their factories are imported when a plan names them), and a
+`package.module:factory` name is accepted by its form (suite/workloads/plugins.py).
+"""
 
 from __future__ import annotations
 
@@ -20,8 +28,6 @@ MODELS = {
     "identity) at width, 2x, 4x channels with stride-2 downsampling between, global average pool, linear "
     "classifier; shared: a stage's blocks share their convs, each keeps its BatchNorm",
 }
-BUILTIN_MODELS = tuple(MODELS)  # the rest of MODELS: names registered by plug-in entry points
-MODELS.update(plugins.registered("model", exclude=BUILTIN_MODELS))
 
 
 class Repeated(nn.Module):
@@ -84,14 +90,26 @@ def seed_cnn(input_shape, num_classes: int) -> nn.Module:
     return nn.Sequential(features, nn.Linear(flat, 64), nn.ReLU(), nn.Linear(64, num_classes))
 
 
+def _family(builder):
+    """A (input_shape, num_classes, depth, width, shared) builder as a registry builder."""
+    return lambda case, input_shape, num_classes: builder(input_shape, num_classes, case.depth, case.width,
+                                                          case.shared)
+
+
+BUILDERS = {
+    "dense": _family(dense_model),
+    "conv": _family(conv_model),
+    "seed-cnn": lambda case, input_shape, num_classes: seed_cnn(input_shape, num_classes),
+    "resnet": _family(resnet_model),
+}
+MODELS.update(plugins.registered("model", exclude=BUILDERS))  # names that installed plug-ins register
+
+
 def build_model(case, input_shape, num_classes: int) -> nn.Module:
-    """The model a case names, for inputs of shape (C, H, W), on the CPU in fp32."""
-    if case.model == "seed-cnn":
-        return seed_cnn(input_shape, num_classes)
-    if case.model not in BUILTIN_MODELS:
+    """The model a case names (a built-in or a plug-in), for inputs of shape `input_shape`, on the CPU in fp32."""
+    if case.model not in BUILDERS:
         return plugins.build_model(case, input_shape, num_classes)
-    family = {"dense": dense_model, "conv": conv_model, "resnet": resnet_model}[case.model]
-    return family(input_shape, num_classes, case.depth, case.width, case.shared)
+    return BUILDERS[case.model](case, tuple(input_shape), num_classes)
 
 
 def count_params(model: nn.Module) -> int:

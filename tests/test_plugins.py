@@ -88,17 +88,22 @@ def test_pytest_front_end_refuses_a_bad_plugin_as_a_usage_error(tmp_path):
 
 
 def test_a_factory_raising_at_run_time_fails_its_case_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
-    module = write_plugin(tmp_path, monkeypatch, "raising", textwrap.dedent("""
+    module = write_plugin(tmp_path, monkeypatch, "raising", GOOD_LOADER + textwrap.dedent("""
+        from torch import nn
+
         def factory(case, input_shape, num_classes):
-            raise RuntimeError(f"no model for depth {case.depth}")
+            if case.depth > 1:
+                raise RuntimeError(f"no model for depth {case.depth}")
+            return nn.Sequential(nn.Flatten(), nn.Linear(16, num_classes))
     """))
-    plan = write_plan(tmp_path, {"model": f"{module}:factory"}, f'[matrix]\nmodel = ["{module}:factory", "dense"]\n')
+    plan = write_plan(tmp_path, {"model": f"{module}:factory", "dataset": f"{module}:load", "depth": 2},
+                      "[matrix]\ndepth = [2, 1]\n")
     out = tmp_path / "out"
     assert cli.main(["run", "--plan", plan, "--out", str(out)]) == 1  # a case ended in error: exit 1
-    cases = {c.case_id.split("-d1")[0]: c for c in load_run(out / "results.json").cases}
-    raising = cases[f"{module}:factory"]
-    assert (raising.status, raising.reason) == ("error", "RuntimeError: no model for depth 1")
-    assert cases["dense"].status == "ok" and 0 <= cases["dense"].metrics["test_accuracy"] <= 1  # measured after
+    raising, fine = sorted(load_run(out / "results.json").cases, key=lambda c: -c.case["depth"])
+    assert (raising.status, raising.reason) == ("error", "RuntimeError: no model for depth 2")
+    assert fine.status == "ok" and fine.metrics["params"] == 16 * 3 + 3  # measured after the failure
+    assert "[2/2]" in capsys.readouterr().out
 
 
 def test_plugin_names_are_accepted_by_form_and_bad_names_list_the_form():

@@ -26,11 +26,17 @@ def expected_params(depth: int, width: int, shared: bool, channels=1, classes=10
     return total + widths[2] * classes + classes
 
 
-@pytest.mark.parametrize("depth, shared", [(1, False), (2, False), (4, False), (4, True), (8, True)])
-def test_parameter_count_matches_the_layout(depth, shared):
-    model = build_model(Case(model="resnet", depth=depth, width=16, shared=shared), (1, 28, 28), 10)
-    assert count_params(model) == expected_params(depth, 16, shared)
-    assert count_params(build_model(Case(model="resnet", depth=1, width=16), (1, 28, 28), 10)) == 121_274
+# Exactly as counted at width 16 on MNIST (1x28x28, 10 classes): the README quotes these figures.
+PARAMS = {(1, False): 121_274, (2, False): 218_490, (4, False): 412_922, (4, True): 122_618, (8, False): 801_786,
+          (8, True): 124_410}
+
+
+def test_parameter_count_matches_the_layout_and_counts_shared_convs_once():
+    for (depth, shared), count in PARAMS.items():
+        model = build_model(Case(model="resnet", depth=depth, width=16, shared=shared), (1, 28, 28), 10)
+        assert count_params(model) == count == expected_params(depth, 16, shared), (depth, shared)
+    # sharing saves exactly the convolutions of all blocks but one per stage: 2 x 9 x c^2 each
+    assert PARAMS[8, False] - PARAMS[8, True] == 7 * 2 * 9 * (16**2 + 32**2 + 64**2)
 
 
 def test_shared_blocks_reuse_their_convs_and_keep_their_own_batchnorm():

@@ -183,15 +183,15 @@ def check_plugins(cases, data_dir=None, download: bool = False) -> None:
     """Before any training: load every plug-in dataset the cases name (checked), and import every plug-in
     model and call its factory with the first case that names it. A factory that raises here is left to
     the run, where it fails that case alone."""
-    from suite.data import BUILTIN_DATASETS
+    from suite.data import LOADERS
     from suite.data import load_dataset as load
-    from suite.models import BUILTIN_MODELS
+    from suite.models import BUILDERS
 
     checked = set()
     for case in cases:
-        if case.dataset not in BUILTIN_DATASETS:
+        if case.dataset not in LOADERS:
             load(case.dataset, data_dir, download)  # checked on loading, then cached
-        if case.model in BUILTIN_MODELS or case.model in checked:
+        if case.model in BUILDERS or case.model in checked:
             continue
         checked.add(case.model)
         factory = resolve("model", case.model)
