@@ -11,6 +11,7 @@ import pytest
 from suite.cost import CostMeter, mfu_metrics
 from suite.devices import synced_perf_counter
 from suite.levers import availability, intra_op_threads
+from suite.lm import derived_metrics
 from suite.measure import latency_metrics, throughput_metrics, time_rounds
 from suite.results import CaseResult, group_metrics, not_measured_record
 from suite.runner import (
@@ -113,6 +114,7 @@ def test_train_throughput(benchmark, case, prepared, levers, request):
     benchmark.extra_info.update(throughput_metrics("train", benchmark.stats.stats.data, per_step) | cost.metrics())
     benchmark.extra_info.update(group_metrics(levers, "train"))
     benchmark.extra_info.update(mfu_metrics({**benchmark.extra_info, **model_metrics(prepared)}, case, prepared.device))
+    benchmark.extra_info.update(derived_metrics(case, benchmark.extra_info))  # a language model's tokens/s
 
 
 def test_infer_latency(benchmark, case, prepared, trained, levers, request):
@@ -139,4 +141,5 @@ def test_accuracy(benchmark, case, prepared, trained, levers, request):
     benchmark.pedantic(evaluate, args=(model, prepared.data.x_test, prepared.data.y_test), rounds=3)
     reason = f"loss not finite at step {outcome.diverged_step}" if outcome.status == "diverged" else ""
     describe(benchmark, case, request.config._tradeoff_plan.name, outcome.status, reason)
-    benchmark.extra_info.update(group_metrics(accuracy_metrics(outcome) | compressed | levers, "accuracy"))
+    metrics = accuracy_metrics(outcome) | compressed | levers
+    benchmark.extra_info.update(group_metrics(metrics | derived_metrics(case, metrics), "accuracy"))

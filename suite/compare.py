@@ -12,7 +12,8 @@ Each compared metric gets one verdict: `regressed`, `improved`, `unchanged` or `
   one under it is `unchanged`.
 - Accuracy: a change larger than the threshold in percentage points (default 0.5 pp) and, where the
   baseline has several seeds of the same case, larger than their spread (max - min); within the spread
-  it is `noise`.
+  it is `noise`. A language model's held-out loss (`val_loss`, lower is better) likewise, in nats per
+  token (default 0.02).
 - Params and FLOPs compare exactly: any change is a verdict (more is `regressed`, fewer `improved`).
 - A case whose status changes from ok to anything else is `regressed` (and back, `improved`).
 
@@ -31,6 +32,8 @@ from suite.errors import ConfigError, choices_error
 from suite.stats import mann_whitney_p
 
 ALPHA = 0.01
+QUALITY_SCALE = {"accuracy": 100.0, "loss": 1.0}  # quality metrics: the unit their change is in
+QUALITY_UNIT = {"accuracy": "pp", "loss": "nats"}
 MIN_BOOTSTRAP_RUNS = 3  # fewer run-level values give no usable interval of their median
 BOOTSTRAP_SEED = 0  # the interval is reproducible: the same inputs always give the same verdict
 VERDICTS = ("regressed", "improved", "unchanged", "noise")
@@ -40,11 +43,11 @@ VERDICTS = ("regressed", "improved", "unchanged", "noise")
 class Metric:
     """How one metric is compared: its kind, which direction is better, its unit and raw samples."""
 
-    kind: str  # timing | accuracy | exact
+    kind: str  # timing | accuracy | loss | exact
     better: str  # higher | lower
     unit: str
     group: str | None = None  # the results group whose raw seconds per call the metric derives from
-    threshold: float | None = None  # timing: relative, in %; accuracy: percentage points
+    threshold: float | None = None  # timing: relative, in %; accuracy: percentage points; loss: nats
 
 
 METRICS = {
@@ -56,6 +59,8 @@ METRICS = {
     # Batched inference keeps only summary statistics per run: significance needs several baseline runs.
     "infer_samples_per_s": Metric("timing", "higher", "samples/s", None, 5.0),
     "test_accuracy": Metric("accuracy", "higher", "%", None, 0.5),
+    # 0.02 nats is about 1% of a character model's held-out loss near 1.9 (the shakespeare plan's base case)
+    "val_loss": Metric("loss", "lower", "nats/token", None, 0.02),
     "params": Metric("exact", "lower", "params"),
     "flops_per_sample": Metric("exact", "lower", "FLOPs"),
     "train_flops_per_sample": Metric("exact", "lower", "FLOPs"),
@@ -82,7 +87,7 @@ class Row:
     metric: str
     baseline: float | None
     candidate: float | None
-    change: float | None  # relative % for timing and exact metrics, percentage points for accuracy
+    change: float | None  # relative % for timing and exact metrics, percentage points for accuracy, nats for loss
     verdict: str
     test: str = ""  # how significance was decided, with its p-value or interval
     note: str = ""
@@ -179,7 +184,8 @@ def compare_entries(baseline: dict[str, Entry], candidate: dict[str, Entry], thr
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha {alpha!r} must be between 0 and 1")
     limits = {name: m.threshold for name, m in METRICS.items()} | (thresholds or {})
-    spreads = seed_spreads(baseline.values())
+    spreads = {name: seed_spreads(baseline.values(), name, QUALITY_SCALE[m.kind])
+               for name, m in METRICS.items() if m.kind in QUALITY_SCALE}
     rows, not_measured = [], []
     for case_id, cand in candidate.items():
         base = baseline.get(case_id)
@@ -194,7 +200,7 @@ def compare_entries(baseline: dict[str, Entry], candidate: dict[str, Entry], thr
             before, after = base.metrics.get(name), cand.metrics.get(name)
             if _number(before) and _number(after):
                 rows.append(metric_row(case_id, name, base, cand, limits.get(name), alpha,
-                                       spreads.get(seedless_key(base.case))))
+                                       spreads.get(name, {}).get(seedless_key(base.case))))
     return Comparison(rows, [c for c in baseline if c not in candidate], [c for c in candidate if c not in baseline],
                       not_measured)
 
@@ -215,9 +221,10 @@ def metric_row(case_id: str, name: str, base: Entry, cand: Entry, threshold: flo
     """The verdict on one metric of one case."""
     metric = METRICS[name]
     before, after = float(base.metrics[name]), float(cand.metrics[name])
-    if metric.kind == "accuracy":
-        change = (after - before) * 100
-        verdict, note = accuracy_verdict(change, threshold, seed_spread_pp)
+    if metric.kind in QUALITY_SCALE:  # accuracy in pp, loss in nats
+        change = (after - before) * QUALITY_SCALE[metric.kind]
+        verdict, note = accuracy_verdict(change if metric.better == "higher" else -change, threshold, seed_spread_pp,
+                                         QUALITY_UNIT[metric.kind])
         return Row(case_id, name, before, after, change, verdict, note=note)
     change = (after - before) / before * 100 if before else (0.0 if after == before else math.inf)
     if metric.kind == "exact":
@@ -240,14 +247,16 @@ def timing_verdict(change_pct: float, metric: Metric, threshold_pct: float, sign
     return _direction(metric, change_pct) if significant else "noise"
 
 
-def accuracy_verdict(change_pp: float, threshold_pp: float, seed_spread_pp: float | None) -> tuple[str, str]:
-    """(verdict, note): beyond the threshold and beyond the baseline's seed spread, or it is noise."""
+def accuracy_verdict(change_pp: float, threshold_pp: float, seed_spread_pp: float | None,
+                     unit: str = "pp") -> tuple[str, str]:
+    """(verdict, note): beyond the threshold and beyond the baseline's seed spread, or it is noise. A positive
+    change is an improvement (a loss passes its decrease)."""
     if abs(change_pp) <= threshold_pp:
         return "unchanged", ""
     if seed_spread_pp is not None and abs(change_pp) <= seed_spread_pp:
-        return "noise", f"within the seed spread of {seed_spread_pp:.2f} pp"
+        return "noise", f"within the seed spread of {seed_spread_pp:.2f} {unit}"
     verdict = "improved" if change_pp > 0 else "regressed"
-    return verdict, f"seed spread {seed_spread_pp:.2f} pp" if seed_spread_pp is not None else ""
+    return verdict, f"seed spread {seed_spread_pp:.2f} {unit}" if seed_spread_pp is not None else ""
 
 
 def timing_significance(base_samples, cand_samples, base_run_values, cand_value: float,
@@ -281,14 +290,14 @@ def seedless_key(case: dict) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in case.items() if k != "seed"))
 
 
-def seed_spreads(entries) -> dict[tuple, float]:
-    """Accuracy spread (max - min, in pp) of each configuration that has several seeds."""
+def seed_spreads(entries, metric: str = "test_accuracy", scale: float = 100.0) -> dict[tuple, float]:
+    """Spread of a metric (max - min, times `scale`: accuracy in pp) of each configuration that has several seeds."""
     groups: dict[tuple, list[float]] = {}
     for entry in entries:
-        value = entry.metrics.get("test_accuracy")
+        value = entry.metrics.get(metric)
         if _number(value) and "seed" in entry.case:
             groups.setdefault(seedless_key(entry.case), []).append(float(value))
-    return {key: (max(v) - min(v)) * 100 for key, v in groups.items() if len(v) > 1}
+    return {key: (max(v) - min(v)) * scale for key, v in groups.items() if len(v) > 1}
 
 
 def to_markdown(comparison: Comparison, title: str) -> str:
@@ -324,4 +333,6 @@ def _fmt(name: str, value) -> str:
 def _fmt_change(row: Row) -> str:
     if row.change is None:
         return "-"
+    if row.metric == "val_loss":
+        return f"{row.change:+.4f}"
     return f"{row.change:+.2f} pp" if row.metric == "test_accuracy" else f"{row.change:+.1f}%"

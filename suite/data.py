@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from suite.errors import ConfigError
+from suite.workloads.text import TEXT_DATASETS
 
 DATASETS = {
     "digits": "scikit-learn's bundled 8x8 digits (1,797 images): fixed stratified 1,437 train / 360 test",
@@ -24,6 +25,7 @@ DATASETS = {
     "stratified 8,000 / 2,000",
     "fashion-mnist": "Fashion-MNIST 28x28 from IDX files, same layout and rules as mnist",
     "synthetic": "random 1x28x28 tensors, 10 classes, 4,096 train / 1,024 test: for speed only",
+    **TEXT_DATASETS,  # suite/workloads/text.py
 }
 DATA_ENV = "TRADEOFF_BENCH_DATA"
 IDX_MAGIC = {"images": 2051, "labels": 2049}
@@ -60,6 +62,21 @@ class Dataset:
         move = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_test", "y_test")}
         return Dataset(self.name, num_classes=self.num_classes, **move)
 
+    def for_case(self, case) -> Dataset:
+        """The dataset as the case sees it: the held-out split cut to `case.eval_batches` batches of
+        `case.batch_size` samples spread evenly over it (all of it when eval_batches is unset)."""
+        if case.eval_batches is None:
+            return self
+        keep = evenly_spaced(len(self.y_test), case.eval_batches, case.batch_size).to(self.y_test.device)
+        return Dataset(self.name, self.x_train, self.y_train, self.x_test[keep], self.y_test[keep], self.num_classes)
+
+
+def evenly_spaced(count: int, batches: int | None, batch_size: int) -> torch.Tensor:
+    """Indices of `batches` x `batch_size` of `count` items spread evenly from the first to the last (every
+    index when `batches` is None or asks for as many as there are)."""
+    wanted = count if batches is None else min(count, batches * batch_size)
+    return torch.from_numpy(np.linspace(0, count - 1, wanted).round().astype(np.int64))
+
 
 def _standardized(name, x_train, y_train, x_test, y_test, num_classes) -> Dataset:
     """Scale by the training split's mean and standard deviation (no test statistics leak in)."""
@@ -87,7 +104,10 @@ def load_digits_dataset() -> Dataset:
 
 def validation_split(data: Dataset, fraction: float = VALIDATION_FRACTION) -> Dataset:
     """The training split cut into train and validation (stratified, seed SPLIT_SEED), the validation part
-    in the test slots. The test split is not carried over, so nothing selected on the result can see it."""
+    in the test slots. The test split is not carried over, so nothing selected on the result can see it.
+    A text corpus cuts its own (the tail of its training text: suite/workloads/text.py)."""
+    if not isinstance(data, Dataset):
+        return data.validation_split(fraction)
     index = np.arange(len(data.y_train))
     train, val, _, _ = _stratified_split(index, data.y_train.cpu().numpy(), fraction)
     train, val = (torch.as_tensor(i, device=data.y_train.device) for i in (train, val))
@@ -192,11 +212,16 @@ def _load_cached(name: str, data_dir: Path | None, download: bool) -> Dataset:
         return load_digits_dataset()
     if name == "synthetic":
         return synthetic_dataset()
+    if name in TEXT_DATASETS:
+        from suite.workloads.text import load_text_corpus
+
+        return load_text_corpus(name, data_dir)
     return load_idx_dataset(name, data_dir, download)
 
 
 def load_dataset(name: str, data_dir=None, download: bool = False) -> Dataset:
-    """The named dataset on the CPU, loaded once per process."""
+    """The named dataset on the CPU, loaded once per process (a text corpus as a TextCorpus: its `for_case`
+    makes the case's Dataset)."""
     if name not in DATASETS:
         from suite.errors import choices_error
 

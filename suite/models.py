@@ -13,6 +13,8 @@ MODELS = {
     "blocks, linear classifier",
     "seed-cnn": "reference CNN conv32-pool-conv64-pool-conv64-dense64-dense10 "
     "(93,322 params on 28x28x1; 'same' padding below 20 px)",
+    "transformer": "decoder-only GPT-style character LM (suite/workloads/transformer.py): depth = blocks, width = "
+    "embedding size, heads, context; output head tied to the embedding by default",
 }
 
 
@@ -77,9 +79,14 @@ def seed_cnn(input_shape, num_classes: int) -> nn.Module:
 
 
 def build_model(case, input_shape, num_classes: int) -> nn.Module:
-    """The model a case names, for inputs of shape (C, H, W), on the CPU in fp32."""
+    """The model a case names, for inputs of shape (C, H, W) (a language model: (context,) token ids), on the
+    CPU in fp32."""
     if case.model == "seed-cnn":
         return seed_cnn(input_shape, num_classes)
+    if case.model == "transformer":  # imported here: the module builds on Repeated above
+        from suite.workloads.transformer import transformer_model
+
+        return transformer_model(case, input_shape, num_classes)
     family = {"dense": dense_model, "conv": conv_model}[case.model]
     return family(input_shape, num_classes, case.depth, case.width, case.shared)
 

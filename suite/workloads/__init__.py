@@ -1,0 +1,1 @@
+"""Workloads: model families and datasets."""
