@@ -2,13 +2,28 @@
 
     pytest benchmarks --plan quick --benchmark-json out.json
     pytest benchmarks --plan default --set device=cuda --data-dir DIR --benchmark-group-by=group
+
+Only the plan's case tests (test_cases.py) are collected: the suite's self-checks in selfchecks/ run
+when named, `pytest benchmarks/selfchecks -s`, never as part of a plan (a nightly job included).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from suite.errors import ConfigError
+
+SELFCHECKS = Path(__file__).parent / "selfchecks"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Skip selfchecks/ unless a command-line argument names it."""
+    if collection_path == SELFCHECKS:
+        named = any(Path(str(arg).split("::")[0]).resolve().is_relative_to(SELFCHECKS) for arg in config.args)
+        return not named
+    return None
 
 
 def pytest_addoption(parser):
@@ -26,7 +41,9 @@ def pytest_configure(config):
     from suite.commands.run import parse_sets
     from suite.plans import load_plan
     from suite.shard import shard_plan
+    from suite.system_check import snapshot
 
+    config._tradeoff_system_start = snapshot()
     try:
         config._tradeoff_not_measured = []  # cases skipped in this session, written into the JSON
         plan = load_plan(config.getoption("--plan"), parse_sets(config.getoption("--set")),
@@ -44,14 +61,24 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    """Add the suite's environment block (torch, threads, GPUs, allocator, fingerprint)."""
+    """Add the suite's environment block (torch, threads, GPUs, allocator, fingerprint) and the measurement
+    procedure, the same settings `tradeoff-bench run` records."""
     from suite.environment import add_environment
+    from suite.runner import MeasureConfig
 
     add_environment(machine_info)
+    machine_info["tradeoff_bench"]["procedure"] = MeasureConfig().procedure("pytest")
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    """Add the `tradeoff_bench` block: schema version, plan name, cases that were not measured."""
-    from suite.results import tradeoff_block
+    """Add the `tradeoff_bench` block (schema version, plan name, cases that were not measured), and the
+    system check and the ceilings the cases used to the environment block."""
+    import torch
 
+    from suite.results import tradeoff_block
+    from suite.system_check import finish
+
+    warning = finish(output_json["machine_info"], config._tradeoff_system_start, torch.get_num_threads())
+    if warning:
+        print(f"\n{warning}")
     output_json["tradeoff_bench"] = tradeoff_block(config._tradeoff_plan.name, config._tradeoff_not_measured)

@@ -1,21 +1,30 @@
-"""How often `tradeoff-bench compare` cries wolf, and how often it catches a real regression.
+"""How often the nightly gate cries wolf, and how soon it catches a real regression: nights simulated
+exactly as .github/workflows/nightly.yml runs them.
 
-Runs a plan 2N+1 times in fresh processes, alternating plain runs A0..AN with runs S1..SN whose timed
-training step carries an injected slowdown (the test-only $TRADEOFF_BENCH_INJECT_SLOWDOWN hook in
-suite/train.py: each step does that fraction of its own duration of extra real work). Then, for
-i = 1..N, it compares with the default thresholds and significance level:
+A night is `pytest benchmarks --plan P --set threads=1 --shard k/N --benchmark-json part-k.json` for
+k = 1..N, each a fresh process, then `tradeoff-bench merge`. Two steps:
 
-    A/A        A(i-1) -> A(i)                       false positive: any `regressed` verdict
-    slowdown   A(i-1) -> S(i)                       detected: a train_samples_per_s row `regressed`
-    accuracy   A(i-1) -> A(i), every test_accuracy  detected: a test_accuracy row `regressed`
-               lowered by the drop in pp (injected into the candidate's results after the run)
+    collect   measure NIGHTS clean nights of the plan (fresh processes, back to back), and for each of
+              TRIALS cases (drawn with a fixed seed) two nights' worth of that case alone with a 10%
+              training-step slowdown injected ($TRADEOFF_BENCH_INJECT_SLOWDOWN limited to the case id by
+              $TRADEOFF_BENCH_INJECT_SLOWDOWN_CASE, real extra work in every step)
+    rates     replay the nights through `history check` then `history add`, as the workflow does:
+      A/A       each clean night, checked against the clean nights before it (rotations of the
+                sequence, so every night is checked once against BASE nights): a false alarm is any
+                `regressed` verdict (family-wise, all cases and metrics of the night)
+      slowdown  the trial's two injected measurements replace its case in two consecutive clean nights
+                (the same build slowed from that night on): detected when flagged within the 2 nights
+      accuracy  the trial's case loses 2 pp of test accuracy in the night after the baseline nights:
+                detected when that first night is flagged
 
-Reproduce the figures on a quiet machine (about 41 quick-plan runs; nothing else running):
+    python benchmarks/regression_rates.py collect --plan default --nights 24 --trials 20 --out reports/nightly-sim
+    python benchmarks/regression_rates.py rates --out reports/nightly-sim
 
-    python benchmarks/regression_rates.py --plan quick --comparisons 20 --out reports/regression-rates
-
-It prints the rates as Markdown lines to paste into the README and writes summary.json beside the runs.
-This is a measurement, not a unit test: it is not collected by pytest (its name has no test_ prefix).
+`rates` prints each rate with its count and a 95% Clopper-Pearson interval, as Markdown lines for the
+README, and writes rates.json. Run `collect` on a quiet machine with nothing else running (it prints the
+load before each night). The injected case is measured in a process of its own rather than among the
+night's other cases: what the gate sees of it (its per-night median against the nights before) is the
+same measurement, only cheaper to repeat. Not collected by pytest (no test_ prefix).
 """
 
 from __future__ import annotations
@@ -23,90 +32,209 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from suite.compare import compare_runs  # noqa: E402  (the repository root is put on the path first)
-from suite.results import load_run  # noqa: E402
-from suite.train import INJECT_SLOWDOWN_ENV  # noqa: E402
+from suite.train import INJECT_SLOWDOWN_CASE_ENV, INJECT_SLOWDOWN_ENV  # noqa: E402  (repository root first)
+
+NIGHT_SETS = ["threads=1"]  # as nightly.yml: one intra-op thread per case (see README, nightly gate)
+SHARDS = 2
 
 
-def run_plan(plan: str, out: Path, sets: list[str], slowdown: float) -> Path:
-    """One `tradeoff-bench run` in a fresh process; returns its results file."""
-    env = {**os.environ, INJECT_SLOWDOWN_ENV: str(slowdown) if slowdown else ""}
-    command = [sys.executable, "-m", "suite.cli", "run", "--plan", plan, "--out", str(out)]
-    command += [arg for pair in sets for arg in ("--set", pair)]
-    subprocess.run(command, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
-    return out / "results.json"
+def pytest_command(plan: str, out: Path, extra: list[str]) -> list[str]:
+    """The nightly job's pytest command for one shard or one case."""
+    sets = [arg for pair in NIGHT_SETS for arg in ("--set", pair)]
+    return [sys.executable, "-m", "pytest", "benchmarks", "--plan", plan, *sets, "-q", "-p", "no:cacheprovider",
+            "--benchmark-json", str(out), *extra]
 
 
-def lowered_accuracy(run, drop_pp: float):
-    """The run with every case's test accuracy lowered by `drop_pp` percentage points."""
-    for case in run.cases:
-        if isinstance(case.metrics.get("test_accuracy"), (int, float)):
-            case.metrics["test_accuracy"] -= drop_pp / 100
-    return run
+def run_night(plan: str, folder: Path, env: dict) -> Path:
+    """One night: every shard in a fresh process, then merge; returns the merged results file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for k in range(1, SHARDS + 1):
+        part = folder / f"part-{k}.json"
+        subprocess.run(pytest_command(plan, part, ["--shard", f"{k}/{SHARDS}"]), cwd=REPO, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        parts.append(str(part))
+    merged = folder / "results.json"
+    subprocess.run([sys.executable, "-m", "suite.cli", "merge", *parts, "--out", str(merged)], cwd=REPO, env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    return merged
 
 
-def rate(hits: int, total: int) -> str:
-    """'hits/total (percent)'."""
-    return f"{hits}/{total} ({100 * hits / total:.0f}%)" if total else "0/0"
+def run_injected(plan: str, case_id: str, out: Path, slowdown: float) -> Path:
+    """The case alone, with the slowdown injected into its training step, in a fresh process."""
+    env = {**os.environ, INJECT_SLOWDOWN_ENV: str(slowdown), INJECT_SLOWDOWN_CASE_ENV: case_id}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(pytest_command(plan, out, ["-k", f"{case_id}]"]), cwd=REPO, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return out
 
 
-def measure(plan: str, comparisons: int, slowdown: float, drop_pp: float, out: Path, sets: list[str]) -> dict:
-    """Run the plan, compare, and count false positives and detections."""
-    plain = [run_plan(plan, out / "A0", sets, 0.0)]
-    slowed = []
-    for i in range(1, comparisons + 1):
-        slowed.append(run_plan(plan, out / f"S{i}", sets, slowdown))
-        plain.append(run_plan(plan, out / f"A{i}", sets, 0.0))
-        print(f"runs {i}/{comparisons} done", file=sys.stderr, flush=True)
-    counts = {"aa_false_positive": 0, "slowdown_detected": 0, "accuracy_detected": 0,
-              "slowdown_case_rows": 0, "slowdown_case_regressed": 0, "aa_regressed_rows": []}
-    for i in range(1, comparisons + 1):
-        baseline = load_run(plain[i - 1])
-        aa = compare_runs(baseline, load_run(plain[i]))
-        counts["aa_false_positive"] += bool(aa.regressed)
-        counts["aa_regressed_rows"] += [f"A{i - 1}->A{i} {r.case_id} {r.metric} {r.change:+.1f}" for r in aa.regressed]
-        train = [r for r in compare_runs(baseline, load_run(slowed[i - 1])).rows if r.metric == "train_samples_per_s"]
-        counts["slowdown_detected"] += any(r.verdict == "regressed" for r in train)
-        counts["slowdown_case_rows"] += len(train)
-        counts["slowdown_case_regressed"] += sum(r.verdict == "regressed" for r in train)
-        dropped = compare_runs(baseline, lowered_accuracy(load_run(plain[i]), drop_pp))
-        counts["accuracy_detected"] += any(r.metric == "test_accuracy" and r.verdict == "regressed"
-                                           for r in dropped.rows)
-    return counts
+def collect(args) -> int:
+    """Measure the clean nights, then the injected trials."""
+    out = Path(args.out)
+    env = {k: v for k, v in os.environ.items() if k not in (INJECT_SLOWDOWN_ENV, INJECT_SLOWDOWN_CASE_ENV)}
+    start = time.perf_counter()
+    for night in range(1, args.nights + 1):
+        folder = out / f"night-{night:03d}"
+        if (folder / "results.json").exists():
+            continue  # collect resumes where it stopped
+        print(f"night {night}/{args.nights}: load {os.getloadavg()[0]:.2f} ({time.perf_counter() - start:.0f} s)",
+              file=sys.stderr, flush=True)
+        run_night(args.plan, folder, env)
+    ids = sorted(b["extra_info"]["case_id"] for b in json.loads((out / "night-001" / "results.json").read_text())
+                 ["benchmarks"] if b["group"] == "train")
+    trials = random.Random(0).sample(ids, min(args.trials, len(ids)))
+    (out / "trials.json").write_text(json.dumps({"slowdown": args.slowdown, "cases": trials}, indent=1))
+    for index, case_id in enumerate(trials, 1):
+        for night in (1, 2):
+            target = out / "injected" / f"trial-{index:03d}-night-{night}.json"
+            if not target.exists():
+                run_injected(args.plan, case_id, target, args.slowdown)
+        print(f"trial {index}/{len(trials)}: load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+    print(f"collected in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return 0
 
 
 def main(argv=None) -> int:
-    """Measure and print the rates."""
+    """collect | rates."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plan", default="quick")
-    parser.add_argument("--comparisons", type=int, default=20)
-    parser.add_argument("--slowdown", type=float, default=0.15, help="injected training-step slowdown (fraction)")
-    parser.add_argument("--accuracy-drop-pp", type=float, default=2.0, help="injected accuracy drop (pp)")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="passed to every run")
-    parser.add_argument("--out", default="reports/regression-rates")
+    steps = parser.add_subparsers(dest="step", required=True)
+    c = steps.add_parser("collect", help="measure clean nights and injected trials")
+    c.add_argument("--plan", default="default")
+    c.add_argument("--nights", type=int, default=24)
+    c.add_argument("--trials", type=int, default=20)
+    c.add_argument("--slowdown", type=float, default=0.10)
+    c.add_argument("--out", default="reports/nightly-sim")
+    c.set_defaults(func=collect)
+    r = steps.add_parser("rates", help="replay the collected nights through the gate")
+    r.add_argument("--out", default="reports/nightly-sim")
+    r.add_argument("--base", type=int, default=5, help="nights in the baseline before a checked night")
+    r.add_argument("--accuracy-drop-pp", type=float, default=2.0)
+    r.set_defaults(func=rates)
     args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def spliced(night: Path, replacement: Path | None, case_id: str, drop_pp: float, folder: Path, name: str) -> Path:
+    """A night's results with one case's benchmarks taken from `replacement` (an injected measurement)
+    and/or its test accuracy lowered by `drop_pp`; written to folder/name."""
+    doc = json.loads(night.read_text())
+    if replacement is not None:
+        injected = [b for b in json.loads(replacement.read_text())["benchmarks"]
+                    if b["extra_info"]["case_id"] == case_id]
+        doc["benchmarks"] = [b for b in doc["benchmarks"] if b["extra_info"]["case_id"] != case_id] + injected
+    for bench in doc["benchmarks"]:
+        extra = bench["extra_info"]
+        if drop_pp and extra["case_id"] == case_id and isinstance(extra.get("test_accuracy"), float):
+            extra["test_accuracy"] -= drop_pp / 100
+    doc["datetime"] = f"{doc['datetime']}+{name}"  # a distinct run for the history
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+class Replay:
+    """A fresh history database fed night by night as nightly.yml does: check, then add with the verdicts."""
+
+    def __init__(self, folder: Path):
+        from suite.history import open_history
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.conn = open_history(folder / "history.sqlite")
+
+    def night(self, path: Path):
+        """Check then add one night; returns the check's comparison."""
+        from suite.gate import check_run
+        from suite.history import add_run, file_digest
+        from suite.results import load_run
+
+        run, digest = load_run(path), file_digest(path)
+        result = check_run(self.conn, run, digest)
+        add_run(self.conn, run, digest, result.verdicts())
+        return result.comparison
+
+
+def interval(hits: int, total: int) -> str:
+    """'hits/total (percent, 95% Clopper-Pearson interval)'."""
+    from scipy.stats import binomtest
+
+    if not total:
+        return "0/0"
+    low, high = binomtest(hits, total).proportion_ci(0.95, method="exact")
+    return f"{hits}/{total} ({100 * hits / total:.0f}%, 95% CI {100 * low:.0f}-{100 * high:.0f}%)"
+
+
+def rates(args) -> int:
+    """Replay the collected nights through the gate and print the three rates."""
+    import tempfile
+
     out = Path(args.out)
-    counts = measure(args.plan, args.comparisons, args.slowdown, args.accuracy_drop_pp, out, args.set)
-    n = args.comparisons
-    summary = {"plan": args.plan, "comparisons": n, "slowdown": args.slowdown,
-               "accuracy_drop_pp": args.accuracy_drop_pp, **counts}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    print(f"- A/A (`{args.plan}` plan, same code twice): {rate(counts['aa_false_positive'], n)} comparisons "
-          f"with a `regressed` verdict (false positives)")
-    print(f"- injected {args.slowdown:.0%} training-step slowdown: flagged `regressed` in "
-          f"{rate(counts['slowdown_detected'], n)} comparisons; per case "
-          f"{rate(counts['slowdown_case_regressed'], counts['slowdown_case_rows'])}")
-    print(f"- injected {args.accuracy_drop_pp:g} pp accuracy drop: flagged `regressed` in "
-          f"{rate(counts['accuracy_detected'], n)} comparisons")
-    for row in counts["aa_regressed_rows"]:
-        print(f"  - A/A false positive: {row}")
+    nights = sorted(out.glob("night-*/results.json"))
+    trials = json.loads((out / "trials.json").read_text())
+    base = args.base
+    if len(nights) < base + 2:
+        raise SystemExit(f"need at least {base + 2} nights, {len(nights)} collected")
+    work = Path(tempfile.mkdtemp(prefix="replay-"))
+    aa, aa_rows, suspects = 0, [], 0
+    for r in range(len(nights)):  # each rotation checks one night against the `base` nights before it
+        order = nights[r:] + nights[:r]
+        replay = Replay(work / f"aa-{r}")
+        for path in order[:base]:
+            replay.night(path)
+        comparison = replay.night(order[base])
+        flagged = comparison.regressed
+        aa += bool(flagged)
+        suspects += sum(row.verdict == "suspect" for row in comparison.rows)
+        aa_rows += [f"{order[base].parent.name}: {row.case_id} {row.metric} {row.change:+.1f}% ({row.test})"
+                    for row in flagged]
+    slow_hits, slow_first, slow_rows, acc_hits = 0, 0, [], 0
+    for index, case_id in enumerate(trials["cases"], 1):
+        order = nights[index % len(nights):] + nights[:index % len(nights)]
+        replay = Replay(work / f"slow-{index}")
+        for path in order[:base]:
+            replay.night(path)
+        verdicts = []
+        for night in (1, 2):
+            injected = out / "injected" / f"trial-{index:03d}-night-{night}.json"
+            path = spliced(order[base + night - 1], injected, case_id, 0.0, work / f"slow-{index}", f"s{night}")
+            rows = [r for r in replay.night(path).rows if r.case_id == case_id and r.metric == "train_samples_per_s"]
+            verdicts.append(rows[0].verdict if rows else "absent")
+        slow_hits += "regressed" in verdicts
+        slow_first += verdicts[0] in ("regressed", "suspect")
+        slow_rows.append(f"{case_id}: {' then '.join(verdicts)}")
+        replay = Replay(work / f"acc-{index}")
+        for path in order[:base]:
+            replay.night(path)
+        dropped = spliced(order[base], None, case_id, args.accuracy_drop_pp, work / f"acc-{index}", "drop")
+        acc_hits += any(r.case_id == case_id and r.metric == "test_accuracy" and r.verdict == "regressed"
+                        for r in replay.night(dropped).rows)
+    n_trials = len(trials["cases"])
+    summary = {"nights": len(nights), "base": base, "aa_false_alarm_nights": aa, "aa_checks": len(nights),
+               "aa_suspect_rows": suspects, "aa_regressed_rows": aa_rows, "slowdown": trials["slowdown"],
+               "slowdown_flagged_within_2_nights": slow_hits, "slowdown_suspect_first_night": slow_first,
+               "slowdown_trials": n_trials, "slowdown_verdicts": slow_rows,
+               "accuracy_drop_pp": args.accuracy_drop_pp, "accuracy_flagged_first_night": acc_hits}
+    (out / "rates.json").write_text(json.dumps(summary, indent=2))
+    print(f"- A/A: {interval(aa, len(nights))} nights with a false alarm (any `regressed` verdict, all cases and "
+          f"metrics of the night; each of {len(nights)} nights checked against the {base} before it); "
+          f"{suspects} `suspect` rows in all")
+    print(f"- injected {trials['slowdown']:.0%} training-step slowdown in one case: flagged `regressed` within 2 "
+          f"nights in {interval(slow_hits, n_trials)} trials (suspect on the first night in {slow_first})")
+    print(f"- injected {args.accuracy_drop_pp:g} pp accuracy drop in one case: flagged the first night in "
+          f"{interval(acc_hits, n_trials)} trials")
+    for row in aa_rows:
+        print(f"  - A/A false alarm: {row}")
+    for row in slow_rows:
+        print(f"  - slowdown trial {row}")
     return 0
 
 

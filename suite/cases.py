@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from suite import budget
 from suite.data import DATASETS, EVAL_SPLITS
 from suite.devices import DEVICES
-from suite.errors import ConfigError, choices_error
+from suite.errors import ConfigError, choices_error, shown
 from suite.levers import LEVER_CHOICES, id_parts, validate
 from suite.models import MODELS
 from suite.optim import OPTIMIZERS, SCHEDULES, recipe_id_parts, validate_recipe
@@ -56,6 +57,7 @@ class Case:
     finetune_epochs: int | None = None  # after pruning (1 when pruning and unset)
     threads: int | None = None  # CPU intra-op threads; None: torch's default
     world_size: int = 1  # data-parallel ranks (DistributedDataParallel)
+    deterministic: bool = False  # torch.use_deterministic_algorithms(True) for the case: a lever with a cost
     # The transformer family (suite/workloads/transformer.py); null for every other model.
     heads: int | None = None  # attention heads (width must be a multiple)
     context: int | None = None  # sequence length in tokens
@@ -74,6 +76,10 @@ class Case:
     target_val_loss: float | None = None  # time-to-target is read off the history at this held-out loss
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):  # any float field, present or future: inf and nan never reach a run
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"field {f.name!r} must be a finite number, got {shown(value)}")
         for name, registry in CHOICES.items():
             if getattr(self, name) not in registry:
                 raise choices_error(name, getattr(self, name), registry)
@@ -84,7 +90,7 @@ class Case:
             _check_int(self, "depth", 1)
             _check_int(self, "width", 1)
             if not isinstance(self.shared, bool):
-                raise ConfigError(f"field 'shared' must be true or false, got {self.shared!r}")
+                raise ConfigError(f"field 'shared' must be true or false, got {shown(self.shared)}")
             if self.shared and self.depth < 2:
                 raise ConfigError("shared=true needs depth >= 2 (one repeated block has nothing to share with)")
         if self.lr is None:
@@ -99,12 +105,15 @@ class Case:
         transformer.validate(self, TEXT_DATASETS)
         _check_int(self, "seed", 0)
         if self.seed >= 2**32:
-            raise ConfigError(f"field 'seed' must be < 2**32 (NumPy's seed range), got {self.seed}")
+            raise ConfigError(f"field 'seed' must be < 2**32 (NumPy's seed range), got {shown(self.seed)}")
+        if not isinstance(self.deterministic, bool):
+            raise ConfigError(f"field 'deterministic' must be true or false, got {shown(self.deterministic)}")
         validate(self)
         if self.target_accuracy is not None:
             _check_number(self, "target_accuracy", positive=True)
             if self.target_accuracy > 1:
-                raise ConfigError(f"field 'target_accuracy' must be a fraction in (0, 1], got {self.target_accuracy!r}")
+                raise ConfigError("field 'target_accuracy' must be a fraction in (0, 1], "
+                                  f"got {shown(self.target_accuracy)}")
 
     @property
     def id(self) -> str:
@@ -124,7 +133,7 @@ class Case:
             parts.append(f"t{self.target_accuracy:g}")
         if self.eval_split != "test":
             parts.append("val")
-        return "-".join(parts + id_parts(self))
+        return "-".join(parts + id_parts(self) + (["det"] if self.deterministic else []))
 
     def as_dict(self) -> dict:
         """The fields as plain values (what goes into extra_info["case"])."""
@@ -141,30 +150,38 @@ FIELDS = {f.name: f for f in dataclasses.fields(Case)}
 def _check_int(case, name, minimum):
     value = getattr(case, name)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"field {name!r} must be an integer >= {minimum}, got {value!r}")
+        raise ConfigError(f"field {name!r} must be an integer >= {minimum}, got {shown(value)}")
 
 
 def _check_number(case, name, positive):
+    """A float field: a finite number (inf, nan and integers beyond float range would reach the journal and
+    the results as values JSON cannot hold), > 0 or >= 0; stored as a float."""
     value = getattr(case, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ConfigError(f"field {name!r} must be a number, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ConfigError(f"field {name!r} must be {'> 0' if positive else '>= 0'}, got {value!r}")
-    object.__setattr__(case, name, float(value))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"field {name!r} must be a number, got {shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(f"field {name!r} must be a finite number, got {shown(value)}")
+    if number < 0 or (positive and number == 0):
+        raise ConfigError(f"field {name!r} must be {'> 0' if positive else '>= 0'}, got {shown(value)}")
+    object.__setattr__(case, name, number)
 
 
 def make_case(fields: dict) -> Case:
     """A Case from a mapping, naming any key that is not a Case field and the valid ones."""
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
-        raise ConfigError(f"unknown case field {unknown[0]!r}; valid fields: {', '.join(FIELDS)}")
+        raise ConfigError(f"unknown case field {shown(unknown[0])}; valid fields: {', '.join(FIELDS)}")
     return Case(**fields)
 
 
 def parse_value(name: str, text: str):
     """A `--set field=value` string converted to the field's type."""
     if name not in FIELDS:
-        raise ConfigError(f"unknown case field {name!r}; valid fields: {', '.join(FIELDS)}")
+        raise ConfigError(f"unknown case field {shown(name)}; valid fields: {', '.join(FIELDS)}")
     kind = str(FIELDS[name].type)
     if "None" in kind and text.lower() in ("none", "null"):
         return None
@@ -178,5 +195,5 @@ def parse_value(name: str, text: str):
         if "float" in kind:
             return float(text)
     except ValueError:
-        raise ConfigError(f"--set {name}={text}: expected {kind.split(' |')[0]}") from None
+        raise ConfigError(f"--set {name}={shown(text)}: expected {kind.split(' |')[0]}") from None
     return text

@@ -6,14 +6,17 @@ n multiply-adds each, 2 FLOPs per multiply-add as torch's FlopCounterMode counts
 call, then the median rate over ROUNDS timed rounds of enough calls to last ROUND_S seconds.
 
 Figures are cached per environment fingerprint (CPU, cores, torch, threads, GPUs, allocator) in
-$TRADEOFF_BENCH_CACHE, else $XDG_CACHE_HOME/tradeoff-bench, else ~/.cache/tradeoff-bench: measured
-once per machine setup, reported in the environment block of every run that used them. A figure
-measured while other work shared the machine stays cached unless its rounds were noisy (NOISY_IQR):
-delete the file to measure again.
+$TRADEOFF_BENCH_CACHE, else $XDG_CACHE_HOME/tradeoff-bench, else ~/.cache/tradeoff-bench. A cached
+figure is trusted for one process only after a short re-measurement (RECHECK_ROUNDS rounds, about half a
+second) agrees with it within RECHECK_TOLERANCE; otherwise it is measured again in full and replaced.
+A figure is never cached when it was measured on a busy machine: noisy rounds (NOISY_IQR), or this
+process getting less than BUSY_CPU_SHARE of the CPU time its threads could use while timing. Every
+ceiling a run used is listed in its environment block, and each case names its own (mfu_ceiling_key).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -24,11 +27,12 @@ from pathlib import Path
 import torch
 
 from suite.devices import time_region
-from suite.errors import choices_error
+from suite.errors import ConfigError, choices_error
 from suite.results import write_json_atomic
 from suite.stats import spread
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "fp64": torch.float64}
+PRECISIONS = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
+              "fp64": torch.float64}
 GEMM_SIZE = {"cpu": 2048}
 ACCELERATOR_GEMM_SIZE = 8192
 ROUNDS = 5
@@ -37,6 +41,9 @@ ROUND_S = 0.1
 # warns on a large IQR/median the same way; 10% is the agreement the ceiling is held to)
 NOISY_IQR = 0.1
 CACHE_ENV = "TRADEOFF_BENCH_CACHE"
+RECHECK_ROUNDS = 3
+RECHECK_TOLERANCE = 0.10  # a cached ceiling off by more than 10% from a fresh short measurement is replaced
+BUSY_CPU_SHARE = 0.85  # matmul threads busy less than 85% of the time: another process took the CPUs
 
 _measured: dict[str, dict] = {}  # ceiling_name -> record, for this process
 
@@ -46,6 +53,8 @@ def measure_ceiling(device: torch.device, precision: str = "fp32", n: int | None
     """Time square matmuls on `device` and return the rate (FLOP/s) with its spread and method."""
     if precision not in PRECISIONS:
         raise choices_error("precision", precision, PRECISIONS)
+    if precision == "tf32" and device.type != "cuda":
+        raise ConfigError(f"precision 'tf32' is a CUDA matmul mode; on {device.type} measure 'fp32'")
     n = n or GEMM_SIZE.get(device.type, ACCELERATOR_GEMM_SIZE)
     generator = torch.Generator().manual_seed(0)
     a, b = (torch.randn(n, n, generator=generator).to(device, PRECISIONS[precision]) for _ in range(2))
@@ -54,19 +63,42 @@ def measure_ceiling(device: torch.device, precision: str = "fp32", n: int | None
     def call():
         torch.matmul(a, b, out=out)
 
-    iterations = max(1, round(ROUND_S / time_region(device, call)))  # the first call also warms up
-    seconds = [time_region(device, call, iterations) / iterations for _ in range(rounds)]
+    with matmul_tf32(device, precision) as tf32:
+        time_region(device, call)  # untimed warm-up
+        iterations = max(1, round(ROUND_S / time_region(device, call)))
+        cpu_before, wall_before = time.process_time(), time.perf_counter()
+        seconds = [time_region(device, call, iterations) / iterations for _ in range(rounds)]
+        cpu_share = (time.process_time() - cpu_before) / ((time.perf_counter() - wall_before)
+                                                          * torch.get_num_threads())
+        matmul_precision = torch.get_float32_matmul_precision()
     rate = spread([2 * n**3 / s for s in seconds])
     return {
         "device": device.type, "precision": precision, "flops_per_s": rate["median"],
         "flops_per_s_min": rate["min"], "flops_per_s_max": rate["max"], "flops_per_s_iqr": rate["iqr"],
         "noisy": rate["iqr"] > NOISY_IQR * rate["median"], "rounds": rounds, "iterations": iterations, "n": n,
-        "torch_threads": torch.get_num_threads(),
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        # on CPU the matmul keeps every thread busy: a lower share means other work shared the cores
+        "busy": device.type == "cpu" and cpu_share < BUSY_CPU_SHARE, "cpu_share": round(cpu_share, 3),
+        "torch_threads": torch.get_num_threads(), "tf32": tf32,
+        "float32_matmul_precision": matmul_precision,
         "method": f"median over {rounds} rounds of {iterations} torch.matmul of two {n}x{n} {precision} matrices, "
                   f"2*n^3 FLOPs each",
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+@contextlib.contextmanager
+def matmul_tf32(device: torch.device, precision: str):
+    """On CUDA for fp32/tf32: TF32 matmuls off (fp32) or on (tf32) for the duration, the previous setting restored;
+    yields whether TF32 was on (None where the setting does not apply)."""
+    if device.type != "cuda" or precision not in ("fp32", "tf32"):
+        yield None
+        return
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    try:
+        yield precision == "tf32"
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
 
 
 def cache_dir() -> Path:
@@ -89,8 +121,15 @@ def ceiling_name(device: torch.device, precision: str) -> str:
     return f"{device.type}-{precision}{threads}"
 
 
+def _still_true(record: dict, device: torch.device, precision: str) -> tuple[bool, float]:
+    """(whether a cached ceiling agrees with a short re-measurement within RECHECK_TOLERANCE, that figure)."""
+    quick = measure_ceiling(device, precision, record.get("n"), rounds=RECHECK_ROUNDS)["flops_per_s"]
+    return abs(quick / record["flops_per_s"] - 1) <= RECHECK_TOLERANCE, quick
+
+
 def get_ceiling(device: torch.device, precision: str = "fp32", fingerprint: str | None = None) -> dict:
-    """The ceiling of a device type and precision here: from this process, else the cache, else measured."""
+    """The ceiling of a device type and precision here: from this process, else the cache after a short
+    re-check, else measured (and cached unless measured on a busy machine)."""
     name = ceiling_name(device, precision)
     if name not in _measured:
         fingerprint = fingerprint or _current_fingerprint()
@@ -99,18 +138,30 @@ def get_ceiling(device: torch.device, precision: str = "fp32", fingerprint: str 
             cached = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):  # absent or unreadable: measure and rewrite
             cached = {}
-        if not isinstance(cached.get(name), dict) or "flops_per_s" not in cached[name]:
+        record = cached.get(name)
+        usable = isinstance(record, dict) and isinstance(record.get("flops_per_s"), (int, float)) \
+            and record["flops_per_s"] > 0
+        if usable:
+            agrees, quick = _still_true(record, device, precision)
+            record = dict(record, rechecked_flops_per_s=quick, rechecked=agrees)
+        if not usable or not record["rechecked"]:
             begin = time.perf_counter()
-            cached[name] = measure_ceiling(device, precision) | {"fingerprint": fingerprint}
-            cached[name]["measure_seconds"] = time.perf_counter() - begin
-            if not cached[name]["noisy"]:  # a noisy figure serves this process only
-                write_json_atomic(path, cached)
-        _measured[name] = cached[name]
+            replaced = record.get("flops_per_s") if usable else None
+            record = measure_ceiling(device, precision) | {"fingerprint": fingerprint, "replaced_flops_per_s": replaced}
+            record["measure_seconds"] = time.perf_counter() - begin
+            if not (record.get("noisy") or record.get("busy")):  # a figure from a busy machine serves this process only
+                write_json_atomic(path, {**cached, name: record})
+        _measured[name] = record
     return _measured[name]
+
+
+def used_ceilings() -> dict:
+    """Every ceiling this process used, by name."""
+    return dict(sorted(_measured.items()))
 
 
 def environment_ceilings(fingerprint: str) -> dict:
     """The ceilings for the environment block: CPU fp32 at the current thread count, plus every one
     this process used."""
     get_ceiling(torch.device("cpu"), "fp32", fingerprint)
-    return dict(sorted(_measured.items()))
+    return used_ceilings()

@@ -9,7 +9,10 @@ plan or environment fingerprint differs from the run it would continue:
     {"case_id": "...", "case": {...}, "status": "ok", "reason": "", "metrics": {...}, "samples": {...}}
 
 A SIGKILL in the middle of an append leaves a last line without its newline: reading drops it (that
-case was in flight) and `open_journal(..., resume=True)` cuts it off before appending. Imports no torch.
+case was in flight) and `open_journal(..., resume=True)` cuts it off before appending. A failed append (a
+full disk) is cut off the same way at once, and raises JournalWriteError: the lines before it stay
+readable, and `--resume` continues once there is space. Every line is validated as strictly as a results
+file (finite numbers only). Imports no torch.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
-from suite.errors import ConfigError
-from suite.results import STATUSES, CaseResult
+from suite.errors import ConfigError, shown
+from suite.fileio import os_problem, read_bytes_capped
+from suite.results import STATUSES, CaseResult, case_fields, finite_number, metric_problem, strict_json
 
 JOURNAL_NAME = "cases.jsonl"
 JOURNAL_KIND = "tradeoff-bench cases"
@@ -41,12 +46,12 @@ class Journal:
         """Refuse to continue a journal of another plan, another environment, or other cases."""
         recorded = (self.header["plan"], self.header["fingerprint"])
         if recorded != (plan, fingerprint):
-            raise ConfigError(f"{self.path}: recorded for plan {recorded[0]!r} with environment fingerprint "
-                              f"{recorded[1]!r}, this run is plan {plan!r} with fingerprint {fingerprint!r}; "
+            raise ConfigError(f"{self.path}: recorded for plan {shown(recorded[0])} with environment fingerprint "
+                              f"{shown(recorded[1])}, this run is plan {plan!r} with fingerprint {fingerprint!r}; "
                               f"resume on the machine and settings that started it, or use another --out")
         stray = sorted(set(self.results) - set(case_ids))
         if stray:
-            raise ConfigError(f"{self.path}: case {stray[0]!r} is recorded but not in plan {plan!r} "
+            raise ConfigError(f"{self.path}: case {shown(stray[0], 120)} is recorded but not in plan {plan!r} "
                               f"(plan or --set changed since); use another --out")
 
 
@@ -65,12 +70,9 @@ def case_record(result: CaseResult) -> dict:
 def read_journal(path: Path) -> Journal:
     """Read a journal; a torn last line is dropped, anything else malformed raises ConfigError."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no journal to resume (run without --resume first)") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    if not path.exists():
+        raise ConfigError(f"{path}: no journal to resume (run without --resume first)")
+    data = read_bytes_capped(path, what="a journal")
     complete = data[: data.rfind(b"\n") + 1]
     lines = complete.decode("utf-8", errors="replace").splitlines()
     if not lines:
@@ -78,15 +80,15 @@ def read_journal(path: Path) -> Journal:
     header = _header(path, _parse(path, 1, lines[0]))
     journal = Journal(path, header, good_bytes=len(complete))
     for number, line in enumerate(lines[1:], 2):
-        result = _case(path, number, _parse(path, number, line))
+        result = _case(f"{path}: line {number}", _parse(path, number, line))
         journal.results.setdefault(result.case_id, result)
     return journal
 
 
 def _parse(path: Path, number: int, line: str) -> dict:
     try:
-        record = json.loads(line)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        record = strict_json(line)
+    except (ValueError, RecursionError) as exc:
         raise ConfigError(f"{path}: line {number} is not valid JSON ({exc})") from None
     if not isinstance(record, dict):
         raise ConfigError(f"{path}: line {number} must be a JSON object")
@@ -106,51 +108,109 @@ def _header(path: Path, record: dict) -> dict:
     return record
 
 
-def _case(path: Path, number: int, record: dict) -> CaseResult:
-    where = f"{path}: line {number}"
+def _case(where: str, record: dict) -> CaseResult:
+    """A case line as a CaseResult, validated as strictly as a results file; `where` names file and line."""
     if not isinstance(record.get("case_id"), str):
-        raise ConfigError(f"{where} field 'case_id' must be a string")
+        raise ConfigError(f"{where}: field 'case_id' must be a string")
     if record.get("status") not in STATUSES:
-        raise ConfigError(f"{where} field 'status' {record.get('status')!r}; valid: {', '.join(STATUSES)}")
+        raise ConfigError(f"{where}: field 'status' {shown(record.get('status'))}; valid: {', '.join(STATUSES)}")
     for key in ("case", "metrics", "samples"):
         if not isinstance(record.get(key), dict):
-            raise ConfigError(f"{where} field {key!r} must be an object")
+            raise ConfigError(f"{where}: field {key!r} must be an object")
+    if not isinstance(record.get("reason", ""), str):
+        raise ConfigError(f"{where}: field 'reason' must be a string, got {shown(record['reason'])}")
+    case_fields(where, record, "field")
+    problem = metric_problem(record["metrics"])
+    if problem:
+        raise ConfigError(f"{where}: case {shown(record['case_id'], 120)}: field metrics.{problem}")
     for group, seconds in record["samples"].items():
-        if not isinstance(seconds, list) or not all(_is_number(v) for v in seconds):
-            raise ConfigError(f"{where} field 'samples.{group}' must be a list of numbers")
-    return CaseResult(record["case_id"], record["case"], record["status"], str(record.get("reason", "")),
+        if not isinstance(seconds, list) or not all(finite_number(v) for v in seconds):
+            raise ConfigError(f"{where}: field 'samples.{group}' must be a list of finite numbers")
+    return CaseResult(record["case_id"], record["case"], record["status"], record.get("reason", ""),
                       record["metrics"], record["samples"])
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def set_aside(path: Path) -> Path | None:
+    """Rename an existing journal to cases.<UTC time>.jsonl beside it (a fresh run never destroys recorded
+    cases); returns the new path, None when there was no journal."""
+    if not path.exists():
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target, n = path.with_name(f"{path.stem}.{stamp}{path.suffix}"), 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.stem}.{stamp}-{n}{path.suffix}")
+    try:
+        path.rename(target)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot move the previous journal aside ({os_problem(exc)})") from None
+    return target
+
+
+class JournalWriteError(ConfigError):
+    """An append that did not reach the disk (a full or failing disk); the journal is cut back to its
+    last complete line, so every case recorded before stays readable and resumable."""
 
 
 class JournalWriter:
-    """Appends case lines to a journal, each flushed and fsynced before `append` returns."""
+    """Appends case lines to a journal, each written and fsynced before `append` returns."""
 
     def __init__(self, path: Path, header: dict, resume_from: Journal | None = None):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # unbuffered: a failed write leaves nothing in a buffer for a later flush to add behind the cut
+            self._handle = open(path, "xb" if resume_from is None else "r+b", buffering=0)  # "x": never over one
+            self._good = resume_from.good_bytes if resume_from else 0
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot open the journal ({os_problem(exc)})") from None
         if resume_from is None:
-            self._handle = open(path, "wb")
-            self._write(header)
+            self._write(json.dumps(header) + "\n", "its header")
         else:
-            self._handle = open(path, "r+b")
-            self._handle.truncate(resume_from.good_bytes)  # cut a line torn by a SIGKILL
-            self._handle.seek(resume_from.good_bytes)
+            self._handle.truncate(self._good)  # cut a line torn by a SIGKILL
+            self._handle.seek(self._good)
 
-    def append(self, result: CaseResult) -> None:
-        """Record one finished case durably."""
-        self._write(case_record(result))
+    def append(self, result: CaseResult) -> CaseResult:
+        """Record one finished case durably; returns what was recorded. A result that JSON cannot hold (a
+        non-finite metric, say) is recorded as an `error` of its case with the reason, never lost silently."""
+        problem = metric_problem(result.metrics)
+        try:
+            if problem:
+                raise ValueError(f"metrics.{problem}")
+            _case("the result", case_record(result))  # what could not be read back is not written either
+            line = json.dumps(case_record(result), allow_nan=False)
+        except (ValueError, TypeError, RecursionError) as exc:
+            detail = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+            result = CaseResult(result.case_id, result.case, "error", f"result could not be journaled: {detail}")
+            line = json.dumps(case_record(result), allow_nan=False)
+        self._write(line + "\n", f"case {result.case_id}")
+        return result
 
-    def _write(self, record: dict) -> None:
-        self._handle.write((json.dumps(record, allow_nan=False) + "\n").encode("utf-8"))
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+    def _write(self, line: str, what: str) -> None:
+        data = memoryview(line.encode("utf-8"))
+        try:
+            while data:
+                data = data[self._handle.write(data):]
+            os.fsync(self._handle.fileno())
+        except OSError as exc:
+            self._cut_back()
+            raise JournalWriteError(f"{self.path}: cannot record {what} ({os_problem(exc)})") from None
+        self._good = self._handle.tell()
+
+    def _cut_back(self) -> None:
+        """Drop the part of a failed line that reached the file (shrinking a file needs no free space)."""
+        try:
+            self._handle.truncate(self._good)
+            self._handle.seek(self._good)
+        except (OSError, ValueError):  # the next run's read drops a torn last line anyway
+            pass
 
     def close(self) -> None:
-        """Close the file."""
-        self._handle.close()
+        """Close the file (a failed flush has nothing left to lose: every append was flushed already)."""
+        try:
+            self._handle.close()
+        except OSError:
+            pass
 
     def __enter__(self) -> JournalWriter:
         return self

@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         one_line = str(exc).replace("\r", "\\r").replace("\n", "\\n")
         print(f"tradeoff-bench: error: {one_line}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file-system failure no command turned into a ConfigError itself: still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tradeoff-bench: error: {where}{exc.strerror or exc}".replace("\n", "\\n"), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # before any case ran (a run in flight handles signals itself)
         print("tradeoff-bench: interrupted", file=sys.stderr)
         return 130

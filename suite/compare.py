@@ -1,24 +1,32 @@
 """Regression verdicts between a baseline and a candidate run, per case and metric. Imports no torch.
 
-Each compared metric gets one verdict: `regressed`, `improved`, `unchanged` or `noise`.
+Each compared metric gets one verdict: `regressed`, `improved`, `unchanged`, `noise` or `untested`
+(`suspect` is added by the history gate, suite/gate.py).
 
 - Timing (throughput, latency): the relative change must exceed the metric's threshold (5 %; batch-1
-  latency 10 %, see METRICS)
-  AND be statistically significant at `alpha` (default 0.01). Significance is a two-sided Mann-Whitney
-  U test (scipy.stats.mannwhitneyu) on the raw per-round seconds that pytest-benchmark stores in
-  `stats.data`. Where a metric has no raw samples but the baseline is several runs (a rolling history
-  baseline), it is a bootstrap percentile interval of the baseline runs' median (scipy.stats.bootstrap)
-  that the candidate must fall outside. A change over the threshold that is not significant is `noise`;
-  one under it is `unchanged`.
-- Accuracy: a change larger than the threshold in percentage points (default 0.5 pp) and, where the
-  baseline has several seeds of the same case, larger than their spread (max - min); within the spread
-  it is `noise`. A language model's held-out loss (`val_loss`, lower is better) likewise, in nats per
-  token (default 0.02).
+  latency 10 %, see METRICS) AND be significant at `alpha` (default 0.01) against the spread that
+  actually separates two runs: the spread between processes, not the spread of rounds within one.
+  - Baseline of several runs (the history gate): a one-sided z test of the candidate's value against
+    the median of the baseline runs' values, on a log scale, with their spread (the larger of the standard
+    deviation and the MAD estimate), floored by the median spread of all cases of the night (few runs
+    estimate a spread poorly). The raw rounds of several runs are never pooled as if independent.
+  - One run against one run: a Mann-Whitney U test on the raw per-round seconds (scipy.stats.mannwhitneyu)
+    AND a change beyond Z_ONE_SIDED * sqrt(2) times the metric's between-process spread (PROCESS_SPREAD,
+    measured on this machine class; `--process-spread` sets another).
+  A change over the threshold that is not significant is `noise`; one under it is `unchanged`; a
+  metric without raw samples on a lone run each side is `untested (no raw samples)`.
+- Accuracy: a change larger than the threshold in percentage points (default 0.5 pp) and larger than
+  the baseline's spread (max - min over seeds, or over the runs of a history baseline); within it `noise`.
+  A language model's held-out loss (`val_loss`, lower is better) likewise, in nats per token (default 0.02).
 - Params and FLOPs compare exactly: any change is a verdict (more is `regressed`, fewer `improved`).
-- A case whose status changes from ok to anything else is `regressed` (and back, `improved`).
+- A case whose status changes from ok to anything else is `regressed` (and back, `improved`); a case
+  that goes to `error` from any other status is `regressed`.
+- A case of the baseline missing from the candidate is listed and fails the comparison (exit 1)
+  unless missing cases are allowed.
 
-Runs measured in different environments (fingerprint in machine_info.tradeoff_bench) are refused with
-a ConfigError naming what differs, unless forced.
+Runs measured in different environments (fingerprint in machine_info.tradeoff_bench) or by different
+procedures (machine_info.tradeoff_bench.procedure) are refused with a ConfigError naming what differs,
+unless forced.
 """
 
 from __future__ import annotations
@@ -34,9 +42,17 @@ from suite.stats import mann_whitney_p
 ALPHA = 0.01
 QUALITY_SCALE = {"accuracy": 100.0, "loss": 1.0}  # quality metrics: the unit their change is in
 QUALITY_UNIT = {"accuracy": "pp", "loss": "nats"}
-MIN_BOOTSTRAP_RUNS = 3  # fewer run-level values give no usable interval of their median
-BOOTSTRAP_SEED = 0  # the interval is reproducible: the same inputs always give the same verdict
-VERDICTS = ("regressed", "improved", "unchanged", "noise")
+MIN_HISTORY_RUNS = 3  # fewer baseline runs give no usable between-run spread: no verdict then
+VERDICTS = ("regressed", "suspect", "improved", "unchanged", "noise", "untested")
+Z_ONE_SIDED = 2.326  # the normal quantile of 1 - 0.01
+# Median-absolute-deviation to standard deviation for normal data (Rousseeuw & Croux 1993).
+MAD_TO_SIGMA = 1.4826
+# Between-process spread (standard deviation of log(value) between fresh processes of the same code) on the
+# 2-core CI machine class: the largest per-case figure over 4 back-to-back `tradeoff-bench run --plan quick`
+# processes with default settings (README, "Regressions, night after night"; medians 7.7%, 24% and 23%).
+# What separates one run from another on top of the rounds within each: one run against one run on such a
+# machine shows only changes beyond about 2.4x (train), 2.8x (latency) and 4.6x (batched inference).
+PROCESS_SPREAD = {"train_samples_per_s": 0.27, "infer_latency_ms_p50": 0.31, "infer_samples_per_s": 0.47}
 
 
 @dataclass(frozen=True)
@@ -56,7 +72,7 @@ METRICS = {
     # the same code on a shared 2-core machine, every call alike (A/A runs of benchmarks/regression_rates.py,
     # README): within-run samples cannot see that, so its threshold is 10% (override with --threshold).
     "infer_latency_ms_p50": Metric("timing", "lower", "ms", "infer", 10.0),
-    # Batched inference keeps only summary statistics per run: significance needs several baseline runs.
+    # Batched inference keeps only summary statistics per run: testable against a history of runs only.
     "infer_samples_per_s": Metric("timing", "higher", "samples/s", None, 5.0),
     "test_accuracy": Metric("accuracy", "higher", "%", None, 0.5),
     # 0.02 nats is about 1% of a character model's held-out loss near 1.9 (the shakespeare plan's base case)
@@ -91,6 +107,7 @@ class Row:
     verdict: str
     test: str = ""  # how significance was decided, with its p-value or interval
     note: str = ""
+    p_value: float | None = None  # of the between-run test, for the gate's rules
 
 
 @dataclass
@@ -112,9 +129,10 @@ class Comparison:
         """The rows whose verdict is `regressed`."""
         return [r for r in self.rows if r.verdict == "regressed"]
 
-    def exit_code(self) -> int:
-        """1 when anything regressed, else 0 (bad input never gets this far: it is exit code 2)."""
-        return 1 if self.regressed else 0
+    def exit_code(self, allow_missing: bool = False) -> int:
+        """1 when anything regressed or (unless allowed) a baseline case is missing from the candidate,
+        else 0 (bad input never gets this far: it is exit code 2)."""
+        return 1 if self.regressed or (self.only_baseline and not allow_missing) else 0
 
 
 def parse_thresholds(pairs: list[str]) -> dict:
@@ -166,26 +184,39 @@ def _comparable(key: str, value):
     return [g.get("name") for g in value] if key == "gpus" and isinstance(value, list) else value
 
 
+def run_difference(baseline_info: dict, candidate_info: dict) -> str | None:
+    """What makes two runs not comparable (environment, then procedure), in words; None when nothing."""
+    from suite.procedure import procedure_difference, run_procedure
+
+    return environment_difference(baseline_info, candidate_info) or procedure_difference(
+        run_procedure(baseline_info), run_procedure(candidate_info))
+
+
 def compare_runs(baseline, candidate, thresholds: dict | None = None, alpha: float = ALPHA,
-                 force: bool = False) -> Comparison:
-    """Compare two loaded runs; a fingerprint mismatch raises ConfigError unless `force`."""
-    difference = environment_difference(baseline.machine_info, candidate.machine_info)
+                 force: bool = False, process_spread: dict | None = None) -> Comparison:
+    """Compare two loaded runs; a fingerprint or procedure mismatch raises ConfigError unless `force`."""
+    difference = run_difference(baseline.machine_info, candidate.machine_info)
     if difference and not force:
         raise ConfigError(f"not comparable: {difference} (use --force to compare anyway)")
-    comparison = compare_entries(entries_from_run(baseline), entries_from_run(candidate), thresholds, alpha)
+    comparison = compare_entries(entries_from_run(baseline), entries_from_run(candidate), thresholds, alpha,
+                                 process_spread)
     if difference:
         comparison.warnings.append(f"compared despite: {difference}")
     return comparison
 
 
 def compare_entries(baseline: dict[str, Entry], candidate: dict[str, Entry], thresholds: dict | None = None,
-                    alpha: float = ALPHA) -> Comparison:
-    """Verdicts for every case present on both sides, in the candidate's order."""
+                    alpha: float = ALPHA, process_spread: dict | None = None, history: bool = False) -> Comparison:
+    """Verdicts for every case present on both sides, in the candidate's order. `history`: the baseline is
+    a history of runs, so a timing with fewer than MIN_HISTORY_RUNS of them is untested (never judged on
+    one run's rounds)."""
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha {alpha!r} must be between 0 and 1")
     limits = {name: m.threshold for name, m in METRICS.items()} | (thresholds or {})
     spreads = {name: seed_spreads(baseline.values(), name, QUALITY_SCALE[m.kind])
                for name, m in METRICS.items() if m.kind in QUALITY_SCALE}
+    context = {"process": PROCESS_SPREAD | (process_spread or {}), "pooled": pooled_spreads(baseline.values()),
+               "history": history}
     rows, not_measured = [], []
     for case_id, cand in candidate.items():
         base = baseline.get(case_id)
@@ -200,7 +231,7 @@ def compare_entries(baseline: dict[str, Entry], candidate: dict[str, Entry], thr
             before, after = base.metrics.get(name), cand.metrics.get(name)
             if _number(before) and _number(after):
                 rows.append(metric_row(case_id, name, base, cand, limits.get(name), alpha,
-                                       spreads.get(name, {}).get(seedless_key(base.case))))
+                                       spreads.get(name, {}).get(seedless_key(base.case)), context))
     return Comparison(rows, [c for c in baseline if c not in candidate], [c for c in candidate if c not in baseline],
                       not_measured)
 
@@ -212,26 +243,46 @@ def _number(value) -> bool:
 def _status_row(base: Entry, cand: Entry) -> Row | None:
     if base.status == cand.status:
         return None
-    verdict = "regressed" if base.status == "ok" else "improved" if cand.status == "ok" else "unchanged"
+    if base.status == "ok" or cand.status == "error":
+        verdict = "regressed"
+    else:
+        verdict = "improved" if cand.status == "ok" else "unchanged"
     return Row(base.case_id, "status", None, None, None, verdict, note=f"{base.status} -> {cand.status}")
 
 
 def metric_row(case_id: str, name: str, base: Entry, cand: Entry, threshold: float | None, alpha: float,
-               seed_spread_pp: float | None = None) -> Row:
+               seed_spread_pp: float | None = None, context: dict | None = None) -> Row:
     """The verdict on one metric of one case."""
     metric = METRICS[name]
     before, after = float(base.metrics[name]), float(cand.metrics[name])
-    if metric.kind in QUALITY_SCALE:  # accuracy in pp, loss in nats
-        change = (after - before) * QUALITY_SCALE[metric.kind]
-        verdict, note = accuracy_verdict(change if metric.better == "higher" else -change, threshold, seed_spread_pp,
+    if metric.kind in QUALITY_SCALE:  # accuracy in pp, loss in nats (a decrease is the improvement)
+        scale = QUALITY_SCALE[metric.kind]
+        change = (after - before) * scale
+        history = [scale * v for v in base.run_values.get(name, [])]
+        spread = max(seed_spread_pp or 0.0, max(history) - min(history) if len(history) > 1 else 0.0)
+        verdict, note = accuracy_verdict(change if metric.better == "higher" else -change, threshold,
+                                         spread if seed_spread_pp is not None or history else None,
                                          QUALITY_UNIT[metric.kind])
         return Row(case_id, name, before, after, change, verdict, note=note)
     change = (after - before) / before * 100 if before else (0.0 if after == before else math.inf)
     if metric.kind == "exact":
         return Row(case_id, name, before, after, change, _direction(metric, change) if after != before else "unchanged")
-    significant, test = timing_significance(base.samples.get(metric.group, []) if metric.group else [],
-                                            cand.samples.get(metric.group, []) if metric.group else [],
-                                            base.run_values.get(name, []), after, alpha)
+    context = context or {"process": PROCESS_SPREAD, "pooled": {}}
+    history = base.run_values.get(name, [])
+    if len(history) >= MIN_HISTORY_RUNS:
+        p, test = between_run_test(history, after, metric, context["pooled"].get(name))
+        verdict = timing_verdict(change, metric, threshold, p < alpha)
+        return Row(case_id, name, before, after, change, verdict, test, p_value=p)
+    if len(history) > 1 or context.get("history"):
+        return Row(case_id, name, before, after, change, "untested", f"{len(history)} baseline runs: "
+                   f"a between-run spread needs {MIN_HISTORY_RUNS}")
+    base_samples = base.samples.get(metric.group, []) if metric.group else []
+    cand_samples = cand.samples.get(metric.group, []) if metric.group else []
+    if len(base_samples) < 2 or len(cand_samples) < 2:
+        verdict = "unchanged" if abs(change) <= threshold else "untested"
+        return Row(case_id, name, before, after, change, verdict, "no raw samples")
+    significant, test = single_run_significance(base_samples, cand_samples, before, after,
+                                                context["process"].get(name, 0.0), alpha)
     return Row(case_id, name, before, after, change, timing_verdict(change, metric, threshold, significant), test)
 
 
@@ -259,30 +310,51 @@ def accuracy_verdict(change_pp: float, threshold_pp: float, seed_spread_pp: floa
     return verdict, f"seed spread {seed_spread_pp:.2f} {unit}" if seed_spread_pp is not None else ""
 
 
-def timing_significance(base_samples, cand_samples, base_run_values, cand_value: float,
-                        alpha: float) -> tuple[bool | None, str]:
-    """(significant, how it was decided). None when nothing can be tested (a lone value each side)."""
-    if len(base_samples) >= 2 and len(cand_samples) >= 2:
-        p = mann_whitney_p(base_samples, cand_samples)
-        return p < alpha, f"Mann-Whitney p={p:.2g}"
-    if len(base_run_values) >= MIN_BOOTSTRAP_RUNS:
-        low, high = median_interval(base_run_values, 1 - alpha)
-        if not (math.isfinite(low) and math.isfinite(high)):
-            return None, "bootstrap interval undefined"
-        return not low <= cand_value <= high, f"bootstrap median {100 * (1 - alpha):g}% [{low:.4g}, {high:.4g}]"
-    return None, "no raw samples"
+def single_run_significance(base_samples, cand_samples, before: float, after: float, process_spread: float,
+                            alpha: float) -> tuple[bool, str]:
+    """(significant, how it was decided) for one run against one run: the rounds must differ
+    (Mann-Whitney) AND the change must exceed what fresh processes of the same code differ by."""
+    p = mann_whitney_p(base_samples, cand_samples)
+    limit = math.expm1(Z_ONE_SIDED * math.sqrt(2) * process_spread)
+    beyond = before > 0 and after > 0 and abs(math.log(after / before)) > math.log1p(limit)
+    return p < alpha and beyond, f"Mann-Whitney p={p:.2g}; one run each side: needs > {100 * limit:.0f}% " \
+        f"(between-process spread {100 * process_spread:.0f}%)"
 
 
-def median_interval(values, confidence: float) -> tuple[float, float]:
-    """Percentile bootstrap interval of the median of `values` (scipy.stats.bootstrap, fixed seed)."""
-    from scipy import stats
+def log_spread(values) -> float:
+    """Standard deviation of log(values) between runs: the larger of the sample standard deviation and
+    MAD_TO_SIGMA x the median absolute deviation. Timings of small models on shared machines are heavy-tailed
+    (a process now and then runs a case at half speed): a robust estimate alone would call that spread
+    small, and the next such process a regression."""
+    logs = np.log(np.asarray(values, dtype=float))
+    robust = MAD_TO_SIGMA * np.median(np.abs(logs - np.median(logs)))
+    return float(max(robust, np.std(logs, ddof=1) if logs.size > 1 else 0.0))
 
-    values = np.asarray(values, dtype=float)
-    if np.all(values == values[0]):  # every resample has the same median: the interval is that point
-        return float(values[0]), float(values[0])
-    result = stats.bootstrap((values,), np.median, confidence_level=confidence, method="percentile",
-                             n_resamples=9999, random_state=np.random.default_rng(BOOTSTRAP_SEED))
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+def pooled_spreads(entries) -> dict[str, float]:
+    """Per timing metric, the median over cases of their between-run log spread (cases with enough runs)."""
+    spreads: dict[str, list[float]] = {}
+    for entry in entries:
+        for name, values in entry.run_values.items():
+            if name in METRICS and METRICS[name].kind == "timing" and len(values) >= MIN_HISTORY_RUNS \
+                    and min(values) > 0:
+                spreads.setdefault(name, []).append(log_spread(values))
+    return {name: float(np.median(values)) for name, values in spreads.items()}
+
+
+def between_run_test(history, value: float, metric: Metric, pooled: float | None) -> tuple[float, str]:
+    """(one-sided p that `value` is this much worse or better by chance, description): a z test of log(value)
+    against the median of the baseline runs' logs, with their spread (log_spread) floored by the pooled one.
+    The median of k runs has a variance of about pi/2 * sigma^2 / k (normal data)."""
+    from scipy.stats import norm
+
+    if value <= 0 or min(history) <= 0:
+        return 1.0, "non-positive values: untestable"
+    sigma = max(log_spread(history), pooled or 0.0, 1e-6)
+    d = math.log(value) - float(np.median(np.log(history)))
+    z = abs(d) / (sigma * math.sqrt(1 + math.pi / 2 / len(history)))
+    p = float(norm.sf(z))
+    return p, f"z={z:.1f} p={p:.2g} vs {len(history)} runs (spread {100 * sigma:.1f}%)"
 
 
 def seedless_key(case: dict) -> tuple:
@@ -301,22 +373,29 @@ def seed_spreads(entries, metric: str = "test_accuracy", scale: float = 100.0) -
 
 
 def to_markdown(comparison: Comparison, title: str) -> str:
-    """The comparison as Markdown: a summary line, one table row per metric, then one-sided cases."""
+    """The comparison as Markdown: a summary line, one table row per metric, then one-sided cases. Strings
+    from the files (case ids, paths, environment differences) are escaped (suite.mdtext)."""
     from tabulate import tabulate
 
+    from suite.mdtext import md_code, md_text
+
     counts = comparison.counts()
-    lines = [f"## {title}", "", ", ".join(f"{n} {v}" for v, n in counts.items()), ""]
-    lines += [f"> warning: {w}" for w in comparison.warnings] + ([""] if comparison.warnings else [])
-    table = [[r.case_id, _metric_label(r.metric), _fmt(r.metric, r.baseline), _fmt(r.metric, r.candidate),
-              _fmt_change(r), f"**{r.verdict}**" if r.verdict == "regressed" else r.verdict,
-              "; ".join(x for x in (r.test, r.note) if x)] for r in comparison.rows]
+    lines = [f"## {md_text(title)}", "", ", ".join(f"{n} {v}" for v, n in counts.items()), ""]
+    lines += [f"> warning: {md_text(w)}" for w in comparison.warnings] + ([""] if comparison.warnings else [])
+    if comparison.only_baseline:
+        lines += [f"> {len(comparison.only_baseline)} baseline cases are missing from the candidate "
+                  "(listed below): that fails the comparison unless missing cases are allowed", ""]
+    table = [[md_text(r.case_id), md_text(_metric_label(r.metric)), _fmt(r.metric, r.baseline),
+              _fmt(r.metric, r.candidate), _fmt_change(r),
+              f"**{r.verdict}**" if r.verdict == "regressed" else r.verdict,
+              md_text("; ".join(x for x in (r.test, r.note) if x))] for r in comparison.rows]
     lines.append(tabulate(table, headers=["case", "metric", "baseline", "candidate", "change", "verdict", "test"],
                           tablefmt="github", disable_numparse=True))
     for label, cases in (("only in the baseline", comparison.only_baseline),
                          ("only in the candidate", comparison.only_candidate),
                          ("measured by neither", comparison.not_measured)):
         if cases:
-            lines += ["", f"### Cases {label} ({len(cases)})", *[f"- `{c}`" for c in cases]]
+            lines += ["", f"### Cases {label} ({len(cases)})", *[f"- {md_code(c)}" for c in cases]]
     return "\n".join(lines) + "\n"
 
 

@@ -30,7 +30,8 @@ COMPILE_MODES = {
 
 
 def availability(mode: str, device: str) -> tuple[bool, str]:
-    """(True, "") when torch.compile can run here: a C++ compiler for inductor on CPU, Triton on CUDA."""
+    """(True, "") when torch.compile can run here: a C++ compiler for inductor on CPU; on CUDA, Triton and
+    the C compiler that Triton builds its kernel launcher with ($CC, else cc, gcc or clang on PATH)."""
     if mode == "none":
         return True, ""
     if device == "cpu":
@@ -39,7 +40,10 @@ def availability(mode: str, device: str) -> tuple[bool, str]:
     if device == "cuda":
         from torch.utils._triton import has_triton
 
-        return (True, "") if has_triton() else (False, "torch.compile on CUDA needs Triton (not installed)")
+        if not has_triton():
+            return False, "torch.compile on CUDA needs Triton (not installed)"
+        compiler = os.environ.get("CC") or next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
+        return (True, "") if compiler else (False, "torch.compile on CUDA needs a C compiler for Triton (none on PATH)")
     return False, f"torch.compile is not measured on device {device!r} in this suite"
 
 

@@ -131,9 +131,9 @@ def quantize(model: nn.Module, method: str, calibration: list[torch.Tensor]) -> 
     model = copy.deepcopy(model).eval()
     if method == "static-int8":
         # The int8 conv kernels resize their outputs through an op with no deterministic flag
-        # (quantized_resize_cpu_ raises under use_deterministic_algorithms(True)), so a static-int8 case runs
-        # with the mode off: its figures are not guaranteed bit-identical. The next case's seeding
-        # (runner.seed_everything) sets the mode again.
+        # (quantized_resize_cpu_ raises under use_deterministic_algorithms(True)), so even a case with
+        # deterministic=true quantizes with the mode off. The next case's seeding
+        # (runner.seed_everything) sets the mode as that case asks.
         torch.use_deterministic_algorithms(False)
     with warnings.catch_warnings():  # torch.ao.quantization's deprecation notices (quint8/qint8 dtypes too)
         for category in (DeprecationWarning, FutureWarning, UserWarning):

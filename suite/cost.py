@@ -17,6 +17,7 @@ import torch
 
 from suite.ceiling import get_ceiling
 from suite.energy import RAPL_ROOT, Energy
+from suite.levers import CONV_MODELS
 from suite.memory import PeakMemory
 
 # The FLOPs per sample that each group's throughput multiplies (keys of measure.flops_per_sample).
@@ -64,11 +65,38 @@ def mfu(flops_per_sample: float, samples_per_s: float, ceiling_flops_per_s: floa
     return flops_per_sample * samples_per_s / ceiling_flops_per_s
 
 
+QUANTIZED_MFU_REASON = ("no MFU: an int8 model's FLOPs run on integer kernels, and this suite measures no int8 "
+                        "ceiling to hold them against")
+
+
+def ceiling_precision(case, device: torch.device) -> str:
+    """The ceiling that matches how a case computes: its `precision` (fp32 for a case without one), except
+    fp32 on CUDA with TF32 on for the kind of op that carries the model's FLOPs, which is `tf32`: cuDNN
+    convolutions for the conv models (torch.backends.cudnn.allow_tf32, on by default), cuBLAS matmuls for
+    the others (torch.backends.cuda.matmul.allow_tf32, off by default)."""
+    precision = case.as_dict().get("precision", "fp32")
+    if precision != "fp32" or device.type != "cuda":
+        return precision
+    conv = case.as_dict().get("model") in CONV_MODELS
+    tf32 = torch.backends.cudnn.allow_tf32 if conv else torch.backends.cuda.matmul.allow_tf32
+    return "tf32" if tf32 else "fp32"
+
+
 def mfu_metrics(metrics: dict, case, device: torch.device) -> dict:
     """`train_mfu` and `infer_mfu` for each group whose throughput and FLOPs are both in `metrics`,
-    against the ceiling of the device at the precision the case computes in (its `precision` field,
-    fp32 for a case without one)."""
-    ceiling = get_ceiling(device, case.as_dict().get("precision", "fp32"))["flops_per_s"]
-    return {f"{prefix}_mfu": mfu(metrics[flops_key], metrics[f"{prefix}_samples_per_s"], ceiling)
-            for prefix, flops_key in FLOPS_KEYS.items()
-            if metrics.get(f"{prefix}_samples_per_s") is not None and metrics.get(flops_key) is not None}
+    against the ceiling of the device at the precision the case computes in (ceiling_precision), named in
+    `mfu_ceiling_key` with its figure. A quantized model's inference gets no MFU, with the reason."""
+    from suite.ceiling import ceiling_name
+
+    fields = case.as_dict()
+    precision = ceiling_precision(case, device)
+    ceiling = get_ceiling(device, precision)["flops_per_s"]
+    out = {"mfu_ceiling_key": ceiling_name(device, precision), "mfu_ceiling_gflops": ceiling / 1e9}
+    for prefix, flops_key in FLOPS_KEYS.items():
+        if metrics.get(f"{prefix}_samples_per_s") is None or metrics.get(flops_key) is None:
+            continue
+        if prefix == "infer" and fields.get("quantization", "none") != "none":
+            out["infer_mfu_reason"] = QUANTIZED_MFU_REASON
+            continue
+        out[f"{prefix}_mfu"] = mfu(metrics[flops_key], metrics[f"{prefix}_samples_per_s"], ceiling)
+    return out

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,8 @@ IDX_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 SPLIT_SEED = 0  # fixes every train/test split carved here
+MAX_IDX_BYTES = 2**30  # 60,000 MNIST training images are 47 MB; a header promising over 1 GiB is refused
+TEST_ONLY_SPLIT = 2000  # test images carved from a lone 10k test split
 VALIDATION_FRACTION = 0.2  # of the training split, held out for selection (as the 80/20 digits split)
 EVAL_SPLITS = {
     "test": "train on the training split, evaluate on the test split",
@@ -116,22 +120,38 @@ def validation_split(data: Dataset, fraction: float = VALIDATION_FRACTION) -> Da
 
 
 def read_idx(path: Path, kind: str) -> np.ndarray:
-    """One IDX file (`.gz` or raw) as a uint8 array, its magic number, shape and size validated."""
+    """One IDX file (`.gz` or raw) as a uint8 array, its magic number, shape and size validated. Only as many
+    bytes as the header promises are read (and decompressed), at most MAX_IDX_BYTES: a file that expands
+    to gigabytes is refused, not loaded."""
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as handle:
+            header_size = 8 if kind == "labels" else 16
+            header = handle.read(header_size)
+            dims = _idx_dims(path, kind, header, header_size)
+            size = math.prod(dims)  # exact: header dimensions can multiply beyond int64
+            if size > MAX_IDX_BYTES:
+                raise ConfigError(f"{path}: header says {dims} = {size:,} bytes, more than the "
+                                  f"{MAX_IDX_BYTES:,} an IDX file may hold here")
+            data = handle.read(size + 1)  # one byte more shows a file longer than its header says
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise ConfigError(f"{path}: cannot read IDX file ({exc})") from None
-    expected_magic = IDX_MAGIC[kind]
-    if len(raw) < 8:
-        raise ConfigError(f"{path}: truncated IDX header ({len(raw)} bytes)")
-    magic, count = struct.unpack(">II", raw[:8])
-    if magic != expected_magic:
-        raise ConfigError(f"{path}: IDX magic {magic}, expected {expected_magic} for {kind}")
-    dims = (count,) if kind == "labels" else (count, *struct.unpack(">II", raw[8:16]))
-    offset = 8 if kind == "labels" else 16
-    if len(raw) != offset + int(np.prod(dims)):
-        raise ConfigError(f"{path}: {len(raw) - offset} data bytes, header says {int(np.prod(dims))} for {dims}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+    if len(data) > size:
+        raise ConfigError(f"{path}: more data than the {size:,} bytes its header declares for {dims}")
+    if len(data) < size:
+        raise ConfigError(f"{path}: {len(data)} data bytes, header says {size} for {dims}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _idx_dims(path: Path, kind: str, header: bytes, header_size: int) -> tuple[int, ...]:
+    """The dimensions an IDX header declares: (count,) for labels, (count, rows, columns) for images."""
+    if len(header) < header_size:
+        raise ConfigError(f"{path}: truncated IDX header ({len(header)} bytes)")
+    magic, *dims = struct.unpack(">II" if kind == "labels" else ">IIII", header)
+    if magic != IDX_MAGIC[kind]:
+        raise ConfigError(f"{path}: IDX magic {magic}, expected {IDX_MAGIC[kind]} for {kind}")
+    if dims[0] == 0 or 0 in dims[1:]:
+        raise ConfigError(f"{path}: the header declares {tuple(dims)}: no {kind}")
+    return tuple(dims)
 
 
 def _find_idx(directory: Path, stem: str) -> Path | None:
@@ -179,10 +199,23 @@ def load_idx_dataset(name: str, data_dir: Path | None, download: bool = False) -
         raise ConfigError(f"{directory}: no {IDX_FILES['test'][0]}[.gz] / {IDX_FILES['test'][1]}[.gz] for {name!r}")
     train = _read_split(directory, "train")
     if train is None:
-        x_train, x_test, y_train, y_test = _stratified_split(test[0], test[1], 2000)
+        x_train, x_test, y_train, y_test = _split_test_only(directory, *test)
     else:
         (x_train, y_train), (x_test, y_test) = train, test
     return _standardized(name, x_train, y_train, x_test, y_test, 10)
+
+
+def _split_test_only(directory: Path, images: np.ndarray, labels: np.ndarray):
+    """The lone test split cut into train and TEST_ONLY_SPLIT test images; ConfigError when it is too small
+    to leave both sides every class (sklearn's stratified split refuses such a split)."""
+    if len(labels) <= TEST_ONLY_SPLIT:
+        raise ConfigError(f"{directory}: only the test split is present and it has {len(labels):,} images; "
+                          f"carving {TEST_ONLY_SPLIT:,} test images from it needs more (the t10k files have 10,000)")
+    try:
+        return _stratified_split(images, labels, TEST_ONLY_SPLIT)
+    except ValueError as exc:
+        raise ConfigError(f"{directory}: cannot split the {len(labels):,} test images into train and test "
+                          f"({str(exc).splitlines()[0]})") from None
 
 
 def _download(name: str, data_dir: Path | None) -> Path:

@@ -45,7 +45,10 @@ def torch_device(name: str) -> torch.device:
 
 
 def synchronize(device: torch.device) -> None:
-    """Wait until every queued kernel on `device` has finished."""
+    """Wait until every queued kernel on `device` has finished (torch.accelerator for any other
+    accelerator torch knows; the CPU runs synchronously)."""
+    if device.type == "cpu":
+        return
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elif device.type == "mps":
@@ -54,12 +57,17 @@ def synchronize(device: torch.device) -> None:
         import torch_xla.core.xla_model as xm
 
         xm.wait_device_ops()
+    elif hasattr(torch, "accelerator"):  # torch >= 2.6: XPU, HPU, privateuse1 backends
+        torch.accelerator.synchronize(device)
 
 
 def synced_perf_counter() -> float:
-    """perf_counter read after every initialized accelerator finished its queued work: the timer
-    that pytest-benchmark uses for the suite's benchmarks (the device is unknown to the timer)."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    """perf_counter read after the current accelerator (torch.accelerator, else an initialized CUDA)
+    finished its queued work: a timer that needs no device argument."""
+    accelerator = torch.accelerator.current_accelerator() if hasattr(torch, "accelerator") else None
+    if accelerator is not None and (accelerator.type != "cuda" or torch.cuda.is_initialized()):
+        synchronize(accelerator)
+    elif torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
     return time.perf_counter()
 
@@ -83,23 +91,58 @@ def time_region(device: torch.device, fn, repeat: int = 1) -> float:
 
 
 def gpu_info() -> list[dict]:
-    """Name, driver and memory of each NVIDIA GPU through NVML; empty where there is none."""
+    """Name, driver, memory, compute capability, clocks and power limit of each NVIDIA GPU through NVML (a
+    figure this GPU or driver does not report is None); where NVML fails, each CUDA device's name and memory
+    from torch (so the fingerprint always names the GPU); empty where there is none."""
     try:
         import pynvml
 
         pynvml.nvmlInit()
-    except Exception:  # no driver or no library: no NVIDIA GPU to describe
-        return []
+    except Exception:  # no driver library, or NVML refused: torch may still see the GPUs
+        return torch_gpu_info()
     try:
         driver = pynvml.nvmlSystemGetDriverVersion()
         gpus = []
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             gpus.append({"name": _text(pynvml.nvmlDeviceGetName(handle)), "driver": _text(driver),
-                         "memory_mb": pynvml.nvmlDeviceGetMemoryInfo(handle).total // 2**20})
+                         "memory_mb": pynvml.nvmlDeviceGetMemoryInfo(handle).total // 2**20,
+                         **_nvml_details(pynvml, handle)})
         return gpus
     finally:
         pynvml.nvmlShutdown()
+
+
+def torch_gpu_info() -> list[dict]:
+    """Name and memory of each CUDA device as torch reports them (no driver version without NVML)."""
+    if not torch.cuda.is_available():
+        return []
+    return [{"name": torch.cuda.get_device_name(i), "driver": None,
+             "memory_mb": torch.cuda.get_device_properties(i).total_memory // 2**20, "source": "torch.cuda"}
+            for i in range(torch.cuda.device_count())]
+
+
+def _nvml_details(pynvml, handle) -> dict:
+    """Compute capability, SM and memory clocks (maximum and at this moment, MHz) and the power limit (W)."""
+    queries = {
+        "compute_capability": lambda: ".".join(map(str, pynvml.nvmlDeviceGetCudaComputeCapability(handle))),
+        "sm_clock_max_mhz": lambda: pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_SM),
+        "sm_clock_mhz": lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
+        "memory_clock_max_mhz": lambda: pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_MEM),
+        "power_limit_w": lambda: pynvml.nvmlDeviceGetPowerManagementLimit(handle) / 1000,
+    }
+    details = {}
+    for key, query in queries.items():
+        try:
+            details[key] = query()
+        except Exception:  # NVMLError_NotSupported and kin: not reported by this GPU or driver
+            details[key] = None
+    return details
+
+
+def tf32_settings() -> dict:
+    """Whether CUDA fp32 work may use TF32 tensor cores: cuBLAS matmuls and cuDNN convolutions."""
+    return {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn_conv": torch.backends.cudnn.allow_tf32}
 
 
 def _text(value) -> str:
@@ -130,7 +173,7 @@ def allocator_info(maps_path: str = "/proc/self/maps") -> dict:
 
 def environment(cpu: dict | None = None) -> dict:
     """What a run's figures depend on, with a short fingerprint of the parts that must match
-    for two runs to be compared (CPU model, cores, torch version, threads, GPU models, allocator),
+    for two runs to be compared (CPU model, cores, torch version, threads, GPU models and TF32, allocator),
     and the measured matmul ceilings (suite.ceiling) of that fingerprint."""
     if cpu is None:
         import cpuinfo
@@ -142,6 +185,8 @@ def environment(cpu: dict | None = None) -> dict:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "tf32": tf32_settings(),
         "gpus": gpu_info(),
         "allocator": allocator_info(),
     }
@@ -153,7 +198,10 @@ def environment(cpu: dict | None = None) -> dict:
 
 
 def fingerprint(env: dict) -> str:
-    """12 hex digits identifying the environment's comparable parts."""
+    """12 hex digits identifying the environment's comparable parts (with GPUs, the TF32 settings too:
+    they change what fp32 work computes and how fast; without, CPU fingerprints stay as they were)."""
     parts = {k: env.get(k) for k in ("cpu_brand", "cpu_cores", "torch", "torch_threads", "allocator")}
     parts["gpus"] = [g.get("name") for g in env.get("gpus", [])]
+    if parts["gpus"]:
+        parts["tf32"] = env.get("tf32")
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]

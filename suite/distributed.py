@@ -8,13 +8,26 @@ does not depend on the world size. Scaling is strong scaling:
 scaling efficiency = throughput(N) / (N x throughput(1)), where the world-size-1 reference runs the
 same DDP step in one process with the same intra-op threads as one rank
 (definition as in e.g. https://hpc-wiki.info/hpc/Scaling).
+
+Start and teardown are where spawned ranks fail for reasons of their own rather than the case's:
+- the ranks meet through a FileStore in a private temporary directory, not a TCP port chosen in the parent
+  and released before rank 0 binds it again (another process may take it meanwhile, and rank 0 would then
+  host the store that the others need until they are done with it);
+- a rank leaves only after a barrier, and drops its DDP wrappers (whose hooks keep the process group alive
+  in reference cycles) before destroying the group. Otherwise the group could be destroyed during
+  interpreter exit, after gloo's threads can no longer be joined: std::terminate, "terminate called
+  without an active exception", SIGABRT;
+- each rank's stderr goes to a file, so a rank that dies by a signal is reported with its own last words.
+  A rank that dies after every rank passed the final barrier has nothing left to lose: the measurement is
+  kept. One that dies before is tried once more, then the case is recorded as an error with that cause.
 """
 
 from __future__ import annotations
 
+import gc
 import os
-import socket
 import statistics
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,14 +77,41 @@ def rank_threads(case, world_size: int) -> int:
     return case.threads or max(1, (os.cpu_count() or 1) // world_size)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+ATTEMPTS = 2  # a rank that dies (a signal, not a Python exception) gets the whole run tried once more
+# Test-only: the last rank of the first N attempts aborts (SIGABRT) right after joining the group, as a rank
+# killed by a native error would; tests/test_ddp.py checks the retry and the recorded cause with it.
+SIMULATE_ABORT_ENV = "TRADEOFF_BENCH_SIMULATE_RANK_ABORT"
 
 
-def _worker(rank, world_size, case, data_dir, rounds, threads, train_budget, port, out):
+class RankDied(RuntimeError):
+    """A rank ended by a signal or an exit code, with the last line it wrote to stderr."""
+
+
+def _worker(rank, world_size, case, data_dir, rounds, threads, train_budget, folder, attempt):
     """One rank: join the group, time DDP steps on the rank's shard, optionally train to the budget."""
+    log = os.open(Path(folder) / f"rank{rank}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 2)  # native aborts write here too: the parent reports them as the rank's cause of death
+    torch.set_num_threads(threads)
+    if case.device == "cuda":
+        torch.cuda.set_device(rank)
+    dist.init_process_group(backend(case.device), init_method=(Path(folder) / "store").resolve().as_uri(),
+                            rank=rank, world_size=world_size)
+    if rank == world_size - 1 and attempt <= int(os.environ.get(SIMULATE_ABORT_ENV) or 0):
+        print(f"simulated abort of rank {rank} in attempt {attempt}", file=sys.stderr, flush=True)
+        os.abort()
+    try:
+        result = _measure(rank, world_size, case, data_dir, rounds, train_budget)
+        if rank == 0:
+            torch.save(asdict(result), Path(folder) / "rank0.pt")
+        dist.barrier()  # every rank is done with every collective before any rank tears the group down
+        (Path(folder) / f"rank{rank}.done").touch()
+    finally:
+        gc.collect()  # the DDP wrappers (gone with _measure's frame) sit in reference cycles holding the group
+        dist.destroy_process_group()
+
+
+def _measure(rank, world_size, case, data_dir, rounds, train_budget) -> DistributedRun:
+    """Time DDP steps on the rank's shard and, if asked, train to the case's budget."""
     import copy
 
     from torch.nn.parallel import DistributedDataParallel as DDP
@@ -80,41 +120,66 @@ def _worker(rank, world_size, case, data_dir, rounds, threads, train_budget, por
     from suite.runner import prepare
     from suite.train import make_train_step, train
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(threads)
-    if case.device == "cuda":
-        torch.cuda.set_device(rank)
-    dist.init_process_group(backend(case.device), rank=rank, world_size=world_size)
-    try:
-        p = prepare(case, data_dir)
-        ids = [rank] if case.device == "cuda" else None
+    p = prepare(case, data_dir)
+    ids = [rank] if case.device == "cuda" else None
+    ddp = DDP(copy.deepcopy(p.model), device_ids=ids)
+    step, _ = make_train_step(case, ddp, p.data, shard=(rank, world_size))
+    seconds = time_rounds(step, p.device, *rounds)
+    result = DistributedRun(seconds, min(case.batch_size, len(p.data.y_train)))
+    if train_budget:
         ddp = DDP(copy.deepcopy(p.model), device_ids=ids)
-        step, _ = make_train_step(case, ddp, p.data, shard=(rank, world_size))
-        seconds = time_rounds(step, p.device, *rounds)
-        result = DistributedRun(seconds, min(case.batch_size, len(p.data.y_train)))
-        if train_budget:
-            ddp = DDP(copy.deepcopy(p.model), device_ids=ids)
-            result.outcome = asdict(train(case, ddp, p.data, p.device, shard=(rank, world_size)))
-            result.state_dict = {k: v.cpu() for k, v in ddp.module.state_dict().items()}
-        if rank == 0:
-            torch.save(asdict(result), out)
-    finally:
-        dist.destroy_process_group()
+        result.outcome = asdict(train(case, ddp, p.data, p.device, shard=(rank, world_size)))
+        result.state_dict = {k: v.cpu() for k, v in ddp.module.state_dict().items()}
+    return result
 
 
 def run(case, data_dir, rounds: tuple[int, int, int], world_size: int | None = None,
         train_budget: bool = True) -> DistributedRun:
     """Spawn `world_size` ranks (the case's by default) and return rank 0's DistributedRun.
 
-    `rounds` is (rounds, steps per round, warm-up rounds) of the timed training step.
+    `rounds` is (rounds, steps per round, warm-up rounds) of the timed training step. A rank that dies is
+    retried once; a second death, or a Python exception in a rank, raises RuntimeError with the rank's cause.
     """
     world_size = world_size or case.world_size
-    with tempfile.TemporaryDirectory(prefix="tradeoff-ddp-") as tmp:
-        out = Path(tmp) / "rank0.pt"
-        mp.spawn(_worker, nprocs=world_size, join=True,
-                 args=(world_size, case, data_dir, rounds, rank_threads(case, case.world_size), train_budget,
-                       _free_port(), out))
-        return DistributedRun(**torch.load(out, weights_only=True))
+    for attempt in range(1, ATTEMPTS + 1):
+        with tempfile.TemporaryDirectory(prefix="tradeoff-ddp-") as tmp:
+            folder = Path(tmp)
+            try:
+                mp.spawn(_worker, nprocs=world_size, join=True,
+                         args=(world_size, case, data_dir, rounds, rank_threads(case, case.world_size), train_budget,
+                               tmp, attempt))
+            except mp.ProcessExitedException as exc:
+                died = RankDied(f"rank {exc.error_index} {_exit_text(exc.exit_code)}: "
+                                f"{_last_words(folder / f'rank{exc.error_index}.log')} (tried {ATTEMPTS} times)")
+                if not all((folder / f"rank{rank}.done").exists() for rank in range(world_size)):
+                    continue  # died before the end of the measurement: try again
+            except mp.ProcessRaisedException as exc:  # the rank's own traceback: its last line is the cause
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                raise RuntimeError(f"rank {exc.error_index}: {lines[-1] if lines else 'failed'}") from None
+            return DistributedRun(**torch.load(folder / "rank0.pt", weights_only=True))
+    raise died
+
+
+def _exit_text(code: int) -> str:
+    """"died with SIGABRT" or "exited with code 3"."""
+    import signal
+
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        return f"died with {signal.Signals(-code).name}"
+    except ValueError:
+        return f"died with signal {-code}"
+
+
+def _last_words(log: Path) -> str:
+    """The last non-empty line a rank wrote to stderr (its log)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    lines = [line.strip() for line in lines if line.strip()]
+    return lines[-1][:300] if lines else "no message"
 
 
 def scaling_metrics(step_seconds: list[float], run_1: DistributedRun, world_size: int) -> dict:

@@ -36,7 +36,7 @@ class NvmlCounter:
         self.nvml = pynvml
         pynvml.nvmlInit()
         try:
-            self.handle = _nvml_handle(pynvml, cuda_index)
+            self.handle = nvml_handle(pynvml, cuda_index)
             self.read()  # raises NVMLError_NotSupported on GPUs older than Volta
         except Exception:
             pynvml.nvmlShutdown()
@@ -57,7 +57,7 @@ class NvmlCounter:
         self.nvml.nvmlShutdown()
 
 
-def _nvml_handle(pynvml, cuda_index: int):
+def nvml_handle(pynvml, cuda_index: int):
     """The NVML handle of CUDA device `cuda_index`, through CUDA_VISIBLE_DEVICES when it renumbers them."""
     visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
     if cuda_index < len(visible):

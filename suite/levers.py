@@ -8,12 +8,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 
 import torch
 
 from suite import compilation, compression, distributed, precision
 from suite.devices import availability as device_availability
-from suite.errors import ConfigError
+from suite.errors import ConfigError, shown
 from suite.optim import OPTIMIZERS
 
 MEMORY_FORMATS = {
@@ -40,7 +41,7 @@ def validate(case) -> None:
     for name, minimum in (("finetune_epochs", 0), ("threads", 1), ("world_size", 1)):
         value = getattr(case, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
-            raise ConfigError(f"field {name!r} must be an integer >= {minimum}, got {value!r}")
+            raise ConfigError(f"field {name!r} must be an integer >= {minimum}, got {shown(value)}")
     if case.memory_format == "channels_last" and case.model not in CONV_MODELS:
         raise ConfigError(f"memory_format channels_last needs a conv model ({', '.join(CONV_MODELS)}), "
                           f"got {case.model!r}")
@@ -67,9 +68,17 @@ def id_parts(case) -> list[str]:
     return parts
 
 
+def determinism_availability(case) -> tuple[bool, str]:
+    """Deterministic algorithms on CUDA need cuBLAS's workspace setting before CUDA starts
+    (https://pytorch.org/docs/stable/notes/randomness.html): without it every matmul would raise."""
+    if case.deterministic and case.device == "cuda" and not os.environ.get("CUBLAS_WORKSPACE_CONFIG"):
+        return False, "deterministic=true on CUDA needs CUBLAS_WORKSPACE_CONFIG=:4096:8 set before the run starts"
+    return True, ""
+
+
 def availability(case) -> tuple[bool, str]:
     """(True, "") when the case's device and every lever it uses can run here, else the first reason."""
-    for ok, reason in (device_availability(case.device),
+    for ok, reason in (device_availability(case.device), determinism_availability(case),
                        precision.availability(case.precision, case.device),
                        compilation.availability(case.compile, case.device),
                        compression.availability(case.quantization, case.device),

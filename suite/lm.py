@@ -28,6 +28,11 @@ def is_language_model(case) -> bool:
     return case.dataset in TEXT_DATASETS
 
 
+ATTENTION_BY_FORMULA = ("formula: Q K^T and A V, 4 T^2 width per block forward, added to FlopCounterMode's count, "
+                        "which has no formula for this device's SDPA kernel")
+ATTENTION_COUNTED = "FlopCounterMode: its SDPA formula counts the attention products"
+
+
 @functools.cache
 def counter_counts_attention(device_type: str) -> bool:
     """Whether FlopCounterMode counts any FLOPs for a causal scaled_dot_product_attention on this device type."""
@@ -39,7 +44,8 @@ def counter_counts_attention(device_type: str) -> bool:
 
 def flop_metrics(model: torch.nn.Module, x: torch.Tensor, counted: dict) -> dict:
     """For a transformer: `flops_per_sample` and `train_flops_per_sample` (one window) with the attention FLOPs
-    added where FlopCounterMode missed them, and the same per token; {} for any other model."""
+    added where FlopCounterMode missed them, the same per token, and `attention_flops_source` saying which
+    counted them; {} for any other model."""
     net = find_transformer(model)
     if net is None:
         return {}
@@ -49,7 +55,7 @@ def flop_metrics(model: torch.nn.Module, x: torch.Tensor, counted: dict) -> dict
     forward, train = counted["flops_per_sample"] + added, counted["train_flops_per_sample"] + 3 * added
     return {"flops_per_sample": forward, "train_flops_per_sample": train, "flops_per_token": forward // length,
             "train_flops_per_token": train // length, "attention_flops_per_token": attention // length,
-            "attention_flops_by_formula": bool(added)}
+            "attention_flops_source": ATTENTION_BY_FORMULA if added else ATTENTION_COUNTED}
 
 
 def derived_metrics(case, metrics: dict) -> dict:

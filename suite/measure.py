@@ -15,11 +15,18 @@ def time_rounds(fn, device: torch.device, rounds: int, iterations: int, warmup_r
     """Seconds per call of fn, one figure per round of `iterations` calls, after warm-up rounds.
 
     This is what pytest-benchmark's `pedantic(fn, rounds, iterations, warmup_rounds)` records,
-    with the device synchronized (or CUDA events) around each round.
+    with the device synchronized (or CUDA events) around each round. A `fn.prepare(calls)`, where fn has
+    one, runs before each round, outside the clock: host work such as drawing the next shuffled batch order.
     """
+    prepare = getattr(fn, "prepare", lambda calls: None)
+    prepare(warmup_rounds * iterations)
     for _ in range(warmup_rounds * iterations):
         fn()
-    return [time_region(device, fn, iterations) / iterations for _ in range(rounds)]
+    seconds = []
+    for _ in range(rounds):
+        prepare(iterations)
+        seconds.append(time_region(device, fn, iterations) / iterations)
+    return seconds
 
 
 def throughput_metrics(prefix: str, seconds_per_call, samples_per_call: int) -> dict:
@@ -30,12 +37,22 @@ def throughput_metrics(prefix: str, seconds_per_call, samples_per_call: int) -> 
             f"{key}_iqr": rates["iqr"], f"{key}_rounds": rates["rounds"]}
 
 
+# A percentile needs enough samples beyond it to be more than the largest few: p99 from 100 calls is the
+# second-largest sample. With fewer than 1,000 calls (10 beyond p99) p99 is omitted, with the reason.
+P99_MIN_SAMPLES = 1000
+
+
 def latency_metrics(seconds_per_call) -> dict:
-    """Batch-1 inference latency percentiles in milliseconds, with the sample count."""
+    """Batch-1 inference latency percentiles in milliseconds (p50, p90, IQR; p99 from 1,000 calls on),
+    with the sample count."""
     ms = np.asarray(seconds_per_call, dtype=float) * 1000.0
-    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-    return {"infer_latency_ms_p50": float(p50), "infer_latency_ms_p90": float(p90),
-            "infer_latency_ms_p99": float(p99), "infer_latency_samples": int(ms.size)}
+    p25, p50, p75, p90, p99 = np.percentile(ms, [25, 50, 75, 90, 99])
+    metrics = {"infer_latency_ms_p50": float(p50), "infer_latency_ms_p90": float(p90),
+               "infer_latency_ms_iqr": float(p75 - p25), "infer_latency_samples": int(ms.size)}
+    if ms.size >= P99_MIN_SAMPLES:
+        return metrics | {"infer_latency_ms_p99": float(p99)}
+    return metrics | {"infer_latency_ms_p99_reason": f"p99 needs at least {P99_MIN_SAMPLES} calls, "
+                                                     f"{ms.size} were timed"}
 
 
 def flops_per_sample(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:

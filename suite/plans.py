@@ -14,11 +14,14 @@
                                  $TRADEOFF_BENCH_DATA) and --set names no dataset; the base's own otherwise
 
 Missing fields take the Case defaults. Duplicate cases (same id) are kept once, the base first.
+A plan is counted before it is expanded: more than MAX_CASES cases (raise the limit with `run --max-cases`)
+is refused with the count, before any case is built.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,11 +29,14 @@ import tomllib
 
 from suite.cases import CHOICES, FIELDS, Case, make_case
 from suite.data import resolve_data_dir
-from suite.errors import ConfigError
+from suite.errors import ConfigError, shown
+from suite.fileio import read_bytes_capped
 from suite.study import STUDY_KEYS, Tuning, expand_study, parse_study
 
 PLAN_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "plans"
 PLAN_KEYS = ("description", "base", "matrix", "sweep", "exclude", *STUDY_KEYS)
+MAX_CASES = 10_000  # a plan above this is almost surely a mistake (the full plan has 346 cases)
+MAX_PLAN_BYTES = 2**20
 
 
 @dataclass(frozen=True)
@@ -54,33 +60,36 @@ def plan_names() -> list[str]:
 def plan_path(name_or_path: str) -> Path:
     """A plan's file from its name (benchmarks/plans/NAME.toml) or a path to a TOML file."""
     path = Path(name_or_path)
+    if path.is_dir():
+        raise ConfigError(f"plan {path} is a directory; expected a .toml file or one of: {', '.join(plan_names())}")
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise ConfigError(f"plan file {path} does not exist")
         return path
     candidate = PLAN_DIR / f"{name_or_path}.toml"
     if not candidate.is_file():
-        raise ConfigError(f"unknown plan {name_or_path!r}; valid plans: {', '.join(plan_names())} or a .toml path")
+        raise ConfigError(f"unknown plan {shown(name_or_path)}; valid plans: {', '.join(plan_names())} or a .toml path")
     return candidate
 
 
-def load_plan(name_or_path: str, overrides: dict | None = None, data_dir=None) -> Plan:
+def load_plan(name_or_path: str, overrides: dict | None = None, data_dir=None, max_cases: int | None = None) -> Plan:
     """Read, validate and expand a plan; `overrides` replace fields of its base, and a plan's
     `dataset_with_data_dir` becomes its base dataset when a data directory is given."""
     path = plan_path(name_or_path)
+    data = read_bytes_capped(path, MAX_PLAN_BYTES, "a plan")
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError, RecursionError) as exc:
-        raise ConfigError(f"plan {path}: not valid TOML ({exc})") from None
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # ValueError: TOMLDecodeError, a huge int
+        raise ConfigError(f"plan {path}: not valid TOML ({str(exc)[:200]})") from None
     where = f"plan {path}"
     preferred = doc.pop("dataset_with_data_dir", None)
     if preferred is not None:
         if not isinstance(preferred, str) or preferred not in CHOICES["dataset"]:
-            raise ConfigError(f"{where}: dataset_with_data_dir {preferred!r}; valid choices: "
+            raise ConfigError(f"{where}: dataset_with_data_dir {shown(preferred)}; valid choices: "
                               f"{', '.join(CHOICES['dataset'])}")
         if resolve_data_dir(data_dir) is not None and "dataset" not in (overrides or {}):
             overrides = {**(overrides or {}), "dataset": preferred}
-    return expand_plan(doc, path.stem, overrides, where=where)
+    return expand_plan(doc, path.stem, overrides, where=where, max_cases=max_cases)
 
 
 def _table(doc: dict, key: str, where: str, kind=dict):
@@ -90,8 +99,10 @@ def _table(doc: dict, key: str, where: str, kind=dict):
     return value
 
 
-def expand_plan(doc: dict, name: str, overrides: dict | None = None, where: str = "plan") -> Plan:
-    """The Plan a parsed TOML document describes, every case validated before anything runs."""
+def expand_plan(doc: dict, name: str, overrides: dict | None = None, where: str = "plan",
+                max_cases: int | None = None) -> Plan:
+    """The Plan a parsed TOML document describes, every case validated before anything runs; more than
+    `max_cases` (default MAX_CASES) is refused before any case is made."""
     unknown = sorted(set(doc) - set(PLAN_KEYS))
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(PLAN_KEYS)}")
@@ -109,10 +120,11 @@ def expand_plan(doc: dict, name: str, overrides: dict | None = None, where: str 
         if not isinstance(rule, dict) or set(rule) - set(FIELDS):
             raise ConfigError(f"{where}: each [[exclude]] must be a table of case fields; "
                               f"valid fields: {', '.join(FIELDS)}")
+    study = parse_study(doc, where, list(CHOICES["optimizer"]), list(CHOICES["dataset"]))
+    check_size(count_cases(matrix, sweep, study), max_cases or MAX_CASES, where)
     field_sets = [base_fields]
     field_sets += [{**base_fields, **dict(zip(matrix, combo))} for combo in itertools.product(*matrix.values())]
     field_sets += [{**base_fields, key: value} for key, values in sweep.items() for value in values]
-    study = parse_study(doc, where, list(CHOICES["optimizer"]), list(CHOICES["dataset"]))
     cases = {}
     try:
         for index, fields in enumerate(field_sets):
@@ -127,6 +139,23 @@ def expand_plan(doc: dict, name: str, overrides: dict | None = None, where: str 
     description = doc.get("description", "")
     return Plan(name, description if isinstance(description, str) else str(description), base,
                 expanded, study["seeds"], study["tuning"], study["optional_datasets"])
+
+
+def count_cases(matrix: dict, sweep: dict, study: dict) -> int:
+    """How many cases a plan makes at most (before exclusions and duplicates), without making them: the base,
+    the matrix product and the sweep values, each run per seed or, when tuned, per trial."""
+    crossed = math.prod(len(values) for values in matrix.values()) if matrix else 0
+    field_sets = 1 + crossed + sum(len(values) for values in sweep.values())
+    tuning = study["tuning"]
+    return field_sets * max(study["seeds"], tuning.trials if tuning else 0)
+
+
+def check_size(count: int, max_cases: int, where: str) -> None:
+    """Refuse a plan of more than `max_cases` cases, saying how many it has."""
+    if count > max_cases:
+        amount = f"{count:,}" if count < 10**15 else f"about 10^{int(count.bit_length() * math.log10(2))}"
+        raise ConfigError(f"{where}: expands to {amount} cases, more than the limit of {max_cases:,}; "
+                          "narrow the plan, or raise the limit with --max-cases N")
 
 
 def _matches(fields: dict, rule: dict) -> bool:

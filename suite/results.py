@@ -19,6 +19,8 @@ attention_flops_per_token (infer), val_loss and bits_per_char (accuracy); a step
 Every benchmark's extra_info also holds `case` (the Case fields), `case_id`, `plan` and `status`.
 A cost figure that cannot be measured on this machine (energy without a readable counter, say) is
 absent and `<key>_reason` says why (suite.cost).
+Every metric is a finite number or null; only keys ending in `_reason` or `_source` hold text, and only
+the flags in FLAG_METRICS hold true/false (load_run refuses anything else, naming file, case and key).
 Cases that were not measured (skipped, error) sit in the top-level `tradeoff_bench.not_measured`
 list with their reason, so nothing is dropped silently.
 """
@@ -27,14 +29,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from suite.errors import ConfigError
+from suite.errors import ConfigError, shown
+from suite.fileio import read_bytes_capped, write_text_atomic  # noqa: F401 (write_text_atomic: re-exported)
 
-SCHEMA_VERSION = 1
+# 2: machine_info.tradeoff_bench records the measurement procedure (suite/procedure.py), the system check
+# and every ceiling used; cases record their MFU ceiling. Files of version 1 still load; they compare
+# only with each other (their procedure is unknown), so a history is re-baselined by new runs.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 GROUPS = {
     "train": "test_train_throughput",
     "infer": "test_infer_latency",
@@ -85,7 +91,7 @@ def benchmark_entry(result: CaseResult, group: str, plan: str, extra: dict, opti
 
 GROUP_KEYS = {
     "train": ("train_samples_per_s", "train_peak_mem", "train_joules", "train_mfu", "compile_seconds",
-              "scaling_efficiency", "train_tokens_per_s"),
+              "scaling_efficiency", "mfu_ceiling", "train_tokens_per_s"),
     "infer": ("infer_", "params", "flops_per_sample", "train_flops_per_sample", "flops_per_token",
               "train_flops_per_token", "attention_flops"),
     "accuracy": ("test_", "train_seconds", "eval_seconds", "history", "diverged_step", "last_finite_loss",
@@ -138,24 +144,6 @@ def write_json_atomic(path: Path, document: dict) -> None:
     write_text_atomic(path, json.dumps(document, indent=2, allow_nan=False))
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write text through a fsynced temporary file and a rename: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    # os.open with mode 0o666 applies the umask (mkstemp would leave the result readable by its owner only)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @dataclass
 class Run:
     """A loaded results file: one CaseResult per case, in file order, and the run's context."""
@@ -184,10 +172,23 @@ def _fail(path, problem: str) -> ConfigError:
     return ConfigError(f"{path}: {one_line}")
 
 
-def _shown(value) -> str:
-    """A value for a one-line message: its repr, cut to 60 characters."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+_shown = shown
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {shown(text)} is out of range")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def strict_json(text: str):
+    """JSON with finite numbers only: NaN, Infinity and overflowing literals such as 1e400 raise ValueError."""
+    return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
 
 
 def load_run(path) -> Run:
@@ -196,11 +197,10 @@ def load_run(path) -> Run:
     The file is data only (json, no pickle or eval). Anything that is not such a document, down to a
     metric of the wrong type, raises ConfigError naming the file, the field and what was expected.
     """
+    data = read_bytes_capped(path, what="a results file")
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise _fail(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+        doc = strict_json(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise _fail(path, f"cannot read ({exc})") from None
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, an int of over 4,300 digits, deep nesting
         raise _fail(path, f"not valid JSON (truncated?): {exc}") from None
@@ -208,8 +208,8 @@ def load_run(path) -> Run:
         raise _fail(path, "not a pytest-benchmark results document (no 'benchmarks' list)")
     block = _dict(path, doc, "tradeoff_bench")
     version = block.get("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise _fail(path, f"schema_version {_shown(version)}, this suite reads {SCHEMA_VERSION}")
+    if version not in READABLE_SCHEMAS or isinstance(version, bool):
+        raise _fail(path, f"schema_version {_shown(version)}, this suite reads {', '.join(map(str, READABLE_SCHEMAS))}")
     cases: dict[str, CaseResult] = {}
     plan = _text(path, block, "plan", "tradeoff_bench.plan")
     for index, bench in enumerate(doc["benchmarks"]):
@@ -320,14 +320,50 @@ def _objects_of_scalars(path, value, where: str) -> None:
         _scalars(path, entry, f"{where}[{index}]")
 
 
-def _metrics(path, extra: dict, where: str, reserved) -> dict:
-    """The metrics of an extra_info: scalars, and `history` as a list of objects of scalars."""
-    metrics = {k: v for k, v in extra.items() if k not in reserved}
+TEXT_SUFFIXES = ("_reason", "_source", "_key")  # why a figure is absent, where it came from, which ceiling
+FLAG_METRICS = ("accuracy_kept_ge_99pct",)  # metrics that are true or false
+
+
+def finite_number(value) -> bool:
+    """An int or float (not a bool) that is finite as a float."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and _is_scalar(value)
+
+
+def metric_problem(metrics: dict) -> str | None:
+    """What is wrong with the first bad metric ("train_samples_per_s must be ..."), or None when every metric is
+    a finite number or null (text under TEXT_SUFFIXES, true/false in FLAG_METRICS, `history` a list of objects
+    of finite numbers or nulls)."""
     for key, value in metrics.items():
         if key == "history":
-            _objects_of_scalars(path, value, f"{where}.history")
-        elif not _is_scalar(value):
-            raise _fail(path, f"{where}.{key} must be a string, boolean, null or finite number, got {_shown(value)}")
+            if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+                return f"history must be a list of objects, got {_shown(value)}"
+            for index, entry in enumerate(value):
+                for name, inner in entry.items():
+                    if not (inner is None or finite_number(inner)):
+                        return f"history[{index}].{name} must be a finite number or null, got {_shown(inner)}"
+            continue
+        if key.endswith(TEXT_SUFFIXES):
+            ok, expected = value is None or isinstance(value, str), "a string or null"
+        elif key in FLAG_METRICS:
+            ok, expected = value is None or isinstance(value, bool), "true, false or null"
+        else:
+            ok, expected = value is None or finite_number(value), "a finite number or null"
+        if not ok:
+            return f"{key} must be {expected}, got {_shown(value)}"
+    return None
+
+
+def case_fields(path, doc: dict, where: str) -> dict:
+    """`doc["case"]` checked against CASE_FIELDS (ConfigError naming path and `where` otherwise)."""
+    return _case(path, doc, where)
+
+
+def _metrics(path, extra: dict, where: str, reserved) -> dict:
+    """The metrics of an extra_info, checked by metric_problem; the error names file, case and key."""
+    metrics = {k: v for k, v in extra.items() if k not in reserved}
+    problem = metric_problem(metrics)
+    if problem:
+        raise _fail(path, f"case {shown(extra['case_id'], 120)}: {where}.{problem}")
     return metrics
 
 
@@ -343,7 +379,7 @@ def _merge_benchmark(path, index: int, bench, cases: dict) -> None:
     stats = bench.get("stats")
     if not isinstance(stats, dict) or not isinstance(stats.get("data"), list) or not stats["data"]:
         raise _fail(path, f"{where}.stats must be an object with a non-empty 'data' list")
-    if not all(_is_scalar(v) and isinstance(v, (int, float)) and not isinstance(v, bool) for v in stats["data"]):
+    if not all(finite_number(v) for v in stats["data"]):
         raise _fail(path, f"{where}.stats.data must hold numbers (finite seconds)")
     status = _status(path, extra, f"{where}.extra_info", "ok")
     case_id = extra["case_id"]

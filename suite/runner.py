@@ -19,7 +19,7 @@ from suite.cases import Case
 from suite.compilation import compile_seconds, maybe_compile
 from suite.cost import CostMeter, mfu_metrics
 from suite.data import Dataset, load_dataset, validation_split
-from suite.devices import time_region, torch_device
+from suite.devices import torch_device
 from suite.levers import availability, prepare_model, with_case_threads
 from suite.lm import derived_metrics, flop_metrics
 from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_rounds
@@ -32,15 +32,25 @@ from suite.train import TrainOutcome, evaluate, make_train_step, train
 
 @dataclass(frozen=True)
 class MeasureConfig:
-    """How many rounds each measurement takes (the same for the CLI and pytest-benchmark)."""
+    """How every case is measured, by both front ends (recorded as the run's procedure, suite.procedure)."""
 
     train_rounds: int = 6  # contiguous rounds, inside the cost meter
     train_steps_per_round: int = 5
     train_warmup_rounds: int = 2
     train_spread_rounds: int = 20  # more rounds taken between the epochs of the accuracy run (SpreadRounds)
-    latency_calls: int = 100
+    spread_warmup_steps: int = 1  # untimed steps before the spread rounds that follow each evaluation
+    latency_calls: int = 200  # p99 needs >= P99_MIN_SAMPLES calls: with fewer it is omitted (measure.py)
     latency_warmup: int = 10
     infer_rounds: int = 10
+    gc: str = "enabled"  # Python's garbage collector stays on during timed rounds, as in users' programs
+
+    def procedure(self, front_end: str, executor: str = "local") -> dict:
+        """This configuration as the run's procedure block."""
+        from suite.procedure import procedure_block
+
+        return procedure_block({**dataclasses.asdict(self), "spread": "between epochs of the accuracy run",
+                                "clock": "CUDA events on CUDA, else perf_counter after a device sync",
+                                "torch_threads_default": torch.get_num_threads()}, front_end, executor)
 
 
 @dataclass
@@ -58,12 +68,15 @@ class Prepared:
 # Where the same case and seed give the same figures to the last digit; the run records these notes in
 # machine_info.tradeoff_bench.determinism. Source: https://pytorch.org/docs/stable/notes/randomness.html
 DETERMINISM = {
-    "cpu": "deterministic: torch.use_deterministic_algorithms(True) and seeded torch, numpy and random give "
-           "identical figures for the same torch version and thread count",
-    "cuda": "not guaranteed: deterministic algorithms stay off (cuBLAS needs CUBLAS_WORKSPACE_CONFIG before CUDA "
-            "starts, and some CUDA kernels, such as atomicAdd-based backward passes, have no deterministic version)",
+    "cpu": "reproducible in practice: seeded torch, numpy and random, one batch order per seed, and CPU kernels "
+           "without atomics give identical figures for the same torch version and thread count (checked by "
+           "tests/test_determinism.py); the case field deterministic=true also demands "
+           "torch.use_deterministic_algorithms(True), which raises on an op without a deterministic version",
+    "cuda": "not guaranteed: some CUDA kernels (atomicAdd-based backward passes) are not deterministic; "
+            "deterministic=true turns on torch.use_deterministic_algorithms(True), which also needs "
+            "CUBLAS_WORKSPACE_CONFIG set before CUDA starts",
 }
-NOT_GUARANTEED = "not guaranteed: deterministic algorithms stay off on this device (PyTorch documents none for it)"
+NOT_GUARANTEED = "not guaranteed: PyTorch documents no deterministic mode for this device"
 
 
 def determinism_notes(devices) -> dict:
@@ -71,13 +84,13 @@ def determinism_notes(devices) -> dict:
     return {name: DETERMINISM.get(name, NOT_GUARANTEED) for name in devices}
 
 
-def seed_everything(seed: int, device: str = "cpu") -> None:
-    """Seed Python, NumPy and torch; on CPU also demand deterministic algorithms (an op without one raises
-    rather than silently differing between runs). Other devices keep them off: see DETERMINISM."""
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch. Deterministic algorithms are a lever (the case's `deterministic`
+    field), never a hidden default: they change which kernels run and how fast (torch.compile included)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(device == "cpu")
+    torch.use_deterministic_algorithms(deterministic)
 
 
 def prepare(case: Case, data_dir=None, download: bool = False) -> Prepared:
@@ -86,7 +99,7 @@ def prepare(case: Case, data_dir=None, download: bool = False) -> Prepared:
     data = load_dataset(case.dataset, data_dir, download)
     data = (validation_split(data) if case.eval_split == "validation" else data).to(device)
     data = data.for_case(case)  # a text corpus: windows of the case's context; eval_batches: the held-out part
-    seed_everything(case.seed, case.device)
+    seed_everything(case.seed, case.deterministic)
     model = build_model(case, data.input_shape, data.num_classes).to(device)
     model, data = prepare_model(case, model, data, device)  # memory format and precision levers
     return Prepared(case, device, data, model, data_dir)
@@ -127,6 +140,20 @@ def time_training(p: Prepared, step, config: MeasureConfig) -> list[float]:
         p.distributed = distributed.run(p.case, p.data_dir, rounds)
         return p.distributed.step_seconds
     return time_rounds(step, p.device, *rounds)
+
+
+DDP_MEMORY_REASON = ("not measured: data-parallel ranks train in processes of their own, and this process's peak "
+                     "would describe the idle parent")
+
+
+def train_metrics(case: Case, cost: CostMeter) -> dict:
+    """The training region's peak memory and energy, except a data-parallel case's memory: its ranks ran
+    in other processes, so the figure is absent with the reason."""
+    metrics = cost.metrics()
+    if case.world_size > 1:
+        metrics = {k: v for k, v in metrics.items() if not k.startswith("train_peak_mem")}
+        metrics["train_peak_mem_mb_reason"] = DDP_MEMORY_REASON
+    return metrics
 
 
 def lever_metrics(p: Prepared, config: MeasureConfig, train_seconds: list[float]) -> dict:
@@ -184,11 +211,17 @@ class SpreadRounds:
         self.step, self.device, self.seconds = step, p.device, []
         # ceil: spread over every epoch (evaluation interval under a steps budget)
         self.per_epoch = -(-config.train_spread_rounds // budget.interval_count(p.case))
-        self.total = config.train_spread_rounds
+        self.total, self.warmup = config.train_spread_rounds, config.spread_warmup_steps
 
     def __call__(self) -> None:
-        for _ in range(min(self.per_epoch, self.total - len(self.seconds))):
-            self.seconds.append(time_region(self.device, self.step, self.iterations) / self.iterations)
+        rounds = min(self.per_epoch, self.total - len(self.seconds))
+        if rounds <= 0:
+            return
+        # The evaluation pass just before evicted the step's working set from the caches: the first
+        # round after it ran slower in 8 of 8 cases measured, so one untimed step comes first.
+        for _ in range(self.warmup):
+            self.step()
+        self.seconds += time_rounds(self.step, self.device, rounds, self.iterations, 0)
 
 
 def train_for_accuracy(p: Prepared, after_epoch=None) -> tuple[torch.nn.Module, TrainOutcome]:
@@ -260,7 +293,7 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
         spread = SpreadRounds(p, step, config) if case.world_size == 1 else None
         model, outcome = train_for_accuracy(p, spread)
         train_seconds += spread.seconds if spread else []
-        metrics |= throughput_metrics("train", train_seconds, per_step) | train_cost.metrics()
+        metrics |= throughput_metrics("train", train_seconds, per_step) | train_metrics(case, train_cost)
         metrics |= lever_metrics(p, config, train_seconds)
         model, outcome, compressed = compress_trained(p, model, outcome, config)
         metrics |= accuracy_metrics(outcome) | compressed

@@ -8,23 +8,22 @@ disjoint and cover the plan, and their sizes differ by at most one case.
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
+import re
 
-from suite.errors import ConfigError
+from suite.errors import ConfigError, shown
+
+SHARD = re.compile(r"([0-9]{1,9})/([0-9]{1,9})")
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """(K, N) from 'K/N' with 1 <= K <= N; None for no sharding."""
+    """(K, N) from 'K/N' with 1 <= K <= N, ASCII digits only; surrounding whitespace is ignored (as
+    around `--set` values), any other character refused. None for no sharding."""
     if text is None:
         return None
-    k, sep, n = str(text).partition("/")
-    try:
-        k, n = int(k), int(n)
-    except ValueError:
-        k = n = 0
-    if not sep or not 1 <= k <= n:
-        raise ConfigError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. 2/4")
+    match = SHARD.fullmatch(str(text).strip())
+    k, n = (int(match[1]), int(match[2])) if match else (0, 0)
+    if not 1 <= k <= n:
+        raise ConfigError(f"--shard {shown(text)}: expected K/N with 1 <= K <= N, e.g. 2/4")
     return k, n
 
 
@@ -50,18 +49,22 @@ def _case_ids(doc: dict) -> set[str]:
 
 
 def read_part(path) -> dict:
-    """A part's JSON document, validated as a results file (through load_run)."""
-    from suite.results import load_run
+    """A part's JSON document, validated as a results file (through load_run; finite numbers only)."""
+    from suite.fileio import read_bytes_capped
+    from suite.results import load_run, strict_json
 
     load_run(path)  # raises ConfigError naming the file when it is not a readable results document
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    return strict_json(read_bytes_capped(path, what="a results file").decode("utf-8"))
 
 
-def merge_documents(parts: list[tuple[str, dict]]) -> dict:
-    """One results document from (path, document) parts of the same plan and environment.
+def merge_documents(parts: list[tuple[str, dict]], force: bool = False) -> dict:
+    """One results document from (path, document) parts of the same plan, environment and procedure.
 
-    Refuses parts whose plans or environment fingerprints differ, or that share a case.
+    Refuses parts whose plans or environment fingerprints differ, or that share a case; and parts
+    measured by different procedures unless `force`.
     """
+    from suite.procedure import procedure_difference, run_procedure
+
     if not parts:
         raise ConfigError("merge needs at least one results file")
     first_path, first = parts[0]
@@ -76,8 +79,12 @@ def merge_documents(parts: list[tuple[str, dict]]) -> dict:
         if other != fingerprint:
             from suite.compare import environment_difference
 
-            difference = environment_difference(first["machine_info"], doc["machine_info"])
+            difference = environment_difference(first.get("machine_info", {}), doc.get("machine_info", {}))
             raise ConfigError(f"{path}: not mergeable with {first_path}: {difference}")
+        procedure = procedure_difference(run_procedure(first.get("machine_info", {})),
+                                         run_procedure(doc.get("machine_info", {})))
+        if procedure and not force:
+            raise ConfigError(f"{path}: not mergeable with {first_path}: {procedure} (use --force to merge anyway)")
         for case_id in sorted(_case_ids(doc)):
             if case_id in seen:
                 raise ConfigError(f"{path}: case {case_id} is also in {seen[case_id]} (overlapping shards?)")

@@ -124,7 +124,7 @@ class Tuning:
 
 def parse_tuning(table, optimizers, where: str) -> Tuning:
     """A validated Tuning from a plan's [tuning] table; `optimizers` are the valid names for [tuning.lr]."""
-    from suite.errors import ConfigError
+    from suite.errors import ConfigError, shown
 
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: [tuning] must be a table with keys {', '.join(TUNING_KEYS)}")
@@ -134,18 +134,19 @@ def parse_tuning(table, optimizers, where: str) -> Tuning:
     trials, seed, spaces = table.get("trials"), table.get("seed", 0), table.get("lr")
     for name, value, minimum in (("trials", trials, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(f"{where}: [tuning] {name} must be an integer >= {minimum}, got {value!r}")
+            raise ConfigError(f"{where}: [tuning] {name} must be an integer >= {minimum}, got {shown(value)}")
     if not isinstance(spaces, dict) or not spaces:
         raise ConfigError(f"{where}: [tuning.lr] must map optimizers to [low, high]; valid optimizers: "
                           f"{', '.join(optimizers)}")
     for name, space in spaces.items():
         if name not in optimizers:
-            raise ConfigError(f"{where}: [tuning.lr] unknown optimizer {name!r}; "
+            raise ConfigError(f"{where}: [tuning.lr] unknown optimizer {shown(name)}; "
                               f"valid choices: {', '.join(optimizers)}")
         if (not isinstance(space, list) or len(space) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in space)
-                or not 0 < space[0] < space[1]):
-            raise ConfigError(f"{where}: [tuning.lr] {name} must be [low, high] with 0 < low < high, got {space!r}")
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e300 for v in space)
+                or not 0 < space[0] < space[1]):  # 1e300: finite, and far from float overflow in the sampler
+            raise ConfigError(f"{where}: [tuning.lr] {name} must be [low, high] with 0 < low < high, "
+                              f"got {shown(space)}")
     return Tuning(trials, seed, {name: (float(lo), float(hi)) for name, (lo, hi) in spaces.items()})
 
 
@@ -271,19 +272,19 @@ STUDY_KEYS = ("seeds", "target_accuracy", "tuning", "optional_datasets")
 def parse_study(doc: dict, where: str, optimizers, datasets) -> dict:
     """The plan-level study keys, validated: `seeds` (int >= 1), `target_accuracy` (a fraction, or a table
     dataset -> fraction), [tuning] (see parse_tuning) and `optional_datasets` (skipped when absent)."""
-    from suite.errors import ConfigError
+    from suite.errors import ConfigError, shown
 
     seeds = doc.get("seeds", 1)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ConfigError(f"{where}: seeds must be an integer >= 1, got {seeds!r}")
+        raise ConfigError(f"{where}: seeds must be an integer >= 1, got {shown(seeds)}")
     target = doc.get("target_accuracy", {})
     targets = target if isinstance(target, dict) else dict.fromkeys(datasets, target)
     for name, value in targets.items():
         if name not in datasets:
-            raise ConfigError(f"{where}: target_accuracy for unknown dataset {name!r}; valid choices: "
+            raise ConfigError(f"{where}: target_accuracy for unknown dataset {shown(name)}; valid choices: "
                               f"{', '.join(datasets)}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-            raise ConfigError(f"{where}: target_accuracy must be a fraction in (0, 1], got {value!r}")
+            raise ConfigError(f"{where}: target_accuracy must be a fraction in (0, 1], got {shown(value)}")
     optional = doc.get("optional_datasets", [])
     if not isinstance(optional, list) or any(name not in datasets for name in optional):
         raise ConfigError(f"{where}: optional_datasets must be a list of datasets; "

@@ -21,8 +21,10 @@ from suite.study import target_metrics
 SIMULATE_OOM_ENV = "TRADEOFF_BENCH_SIMULATE_OOM"
 IMPOSSIBLE_BYTES = 2**62  # 4 EiB: beyond any machine's memory and x86-64's 57-bit virtual address space
 # Test-only: a fraction such as 0.15 makes every timed training step 15% slower by doing real extra work;
-# benchmarks/regression_rates.py uses it to measure how often `compare` detects an injected slowdown.
+# benchmarks/regression_rates.py uses it to measure how often the nightly gate detects an injected slowdown.
+# $TRADEOFF_BENCH_INJECT_SLOWDOWN_CASE, when set, limits it to the cases whose id contains that text.
 INJECT_SLOWDOWN_ENV = "TRADEOFF_BENCH_INJECT_SLOWDOWN"
+INJECT_SLOWDOWN_CASE_ENV = "TRADEOFF_BENCH_INJECT_SLOWDOWN_CASE"
 
 
 @dataclass
@@ -111,27 +113,35 @@ def make_train_step(case, model, data: Dataset, shard: tuple[int, int] = (0, 1))
                 torch.empty(IMPOSSIBLE_BYTES, dtype=torch.uint8, device=data.x_train.device)
             return full_batch_step(model, optimizer, data, case.batch_size, case.grad_clip)
 
-        return with_injected_slowdown(full_step, data.x_train.device), len(data.y_train)
+        return with_injected_slowdown(full_step, data.x_train.device, case.id), len(data.y_train)
     generator = torch.Generator().manual_seed(case.seed)
     pending = []
+
+    def prepare(calls: int) -> None:
+        """Draw shuffled batch orders until `calls` batches wait: host work kept out of timed rounds."""
+        while len(pending) < calls:
+            pending[:0] = sharded(batches(data, case.batch_size, generator, full_only=True), shard)[::-1]
 
     def step():
         if simulate_oom:  # CUDA raises torch.cuda.OutOfMemoryError, the CPU allocator a RuntimeError
             torch.empty(IMPOSSIBLE_BYTES, dtype=torch.uint8, device=data.x_train.device)
-        if not pending:
-            pending.extend(sharded(batches(data, case.batch_size, generator, full_only=True), shard))
+        prepare(1)
         idx = pending.pop()
         return minibatch_step(model, optimizer, data.x_train[idx], data.y_train[idx], scaler, case.grad_clip)
 
-    return with_injected_slowdown(step, data.x_train.device), min(case.batch_size, len(data.y_train))
+    step = with_injected_slowdown(step, data.x_train.device, case.id)
+    step.prepare = prepare
+    return step, min(case.batch_size, len(data.y_train))
 
 
-def with_injected_slowdown(step, device: torch.device):
-    """Test-only: `step` unchanged unless $TRADEOFF_BENCH_INJECT_SLOWDOWN is a fraction f > 0; then each
-    call is followed by f times its own duration of real work (small matrix products on the host), so the
-    step is slowed in proportion whatever the case costs."""
+def with_injected_slowdown(step, device: torch.device, case_id: str = ""):
+    """Test-only: `step` unchanged unless $TRADEOFF_BENCH_INJECT_SLOWDOWN is a fraction f > 0 (and, where
+    $TRADEOFF_BENCH_INJECT_SLOWDOWN_CASE is set, the case id contains it); then each call is followed by f
+    times its own duration of real work (small matrix products on the host), so the step is slowed in
+    proportion whatever the case costs."""
     fraction = float(os.environ.get(INJECT_SLOWDOWN_ENV) or 0)
-    if fraction <= 0:
+    only = os.environ.get(INJECT_SLOWDOWN_CASE_ENV)
+    if fraction <= 0 or (only and only not in case_id):
         return step
     work = torch.ones(16, 16)
 

@@ -23,6 +23,37 @@ def test_run_writes_results_and_report(tiny_plan, tmp_path):
         assert f"| {case_id}" in report
 
 
+def test_every_case_names_its_ceiling_and_the_run_lists_every_ceiling_used(tiny_plan, tmp_path):
+    """A bf16 plan at one thread: each case's MFU is against the bf16 single-thread ceiling, and results.json
+    lists that ceiling (not only the default-thread fp32 one the environment block starts with)."""
+    out = tmp_path / "bf16"
+    proc = run_cli("run", "--plan", tiny_plan, "--out", out, "--set", "epochs=1", "--set", "precision=bf16",
+                   "--set", "threads=1")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "results.json").read_text())
+    trains = [b["extra_info"] for b in doc["benchmarks"] if b["group"] == "train"]
+    assert len(trains) == 2 and {e["mfu_ceiling_key"] for e in trains} == {"cpu-bf16-t1"}
+    ceilings = doc["machine_info"]["tradeoff_bench"]["compute_ceilings"]
+    assert ceilings["cpu-bf16-t1"]["flops_per_s"] == pytest.approx(trains[0]["mfu_ceiling_gflops"] * 1e9)
+
+
+def test_run_exits_1_when_a_case_ended_in_error(tiny_plan, tmp_path, monkeypatch, capsys):
+    """Everything is written first; the last line counts the errors."""
+    from suite import runner
+    from suite.cli import main
+    from suite.results import CaseResult
+
+    def failing(case, *args, **kwargs):
+        return CaseResult(case.id, case.as_dict(), "error", "RuntimeError: simulated")
+
+    monkeypatch.setattr(runner, "run_case", failing)
+    assert main(["run", "--plan", str(tiny_plan), "--out", str(tmp_path / "e")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("tradeoff-bench: 2 of 2 cases ended in error")
+    doc = json.loads((tmp_path / "e" / "results.json").read_text())
+    assert {r["status"] for r in doc["tradeoff_bench"]["not_measured"]} == {"error"}
+
+
 def test_report_command_renders_a_results_file(tiny_plan, tmp_path):
     assert run_cli("run", "--plan", tiny_plan, "--out", tmp_path / "a", "--set", "epochs=1").returncode == 0
     proc = run_cli("report", tmp_path / "a" / "results.json", "--out", tmp_path / "b")

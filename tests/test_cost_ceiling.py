@@ -9,7 +9,7 @@ import torch
 
 from suite import ceiling, cost
 from suite.cases import Case
-from suite.devices import environment
+from suite.devices import environment, fingerprint
 from suite.errors import ConfigError
 from tests.cost_helpers import ceiling_cache  # noqa: F401  (fixture)
 
@@ -29,9 +29,9 @@ def test_unknown_precision_names_the_choices():
         ceiling.measure_ceiling(CPU, "fp8")
 
 
-def fake_measurement(device, precision):
+def fake_measurement(device, precision, n=None, rounds=ceiling.ROUNDS):
     """A steady measurement (the real one is timing-dependent: noisy rounds would not be cached)."""
-    return {"device": device.type, "precision": precision, "flops_per_s": 2e9, "noisy": False}
+    return {"device": device.type, "precision": precision, "flops_per_s": 2e9, "noisy": False, "busy": False}
 
 
 def test_ceiling_is_cached_per_fingerprint(ceiling_cache, monkeypatch):  # noqa: F811
@@ -40,19 +40,46 @@ def test_ceiling_is_cached_per_fingerprint(ceiling_cache, monkeypatch):  # noqa:
     cached = json.loads((ceiling_cache / "ceiling-aaaaaaaaaaaa.json").read_text())
     assert cached[ceiling.ceiling_name(CPU, "fp32")] == first and first["fingerprint"] == "aaaaaaaaaaaa"
 
-    def no_measuring(*args, **kwargs):
-        raise AssertionError("measured although cached")
+    def only_rechecks(device, precision, n=None, rounds=ceiling.ROUNDS):
+        if rounds != ceiling.RECHECK_ROUNDS:
+            raise AssertionError("measured in full although cached")
+        return fake_measurement(device, precision)
 
     monkeypatch.setattr(ceiling, "_measured", {})  # a new process: only the disk cache is left
-    monkeypatch.setattr(ceiling, "measure_ceiling", no_measuring)
-    assert ceiling.get_ceiling(CPU, "fp32", fingerprint="aaaaaaaaaaaa") == first
+    monkeypatch.setattr(ceiling, "measure_ceiling", only_rechecks)
+    again = ceiling.get_ceiling(CPU, "fp32", fingerprint="aaaaaaaaaaaa")
+    assert again["flops_per_s"] == first["flops_per_s"] and again["rechecked"] is True
     monkeypatch.setattr(ceiling, "_measured", {})
-    with pytest.raises(AssertionError, match="measured although cached"):  # another environment: measured anew
+    with pytest.raises(AssertionError, match="measured in full"):  # another environment: measured anew
         ceiling.get_ceiling(CPU, "fp32", fingerprint="bbbbbbbbbbbb")
 
 
+def test_a_cached_ceiling_five_times_too_high_is_replaced_at_the_next_run(ceiling_cache):  # noqa: F811
+    """The real measurement: a cache entry multiplied by 5 fails the short re-check and is measured again."""
+    name = ceiling.ceiling_name(CPU, "fp32")
+    true = ceiling.get_ceiling(CPU, "fp32", fingerprint="dddddddddddd")["flops_per_s"]
+    path = ceiling_cache / "ceiling-dddddddddddd.json"
+    cached = json.loads(path.read_text()) if path.exists() else {name: {"n": 256}}
+    cached[name] = {**cached[name], "flops_per_s": 5 * true}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cached))
+    ceiling._measured.clear()  # the next run
+    record = ceiling.get_ceiling(CPU, "fp32", fingerprint="dddddddddddd")
+    assert record["replaced_flops_per_s"] == 5 * true
+    assert record["flops_per_s"] == pytest.approx(true, rel=0.5)  # measured again, not the 5x figure
+    ceiling._measured.clear()
+
+
+def test_a_ceiling_measured_on_a_busy_machine_is_not_cached(ceiling_cache, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(ceiling, "measure_ceiling",
+                        lambda device, precision, n=None, rounds=5: {"flops_per_s": 5e8, "noisy": False, "busy": True})
+    assert ceiling.get_ceiling(CPU, "fp32", fingerprint="eeeeeeeeeeee")["flops_per_s"] == 5e8
+    assert not (ceiling_cache / "ceiling-eeeeeeeeeeee.json").exists()
+
+
 def test_noisy_ceiling_is_not_cached(ceiling_cache, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(ceiling, "measure_ceiling", lambda device, precision: {"flops_per_s": 1e9, "noisy": True})
+    monkeypatch.setattr(ceiling, "measure_ceiling",
+                        lambda device, precision, n=None, rounds=5: {"flops_per_s": 1e9, "noisy": True})
     assert ceiling.get_ceiling(CPU, "fp32", fingerprint="cccccccccccc")["flops_per_s"] == 1e9  # used, not kept
     assert not (ceiling_cache / "ceiling-cccccccccccc.json").exists()
 
@@ -61,7 +88,7 @@ def test_environment_block_holds_the_cpu_ceiling(ceiling_cache):  # noqa: F811
     env = environment({"brand_raw": "test cpu"})
     record = env["compute_ceilings"][ceiling.ceiling_name(CPU, "fp32")]
     assert record["fingerprint"] == env["fingerprint"] and record["flops_per_s"] > 0 and record["n"] == 256
-    assert (ceiling_cache / f"ceiling-{env['fingerprint']}.json").is_file() != record["noisy"]
+    assert (ceiling_cache / f"ceiling-{env['fingerprint']}.json").is_file() != (record["noisy"] or record["busy"])
 
 
 def test_cpu_ceilings_are_kept_per_thread_count():
@@ -84,6 +111,58 @@ def test_mfu_is_achieved_over_ceiling(monkeypatch):
     monkeypatch.setattr(cost, "get_ceiling", fake_ceiling)
     metrics = {"train_samples_per_s": 1000.0, "train_flops_per_sample": 300_000,
                "infer_samples_per_s": 2000.0, "flops_per_sample": 100_000}
-    assert cost.mfu_metrics(metrics, Case(), CPU) == pytest.approx({"train_mfu": 0.3, "infer_mfu": 0.2})
+    key = ceiling.ceiling_name(CPU, "fp32")
+    assert cost.mfu_metrics(metrics, Case(), CPU) == pytest.approx(
+        {"train_mfu": 0.3, "infer_mfu": 0.2, "mfu_ceiling_key": key, "mfu_ceiling_gflops": 1.0})
     del metrics["infer_samples_per_s"]
-    assert set(cost.mfu_metrics(metrics, Case(), CPU)) == {"train_mfu"}
+    assert set(cost.mfu_metrics(metrics, Case(), CPU)) == {"train_mfu", "mfu_ceiling_key", "mfu_ceiling_gflops"}
+    quantized = cost.mfu_metrics({**metrics, "infer_samples_per_s": 2000.0}, Case(quantization="dynamic-int8",
+                                                                                  model="dense"), CPU)
+    assert "infer_mfu" not in quantized and "int8" in quantized["infer_mfu_reason"]
+
+
+def test_tf32_is_a_cuda_ceiling_only():
+    with pytest.raises(ConfigError, match="'tf32' is a CUDA matmul mode"):
+        ceiling.measure_ceiling(CPU, "tf32")
+    assert ceiling.ceiling_name(torch.device("cuda"), "tf32") == "cuda-tf32"
+    with ceiling.matmul_tf32(CPU, "fp32") as tf32:  # nothing to set on a CPU
+        assert tf32 is None
+
+
+@pytest.fixture
+def tf32_flags():
+    """Restore the TF32 settings a test changes (they are process-wide)."""
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+@pytest.mark.parametrize(("model", "matmul", "cudnn", "expected"), [
+    ("conv", False, True, "tf32"), ("seed-cnn", False, True, "tf32"), ("conv", True, False, "fp32"),
+    ("dense", False, True, "fp32"), ("dense", True, False, "tf32"),
+])
+def test_mfu_ceiling_follows_the_tf32_setting_of_the_model_s_ops(tf32_flags, model, matmul, cudnn, expected):
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+    case = Case(model=model, device="cuda")
+    assert cost.ceiling_precision(case, torch.device("cuda")) == expected
+    assert cost.ceiling_precision(case, CPU) == "fp32"  # TF32 is CUDA's
+    assert cost.ceiling_precision(case.replace(precision="bf16"), torch.device("cuda")) == "bf16"
+
+
+def test_mfu_of_a_cuda_conv_case_uses_the_tf32_ceiling(tf32_flags, monkeypatch):
+    asked = []
+    monkeypatch.setattr(cost, "get_ceiling", lambda device, precision: asked.append(precision) or {"flops_per_s": 1e12})
+    torch.backends.cudnn.allow_tf32 = True
+    metrics = {"train_samples_per_s": 1000.0, "train_flops_per_sample": 1e6}
+    mfu = cost.mfu_metrics(metrics, Case(model="conv", device="cuda"), torch.device("cuda"))
+    assert mfu == {"train_mfu": 1e-3, "mfu_ceiling_key": "cuda-tf32", "mfu_ceiling_gflops": 1000.0}
+    assert asked == ["tf32"]
+
+
+def test_tf32_enters_the_fingerprint_only_with_gpus(tf32_flags):
+    cpu_env = {"cpu_brand": "x", "cpu_cores": 2, "torch": "2.11", "torch_threads": 2, "allocator": {}, "gpus": []}
+    gpu_env = {**cpu_env, "gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}
+    on, off = {"matmul": True, "cudnn_conv": True}, {"matmul": False, "cudnn_conv": True}
+    assert fingerprint({**cpu_env, "tf32": on}) == fingerprint({**cpu_env, "tf32": off}) == fingerprint(cpu_env)
+    assert fingerprint({**gpu_env, "tf32": on}) != fingerprint({**gpu_env, "tf32": off})
+    assert fingerprint({**gpu_env, "tf32": off}) != fingerprint({**cpu_env, "tf32": off})

@@ -111,3 +111,27 @@ def test_device_without_a_counter_gives_a_reason():
     with Energy(torch.device("meta")) as energy:
         pass
     assert energy.metrics("train", 1) == {"train_joules_per_sample_reason": "no energy counter for device type 'meta'"}
+
+
+def test_environment_describes_each_gpu_through_nvml(monkeypatch):
+    from suite.devices import gpu_info
+
+    def not_supported(*args):
+        raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+
+    clocks = {(pynvml.NVML_CLOCK_SM, "max"): 1980, (pynvml.NVML_CLOCK_MEM, "max"): 2619,
+              (pynvml.NVML_CLOCK_SM, "now"): 345}
+    monkeypatch.setattr(pynvml, "nvmlInit", lambda: None)
+    monkeypatch.setattr(pynvml, "nvmlShutdown", lambda: None)
+    monkeypatch.setattr(pynvml, "nvmlSystemGetDriverVersion", lambda: "550.54.15")
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: 1)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetHandleByIndex", lambda index: f"handle-{index}")
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetName", lambda handle: b"NVIDIA H100 80GB HBM3")
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetMemoryInfo", lambda handle: type("Memory", (), {"total": 80 * 2**30}))
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetCudaComputeCapability", lambda handle: (9, 0))
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetMaxClockInfo", lambda handle, kind: clocks[kind, "max"])
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetClockInfo", lambda handle, kind: clocks[kind, "now"])
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetPowerManagementLimit", not_supported)
+    assert gpu_info() == [{"name": "NVIDIA H100 80GB HBM3", "driver": "550.54.15", "memory_mb": 81920,
+                           "compute_capability": "9.0", "sm_clock_max_mhz": 1980, "sm_clock_mhz": 345,
+                           "memory_clock_max_mhz": 2619, "power_limit_w": None}]

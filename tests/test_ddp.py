@@ -1,4 +1,5 @@
-"""Data-parallel training (world_size) with DistributedDataParallel: gloo on CPU here, nccl on CUDA."""
+"""Data-parallel training (world_size) with DistributedDataParallel: gloo on CPU here, nccl on CUDA; a rank
+that dies is tried again once, then recorded with its cause."""
 
 from __future__ import annotations
 
@@ -25,6 +26,18 @@ def test_world_size_2_reaches_the_accuracy_of_world_size_1_after_the_same_epochs
     efficiency = m["train_samples_per_s"] / (2 * m["train_samples_per_s_world_size_1"])
     assert m["scaling_efficiency"] == pytest.approx(efficiency, rel=0.05)
     assert m["infer_latency_ms_p50"] > 0  # rank 0's weights came back and were measured
+
+
+def test_a_rank_that_dies_is_retried_once_then_recorded_with_its_cause(monkeypatch):
+    case = Case(model="dense", depth=1, width=8, epochs=1, world_size=2)
+    monkeypatch.setenv(distributed.SIMULATE_ABORT_ENV, "1")  # rank 1 of the first attempt aborts (SIGABRT)
+    retried = distributed.run(case, None, (2, 1, 0), train_budget=False)
+    assert len(retried.step_seconds) == 2 and min(retried.step_seconds) > 0
+    monkeypatch.setenv(distributed.SIMULATE_ABORT_ENV, "2")  # and the second: the case records why
+    result = run_case(case, FAST)
+    assert result.status == "error"
+    assert result.reason == ("RankDied: rank 1 died with SIGABRT: simulated abort of rank 1 in attempt 2 "
+                             "(tried 2 times)")
 
 
 def test_shards_split_every_global_batch_between_the_ranks():

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from suite import cli
+from suite.cases import Case
 from suite.checkpoint import JOURNAL_NAME, JournalWriter, header_record, read_journal
 from suite.commands.run import StopOnSignal
 from suite.oom import is_out_of_memory
@@ -168,7 +169,8 @@ def test_out_of_memory_errors_are_recognized():
 def test_torn_last_line_is_dropped_and_cut_before_appending(tmp_path):
     path = tmp_path / JOURNAL_NAME
     header = header_record("p", "p", [], "abc")
-    first, second = (CaseResult(name, {"seed": 1}, "ok", "", {"params": 5}, {"train": [0.1]}) for name in "ab")
+    fields = Case(model="dense", depth=1, width=8).as_dict()  # journal lines are read as strictly as results
+    first, second = (CaseResult(name, fields, "ok", "", {"params": 5}, {"train": [0.1]}) for name in "ab")
     with JournalWriter(path, header) as writer:
         writer.append(first)
     with open(path, "ab") as handle:

@@ -1,4 +1,5 @@
-"""The SQLite run history: add, reopen, check against a rolling baseline, show, plot, change points."""
+"""The SQLite run history and the nightly gate: add, reopen, check against the runs before, the rule of
+two consecutive violations, regressions kept out of the baseline until accepted, show, plot, change points."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ import numpy as np
 import pytest
 
 from suite.cli import main
-from suite.history import add_run, change_points, file_digest, open_history, recent_runs, rolling_baseline
+from suite.history import (
+    add_run,
+    baseline_entries,
+    change_points,
+    comparable_runs,
+    file_digest,
+    open_history,
+    recent_runs,
+)
 from suite.results import load_run
 from tests.test_compare import synthetic_case, write_run
 
@@ -26,40 +35,81 @@ def add_runs(tmp_path, rng, count, db, scale=1.0):
     return paths
 
 
-def test_add_reopen_and_pool_the_baseline(tmp_path, rng):
+def test_add_reopen_and_build_the_baseline_from_run_medians(tmp_path, rng):
     db = tmp_path / "h.sqlite"
     paths = add_runs(tmp_path, rng, 3, db)
     with open_history(db) as conn:  # a fresh connection sees what the CLI stored
         runs = recent_runs(conn)
         assert [r["cases"] for r in runs] == [2, 2, 2] and {r["fingerprint"] for r in runs} == {"aaaaaaaaaaaa"}
-        baseline = rolling_baseline(conn, [r["id"] for r in runs])
+        baseline, used = baseline_entries(conn, comparable_runs(conn, "aaaaaaaaaaaa", ""), 10)
     stored = [load_run(p) for p in paths]
     a = baseline["a"]
-    assert len(a.samples["train"]) == 30 and len(a.run_values["train_samples_per_s"]) == 3
+    # one value per run; raw rounds come from the newest run only, never pooled across runs
+    assert used == [1, 2, 3] and len(a.samples["train"]) == 10 and len(a.run_values["train_samples_per_s"]) == 3
     expected = np.median([r.cases[0].metrics["train_samples_per_s"] for r in stored])
     assert a.metrics["train_samples_per_s"] == pytest.approx(expected)
     with open_history(db) as conn, pytest.raises(Exception, match="already in the history as run 1"):
         add_run(conn, stored[0], file_digest(paths[0]))
 
 
-def test_check_flags_a_slowdown_against_the_rolling_median(tmp_path, rng, capsys):
+def night(tmp_path, rng, name, scale_a=1.0, accuracy_a=0.9):
+    """A synthetic night of two cases whose per-run medians vary between runs by about 2% (a process shift)."""
+    shift = 1 + 0.02 * rng.standard_normal()
+    return write_run(tmp_path / f"{name}.json", [synthetic_case("a", rng, scale_a * shift, accuracy=accuracy_a),
+                                                 synthetic_case("b", rng, shift)])
+
+
+def gate(db, path, action="check"):
+    return main(["history", action, str(path), "--db", str(db)])
+
+
+def test_check_flags_a_slowdown_against_the_runs_before(tmp_path, rng, capsys):
     db = tmp_path / "h.sqlite"
-    fresh = write_run(tmp_path / "fresh.json", [synthetic_case("a", rng)])
-    assert main(["history", "check", str(fresh), "--db", str(db)]) == 0  # empty history: nothing to check
-    assert "no earlier runs" in capsys.readouterr().out
-    add_runs(tmp_path, rng, 3, db)
-    same = write_run(tmp_path / "same.json", [synthetic_case("a", rng), synthetic_case("b", rng)])
-    assert main(["history", "check", str(same), "--db", str(db), "--last", "2"]) == 0
-    assert "median of runs 3, 2" in capsys.readouterr().out
-    slow = write_run(tmp_path / "slow.json", [synthetic_case("a", rng, 1.2), synthetic_case("b", rng)])
+    fresh = night(tmp_path, rng, "fresh")
+    assert gate(db, fresh) == 0  # empty history: nothing to check
+    assert "no earlier comparable runs" in capsys.readouterr().out
+    for i in range(4):
+        assert gate(db, night(tmp_path, rng, f"n{i}"), "add") == 0
+    assert gate(db, night(tmp_path, rng, "same")) == 0
+    slow = night(tmp_path, rng, "slow", scale_a=1.3)
     md = tmp_path / "check.md"
-    assert main(["history", "check", str(slow), "--db", str(db), "--markdown", str(md)]) == 1
+    assert main(["history", "check", str(slow), "--db", str(db), "--markdown", str(md)]) == 0  # first violation
     text = md.read_text()
-    assert "| a " in text and "**regressed**" in text and "1 regressed" in text
+    assert "| a " in text and "suspect" in text and "regressed if the next run confirms it" in text
     other = write_run(tmp_path / "other.json", [synthetic_case("a", rng)], cpu_brand="Other CPU",
                       fingerprint="cccccccccccc")
+    assert gate(db, slow, "add") == 0
     assert main(["history", "check", str(other), "--db", str(db)]) == 2
     assert "cpu_brand 'Synthetic CPU' vs 'Other CPU'" in capsys.readouterr().err
+
+
+def test_five_regressed_nights_keep_failing_until_accepted(tmp_path, rng, capsys):
+    """check then add, as nightly.yml does: a slowed build is suspect on its first night, regressed from the
+    second on, and never becomes the baseline; after `history accept` the new level passes."""
+    db = tmp_path / "h.sqlite"
+    for i in range(5):
+        path = night(tmp_path, rng, f"good{i}")
+        assert gate(db, path) == 0 and gate(db, path, "add") == 0
+    exits = []
+    for i in range(5):
+        path = night(tmp_path, rng, f"slow{i}", scale_a=1.4)
+        exits.append(gate(db, path))
+        assert gate(db, path, "add") == 0
+    assert exits == [0, 1, 1, 1, 1]
+    out = capsys.readouterr().out
+    assert "two consecutive violations" in out and "left out of later baselines until" in out
+    assert main(["history", "accept", "6", "--db", str(db)]) == 0  # the first slowed night: the new level
+    for i in range(3):
+        path = night(tmp_path, rng, f"after{i}", scale_a=1.4)
+        assert gate(db, path) == 0 and gate(db, path, "add") == 0
+    assert main(["history", "accept", "99", "--db", str(db)]) == 2
+
+
+def test_an_accuracy_drop_fails_the_first_night(tmp_path, rng):
+    db = tmp_path / "h.sqlite"
+    for i in range(3):
+        assert gate(db, night(tmp_path, rng, f"good{i}"), "add") == 0
+    assert gate(db, night(tmp_path, rng, "drop", accuracy_a=0.88)) == 1
 
 
 def test_show_and_plot(tmp_path, rng, capsys):

@@ -3,7 +3,6 @@
 import copy
 import json
 import math
-from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -116,7 +115,7 @@ def load_or_clean_error(path):
 
 def report_without_rasterizing(run, out) -> None:
     """The whole report with every figure built from the data but not rasterized (2 s a report otherwise)."""
-    with mock.patch.object(Figure, "savefig", lambda fig, name, *args, **kwargs: Path(name).write_bytes(b"")):
+    with mock.patch.object(Figure, "savefig", lambda fig, target, *args, **kwargs: target.write(b"")):
         write_report([run], out)
 
 
@@ -183,3 +182,156 @@ def test_out_of_range_fields_exit_2_naming_file_and_field(tmp_path, capsys, fiel
     err = capsys.readouterr().err
     assert expected in err and str(path) in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()  # refused before anything ran
+
+
+# Metric values: strings that look like numbers, non-finite and out-of-range numbers, booleans, containers.
+METRIC_VALUES = st.sampled_from(["640", "0", "", "nan", "inf", True, False, None, float("inf"), float("-inf"),
+                                 float("nan"), 10**400, -(10**400), [], {}]) | st.floats() | st.text(max_size=6)
+METRIC_KEYS = sorted({k for b in RESULTS["benchmarks"] for k in b["extra_info"]} - {"case", "case_id", "plan",
+                                                                                         "status", "reason"})
+
+
+@st.composite
+def poisoned_metrics(draw) -> str:
+    """RESULTS with one metric of one benchmark replaced, in JSON as Python writes it (NaN, Infinity, 1e400)."""
+    doc = copy.deepcopy(RESULTS)
+    bench = draw(st.sampled_from(doc["benchmarks"]))
+    bench["extra_info"][draw(st.sampled_from(METRIC_KEYS))] = draw(METRIC_VALUES)
+    return json.dumps(doc)
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(text=poisoned_metrics())
+def test_string_and_non_finite_metrics_meet_only_config_error(tmp_path, text):
+    from suite.compare import compare_runs
+    from suite.results import metric_problem
+
+    path = tmp_path / "results.json"
+    path.write_text(text)
+    run = load_or_clean_error(path)
+    if run is not None:  # what loads holds numbers where numbers belong, and compares
+        assert all(metric_problem(c.metrics) is None for c in run.cases)
+        compare_runs(run, run)
+
+
+def journal_text() -> str:
+    """A valid journal: its header and one line per case of RESULTS."""
+    from suite.checkpoint import case_record, header_record
+
+    run = load_run_from(RESULTS)
+    lines = [header_record("quick", "quick", [], "abc")] + [case_record(c) for c in run.cases]
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+def load_run_from(doc: dict):
+    """A Run from a results document (load_run reads files only)."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "r.json"
+        path.write_text(json.dumps(doc))
+        return load_run(path)
+
+
+@st.composite
+def mutated_journal(draw) -> str:
+    """A journal with one line mutated as `mutated` mutates documents, or cut short anywhere, or garbage."""
+    lines = journal_text().splitlines(keepends=True)
+    kind = draw(st.sampled_from(["line", "line", "line", "metric", "truncate", "garbage"]))
+    if kind == "truncate":
+        text = "".join(lines)
+        return text[: draw(st.integers(0, len(text) - 1))]
+    if kind == "garbage":
+        return draw(st.text(max_size=60))
+    index = draw(st.integers(0, len(lines) - 1))
+    record = json.loads(lines[index])
+    if kind == "metric" and index > 0:
+        record["metrics"][draw(st.text(min_size=1, max_size=8) | st.sampled_from(METRIC_KEYS))] = draw(METRIC_VALUES)
+        lines[index] = json.dumps(record) + "\n"
+    else:
+        lines[index] = draw(mutated(record, json_values(JSON_SCALARS), json.dumps)) + "\n"
+    return "".join(lines)
+
+
+@settings(max_examples=200, **SETTINGS)
+@given(text=mutated_journal())
+def test_malformed_journals_meet_only_config_error_and_what_loads_writes_a_loadable_results_file(tmp_path, text):
+    from suite.checkpoint import read_journal
+    from suite.results import write_json_atomic
+
+    path = tmp_path / "cases.jsonl"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        journal = read_journal(path)
+    except ConfigError as exc:
+        assert_clean_error(exc, path)
+        return
+    write_json_atomic(tmp_path / "results.json", run_document(list(journal.results.values()), "quick",
+                                                              RESULTS["machine_info"], RESULTS["commit_info"]))
+    assert len(load_run(tmp_path / "results.json").cases) == len(journal.results)
+
+
+# Cell values no tradeoff-bench run stores: text, blobs, NULL, non-finite and extreme numbers, broken JSON.
+CELLS = st.sampled_from([None, "", "x", "NaN", b"\x00\xff", float("inf"), float("-inf"), 2**63 - 1, -1, 0, 1.5,
+                         "{}", "[]", "[1e400]", '{"a": NaN}', '["x"]', '{"model": 1}', "ok", "error"])
+
+
+@pytest.fixture(scope="module")
+def history_files(tmp_path_factory):
+    """A valid history database of three runs of two cases, and a results file of the same environment."""
+    import numpy as np
+
+    from tests.test_compare import synthetic_case, write_run
+
+    folder, rng = tmp_path_factory.mktemp("history"), np.random.default_rng(11)
+    db = folder / "h.sqlite"
+    for index in range(3):
+        path = write_run(folder / f"{index}.json", [synthetic_case("a", rng), synthetic_case("b", rng)])
+        assert cli.main(["history", "add", str(path), "--db", str(db)]) == 0
+    return db, folder / "0.json"
+
+
+@st.composite
+def history_mutation(draw):
+    """(table, column, row offset, value) for an UPDATE, or a whole-database change."""
+    from suite.history import COLUMNS
+
+    kind = draw(st.sampled_from(["cell", "cell", "cell", "cell", "drop", "garbage"]))
+    table = draw(st.sampled_from(sorted(COLUMNS)))
+    if kind == "cell":
+        return kind, table, draw(st.sampled_from(COLUMNS[table])), draw(st.integers(0, 8)), draw(CELLS)
+    return kind, table, None, None, draw(st.binary(max_size=64))
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(mutation=history_mutation())
+def test_malformed_history_databases_meet_only_config_error(tmp_path, capsys, history_files, mutation):
+    import shutil
+    import sqlite3
+
+    from hypothesis import assume
+
+    template, results = history_files
+    db = tmp_path / "h.sqlite"
+    shutil.copy(template, db)
+    kind, table, column, row, value = mutation
+    if kind == "garbage":
+        db.write_bytes(value)
+    else:
+        with sqlite3.connect(db) as conn:
+            try:
+                if kind == "drop":
+                    conn.execute(f"DROP TABLE {table}")
+                else:
+                    conn.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = "
+                                 f"(SELECT rowid FROM {table} LIMIT 1 OFFSET ?)", (value, row))
+            except sqlite3.IntegrityError:  # a constraint refuses the value: nothing to test
+                assume(False)
+    capsys.readouterr()
+    for action in (["show"], ["check", str(results)]):
+        code = cli.main(["history", *action, "--db", str(db)])
+        err = capsys.readouterr().err
+        assert code in (0, 1, 2) and "Traceback" not in err
+        if code == 2:
+            assert err.count("\n") == 1 and str(db) in err, err

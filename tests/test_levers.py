@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -54,6 +55,20 @@ def test_levers_this_machine_cannot_run_are_skipped_with_the_reason(monkeypatch)
     monkeypatch.setattr(compilation.shutil, "which", lambda name: None)
     assert availability(Case(compile="default")) == (False, "torch.compile on CPU needs a C++ compiler (none on PATH)")
     assert availability(Case(quantization="static-int8", device="cuda"))[0] is False
+
+
+def test_compile_on_cuda_needs_triton_and_a_c_compiler(monkeypatch):
+    import torch.utils._triton
+
+    monkeypatch.setattr(torch.utils._triton, "has_triton", lambda: True)
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setattr(compilation.shutil, "which", lambda name: None)
+    assert compilation.availability("default", "cuda") == (
+        False, "torch.compile on CUDA needs a C compiler for Triton (none on PATH)")
+    monkeypatch.setattr(compilation.shutil, "which", lambda name: f"/usr/bin/{name}" if name == "gcc" else None)
+    assert compilation.availability("max-autotune", "cuda") == (True, "")
+    monkeypatch.setattr(torch.utils._triton, "has_triton", lambda: False)
+    assert compilation.availability("default", "cuda") == (False, "torch.compile on CUDA needs Triton (not installed)")
 
 
 def test_bf16_runs_the_layers_in_bf16_and_returns_fp32_logits():
@@ -129,7 +144,8 @@ def test_unstructured_pruning_reports_latency_before_and_after(tmp_path):
     assert result.status == "ok", result.reason
     assert m["params_sparsity"] == pytest.approx(0.9, abs=0.01)
     assert m["infer_latency_ms_p50_uncompressed"] > 0 and m["infer_latency_ms_p50"] > 0
-    assert json.dumps(m)  # plain JSON values
+    json.dumps(m, allow_nan=False)  # plain, finite JSON values (raises on NaN or inf)
+    assert all(math.isfinite(v) for v in m.values() if isinstance(v, float))
 
 
 def test_compile_reports_cold_and_warm_compile_seconds_apart_from_steady_state():

@@ -16,18 +16,26 @@ def test_throughput_is_samples_over_seconds():
     assert m["train_samples_per_s_rounds"] == 3
 
 
-def test_latency_percentiles_in_ms():
+def test_latency_percentiles_in_ms_and_p99_only_from_a_thousand_calls():
     m = latency_metrics([i / 1000 for i in range(1, 101)])  # 1..100 ms
-    assert round(m["infer_latency_ms_p50"], 6) == 50.5
-    assert round(m["infer_latency_ms_p99"], 6) == 99.01
+    assert round(m["infer_latency_ms_p50"], 6) == 50.5 and round(m["infer_latency_ms_iqr"], 6) == 49.5
+    assert "infer_latency_ms_p99" not in m and "1000 calls, 100 were timed" in m["infer_latency_ms_p99_reason"]
     assert m["infer_latency_samples"] == 100
+    m = latency_metrics([i / 10000 for i in range(1, 1001)])  # 0.1..100 ms
+    assert round(m["infer_latency_ms_p99"], 6) == 99.001 and "infer_latency_ms_p99_reason" not in m
 
 
-def test_time_rounds_counts_calls_and_warmup():
-    calls = []
-    seconds = time_rounds(lambda: calls.append(1), torch.device("cpu"), rounds=4, iterations=3, warmup_rounds=2)
+def test_time_rounds_counts_calls_and_warmup_and_prepares_outside_the_clock():
+    calls, prepared = [], []
+
+    def fn():
+        calls.append(1)
+
+    fn.prepare = prepared.append
+    seconds = time_rounds(fn, torch.device("cpu"), rounds=4, iterations=3, warmup_rounds=2)
     assert len(seconds) == 4 and len(calls) == (4 + 2) * 3
     assert all(s >= 0 for s in seconds)
+    assert prepared == [6, 3, 3, 3, 3]  # the warm-up calls, then before each timed round
 
 
 def test_flops_of_a_linear_layer():

@@ -10,7 +10,7 @@ from tests.conftest import REPO
 METRICS = {
     "train": ["train_samples_per_s", "train_samples_per_s_min", "train_samples_per_s_max",
               "train_samples_per_s_iqr", "train_samples_per_s_rounds"],
-    "infer": ["infer_latency_ms_p50", "infer_latency_ms_p90", "infer_latency_ms_p99", "infer_latency_samples",
+    "infer": ["infer_latency_ms_p50", "infer_latency_ms_p90", "infer_latency_ms_iqr", "infer_latency_samples",
               "infer_samples_per_s", "params", "flops_per_sample", "train_flops_per_sample"],
     "accuracy": ["test_accuracy", "test_loss", "train_seconds", "history"],
 }
@@ -38,6 +38,39 @@ def test_benchmark_json_holds_every_metric(tiny_plan, tmp_path):
     run = load_run(out)
     assert len(run.cases) == 2 and all(c.status == "ok" for c in run.cases)
     assert all(set(sum(METRICS.values(), [])) <= set(c.metrics) for c in run.cases)
+    same_procedure_through_both_front_ends(tiny_plan, out, tmp_path)
+
+
+def same_procedure_through_both_front_ends(plan, pytest_json, tmp_path):
+    """The CLI records the same procedure as pytest benchmarks (front end aside), so the two compare; a file
+    whose procedure differs is refused with exit 2 naming the setting."""
+    cli = tmp_path / "cli"
+    proc = subprocess.run([sys.executable, "-m", "suite.cli", "run", "--plan", str(plan), "--out", str(cli)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    blocks = [json.loads(p.read_text())["machine_info"]["tradeoff_bench"]["procedure"]
+              for p in (cli / "results.json", pytest_json)]
+    assert (blocks[0].pop("front_end"), blocks[1].pop("front_end")) == ("cli", "pytest") and blocks[0] == blocks[1]
+    assert blocks[0]["train_spread_rounds"] == 20 and blocks[0]["gc"] == "enabled"
+    compare = [sys.executable, "-m", "suite.cli", "compare", str(cli / "results.json")]
+    assert subprocess.run([*compare, str(pytest_json)], cwd=REPO, capture_output=True).returncode in (0, 1)
+    doc = json.loads(pytest_json.read_text())
+    doc["machine_info"]["tradeoff_bench"]["procedure"]["latency_calls"] = 100
+    other = tmp_path / "other-procedure.json"
+    other.write_text(json.dumps(doc))
+    refused = subprocess.run([*compare, str(other)], cwd=REPO, capture_output=True, text=True)
+    assert refused.returncode == 2 and "latency_calls 200 vs 100" in refused.stderr
+
+
+def test_only_the_plans_case_tests_are_collected():
+    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--plan", "quick", "--collect-only", "-q",
+                           "-p", "no:cacheprovider"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    tests = [line for line in proc.stdout.splitlines() if "::" in line]
+    assert proc.returncode == 0 and len(tests) == 8 * 3
+    assert all(line.startswith("benchmarks/test_cases.py::") for line in tests)
+    selfchecks = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/selfchecks", "--collect-only", "-q",
+                                 "-p", "no:cacheprovider"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert "test_ceiling.py::" in selfchecks.stdout and "test_harness_overhead.py::" in selfchecks.stdout
 
 
 def test_absent_device_is_skipped_and_recorded(tmp_path):

@@ -55,5 +55,6 @@ def test_malformed_results_name_file_and_problem(tmp_path, text, message):
 def test_non_finite_numbers_are_refused_when_writing(tmp_path):
     with pytest.raises(ValueError):
         write_json_atomic(tmp_path / "r.json", {"x": float("nan")})
-    assert not (tmp_path / "r.json").exists()
-    assert json.loads(json.dumps({"ok": 1})) == {"ok": 1}
+    assert not (tmp_path / "r.json").exists() and not list(tmp_path.iterdir())  # no temporary file left
+    write_json_atomic(tmp_path / "r.json", {"x": 1.5, "n": [1, 2]})
+    assert json.loads((tmp_path / "r.json").read_text()) == {"x": 1.5, "n": [1, 2]}

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from suite.cases import Case
@@ -30,8 +31,7 @@ def test_history_has_one_entry_per_epoch_and_excludes_evaluation():
     assert len(outcome.eval_seconds) == 3
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present here: no absent device to skip")
 def test_absent_device_is_skipped_with_reason():
-    if torch.cuda.is_available():
-        return
     result = run_case(Case(device="cuda"))
     assert result.status == "skipped" and "CUDA is not available" in result.reason

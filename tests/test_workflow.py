@@ -56,9 +56,22 @@ def test_workflow_keys_follow_github_syntax(workflow):
                 assert re.fullmatch(r"[\w.-]+/[\w./-]+@v\d+", step["uses"]), step["uses"]
 
 
-def test_shard_matrix_covers_every_shard(workflow):
-    shards = workflow["jobs"]["bench"]["strategy"]["matrix"]["shard"]
-    assert sorted(shards) == list(range(1, int(workflow["env"]["SHARDS"]) + 1))
+def test_every_shard_runs_on_one_runner_and_hands_on_its_part(workflow):
+    bench, check = workflow["jobs"]["bench"], workflow["jobs"]["check"]
+    assert "strategy" not in bench  # one runner for every shard: the parts share a fingerprint
+    run = "\n".join(step.get("run", "") for step in bench["steps"])
+    assert 'for k in $(seq 1 "$SHARDS")' in run and "--set threads=1" in workflow["env"]["BENCH_SETS"]
+    upload = next(step for step in bench["steps"] if step.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and check["if"] == "always()"
+
+
+def test_history_is_checked_then_added_and_kept_on_a_data_branch(workflow):
+    lines = commands(workflow)
+    check = next(i for i, line in enumerate(lines) if line.startswith("tradeoff-bench history check"))
+    add = next(i for i, line in enumerate(lines) if line.startswith("tradeoff-bench history add"))
+    assert check < add
+    assert any("git push origin" in line for line in lines) and workflow["env"]["DATA_BRANCH"]
+    assert "actions/cache" not in WORKFLOW.read_text()  # a cache expires after a week unused
 
 
 def test_every_command_parses(workflow):
@@ -73,5 +86,5 @@ def test_every_command_parses(workflow):
     for option in ("--plan", "--shard", "--benchmark-json"):
         assert option in bench
     text = WORKFLOW.read_text()
-    for needed in ("GITHUB_STEP_SUMMARY", "actions/cache/restore", "actions/upload-artifact", "history.sqlite"):
+    for needed in ("GITHUB_STEP_SUMMARY", "actions/upload-artifact", "history.sqlite"):
         assert needed in text

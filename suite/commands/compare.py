@@ -2,29 +2,43 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
-
-def add_verdict_options(parser) -> None:
-    """--threshold, --alpha and --markdown: shared by `compare` and `history check`."""
+def add_verdict_options(parser, markdown: bool = True) -> None:
+    """--threshold, --alpha (and --markdown, --allow-missing): shared by `compare`, `history check` and `add`."""
     from suite.compare import ALPHA
 
     parser.add_argument("--threshold", action="append", default=[], metavar="METRIC=VALUE",
                         help="override a threshold: %% for timing metrics, percentage points for test_accuracy")
     parser.add_argument("--alpha", type=float, default=ALPHA, help=f"significance level (default {ALPHA})")
-    parser.add_argument("--markdown", default=None, metavar="FILE", help="also write the table as Markdown here")
+    if markdown:
+        parser.add_argument("--markdown", default=None, metavar="FILE", help="also write the table as Markdown here")
+        parser.add_argument("--allow-missing", action="store_true",
+                            help="pass although cases of the baseline are missing from the candidate")
 
 
-def report(comparison, title: str, markdown: str | None) -> int:
+def report(comparison, title: str, markdown: str | None, allow_missing: bool = False) -> int:
     """Print the comparison, write it as Markdown if asked, and return the exit code."""
     from suite.compare import to_markdown
+    from suite.fileio import write_text_atomic
 
     text = to_markdown(comparison, title)
     print(text, end="")
     if markdown:
-        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(markdown).write_text(text, encoding="utf-8")
-    return comparison.exit_code()
+        write_text_atomic(markdown, text)
+    return comparison.exit_code(allow_missing)
+
+
+def parse_process_spread(pairs: list[str]) -> dict:
+    """`--process-spread metric=PCT` pairs as fractions."""
+    from suite.compare import PROCESS_SPREAD, parse_thresholds
+
+    chosen = parse_thresholds(pairs)  # the same metric=number checks
+    unknown = sorted(set(chosen) - set(PROCESS_SPREAD))
+    if unknown:
+        from suite.errors import choices_error
+
+        raise choices_error("--process-spread metric", unknown[0], PROCESS_SPREAD)
+    return {name: value / 100 for name, value in chosen.items()}
 
 
 def cmd_compare(args) -> int:
@@ -33,8 +47,10 @@ def cmd_compare(args) -> int:
 
     thresholds = parse_thresholds(args.threshold)
     baseline, candidate = load_run(args.baseline), load_run(args.candidate)
-    comparison = compare_runs(baseline, candidate, thresholds, args.alpha, args.force)
-    return report(comparison, f"{args.candidate} vs {args.baseline}", args.markdown)
+    comparison = compare_runs(baseline, candidate, thresholds, args.alpha, args.force,
+                              parse_process_spread(args.process_spread))
+    return report(comparison, f"candidate {args.candidate} against baseline {args.baseline}", args.markdown,
+                  args.allow_missing)
 
 
 def register(sub) -> None:
@@ -43,5 +59,9 @@ def register(sub) -> None:
     compare.add_argument("baseline")
     compare.add_argument("candidate")
     add_verdict_options(compare)
-    compare.add_argument("--force", action="store_true", help="compare runs whose environment fingerprints differ")
+    compare.add_argument("--process-spread", action="append", default=[], metavar="METRIC=PCT",
+                         help="between-process spread of a timing metric, in %% (default: measured on the CI "
+                              "machine class, see README)")
+    compare.add_argument("--force", action="store_true",
+                         help="compare runs whose environment fingerprints or measurement procedures differ")
     compare.set_defaults(func=cmd_compare)

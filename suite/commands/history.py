@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 DEFAULT_METRIC = "train_samples_per_s"
@@ -10,15 +9,36 @@ DEFAULT_LAST = 5
 
 
 def cmd_add(args) -> int:
-    from suite.history import add_run, file_digest, open_history
+    """Store a run with the verdicts of checking it against the history at this moment."""
+    from suite.compare import parse_thresholds
+    from suite.gate import check_run
+    from suite.history import add_run, known_run, open_history, run_digest
     from suite.results import load_run
 
     run = load_run(args.results)
+    digest = run_digest(run)
     with open_history(args.db) as conn:
-        run_id = add_run(conn, run, file_digest(args.results))
+        if known_run(conn, digest):
+            add_run(conn, run, digest)  # raises the "already in the history" error
+        result = check_run(conn, run, digest, args.last, parse_thresholds(args.threshold), args.alpha)
+        run_id = add_run(conn, run, digest, result.verdicts())
+    counts = result.comparison.counts()
     print(f"added run {run_id} to {args.db}: {len(run.cases)} cases of plan {run.plan}, "
           f"commit {(run.commit_info.get('id') or 'unknown')[:12]}, "
-          f"fingerprint {run.machine_info['tradeoff_bench']['fingerprint']}")
+          f"fingerprint {run.machine_info['tradeoff_bench']['fingerprint']}; verdicts: "
+          f"{counts['regressed']} regressed, {counts['suspect']} suspect"
+          + (" (left out of later baselines until `tradeoff-bench history accept "
+             f"{run_id}`)" if counts["regressed"] or counts["suspect"] else ""))
+    return 0
+
+
+def cmd_accept(args) -> int:
+    """Accept a flagged run: its level becomes the baseline of the cases it flagged."""
+    from suite.history import accept_run, open_history
+
+    with open_history(args.db) as conn:
+        flagged = accept_run(conn, args.run)
+    print(f"accepted run {args.run}: {flagged} flagged case metrics now start a new baseline level")
     return 0
 
 
@@ -39,10 +59,10 @@ def cmd_show(args) -> int:
         for case_id, points in series(conn, args.metric, fingerprint).items():
             values = [value for _, _, value in points]
             previous = values[-1 - args.last:-1]
-            change = (values[-1] / float(sorted(previous)[len(previous) // 2]) - 1) * 100 if previous else None
+            middle = float(sorted(previous)[len(previous) // 2]) if previous else 0.0
+            change = (values[-1] / middle - 1) * 100 if middle else None  # no ratio to a zero
             starts = [points[i][0] for i in change_points(values)]
-            trends.append([case_id, len(values), f"{values[-1]:,.4g}",
-                           "-" if change is None or previous[0] == 0 else f"{change:+.1f}%",
+            trends.append([case_id, len(values), f"{values[-1]:,.4g}", "-" if change is None else f"{change:+.1f}%",
                            ", ".join(map(str, starts)) or "-"])
     print(f"\n{args.metric} on fingerprint {fingerprint} (newest run vs the median of the {args.last} before it):")
     print(tabulate(trends, headers=["case", "runs", "latest", "vs previous", "change points at run"],
@@ -51,13 +71,12 @@ def cmd_show(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from suite.errors import ConfigError
     from suite.history import change_points, open_history, recent_runs, series
+    from suite.report.plots import check_image_path, new_figure, plain_text, save_figure
+
+    out = Path(args.out or f"reports/history-{args.metric}.png")
+    check_image_path(out)
 
     with open_history(args.db) as conn:
         runs = recent_runs(conn, 1)
@@ -68,59 +87,55 @@ def cmd_plot(args) -> int:
     if not lines:
         raise ConfigError(f"{args.db}: no values of metric {args.metric!r}"
                           + (f" for case {args.case!r}" if args.case else "") + f" on fingerprint {fingerprint}")
-    figure, axes = plt.subplots(figsize=(10, 5))
-    for case_id, points in lines.items():
-        run_ids, values = [p[0] for p in points], [p[2] for p in points]
-        (line,) = axes.plot(run_ids, values, marker="o", label=case_id)
-        for index in change_points(values):
-            axes.axvline(run_ids[index] - 0.5, color=line.get_color(), linestyle="--", alpha=0.7)
-    axes.set_xlabel("run (dashed: detected change point)")
-    axes.set_ylabel(args.metric)
-    axes.set_title(f"{args.metric} over time, fingerprint {fingerprint}")
-    axes.legend(fontsize="x-small")
-    out = Path(args.out or f"reports/history-{args.metric}.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(figure)
+    with plain_text():  # case ids and metric names are data: a "$" in one is not mathtext
+        figure, axes = new_figure(10, 5)
+        for case_id, points in lines.items():
+            run_ids, values = [p[0] for p in points], [p[2] for p in points]
+            (line,) = axes.plot(run_ids, values, marker="o", label=case_id)
+            for index in change_points(values):
+                axes.axvline(run_ids[index] - 0.5, color=line.get_color(), linestyle="--", alpha=0.7)
+        axes.set_xlabel("run (dashed: detected change point)")
+        axes.set_ylabel(args.metric)
+        axes.set_title(f"{args.metric} over time, fingerprint {fingerprint}")
+        axes.legend(fontsize="x-small")
+        save_figure(figure, out, dpi=100, bbox_inches="tight")
     print(f"wrote {out}: {len(lines)} cases")
     return 0
 
 
 def cmd_check(args) -> int:
+    """Verdicts of a run against the history (suite/gate.py); stores nothing."""
     from suite.commands.compare import report
-    from suite.compare import compare_entries, entries_from_run, environment_difference, parse_thresholds
+    from suite.compare import parse_thresholds, run_difference
     from suite.errors import ConfigError
-    from suite.history import file_digest, open_history, recent_runs, rolling_baseline, run_fingerprint
+    from suite.gate import check_run
+    from suite.history import machine_info_of, open_history, recent_runs, run_digest
     from suite.results import load_run
 
-    if args.last < 1:
-        raise ConfigError(f"--last {args.last}: must be at least 1")
     thresholds = parse_thresholds(args.threshold)
     run = load_run(args.results)
-    fingerprint = run_fingerprint(run)
     with open_history(args.db) as conn:
-        digest = file_digest(args.results)
-        runs = recent_runs(conn, args.last, fingerprint, digest)
-        if not runs:
-            others = recent_runs(conn, args.last, None, digest)
-            if not others:
-                print(f"{args.db}: no earlier runs: nothing to check {args.results} against")
-                return 0
-            if not args.force:
-                newest = conn.execute("SELECT machine_info FROM runs WHERE id = ?", (others[0]["id"],)).fetchone()[0]
-                raise ConfigError(f"no run in {args.db} has fingerprint {fingerprint}: newest run {others[0]['id']}: "
-                                  f"{environment_difference(json.loads(newest), run.machine_info)} "
-                                  "(use --force to check against the latest runs anyway)")
-            runs = others
-        baseline = rolling_baseline(conn, [r["id"] for r in runs])
-    comparison = compare_entries(baseline, entries_from_run(run), thresholds, args.alpha)
-    title = f"{args.results} vs the median of runs {', '.join(str(r['id']) for r in runs)}"
-    return report(comparison, title, args.markdown)
+        digest = run_digest(run)
+        result = check_run(conn, run, digest, args.last, thresholds, args.alpha)
+        others = recent_runs(conn, 1, None, digest)
+        if not result.baseline_runs and others and not args.force:
+            difference = run_difference(machine_info_of(conn, others[0]["id"]), run.machine_info)
+            if difference:
+                raise ConfigError(f"no run in {args.db} shares this run's environment and procedure: newest run "
+                                  f"{others[0]['id']}: {difference} (use --force to pass with nothing to check "
+                                  "against: the next runs start a new baseline)")
+    if not result.baseline_runs:
+        print(f"{args.db}: no earlier comparable runs: nothing to check {args.results} against")
+        return 0
+    title = (f"candidate {args.results} against the baseline: per case, the median of up to {args.last} unflagged "
+             f"runs among {', '.join(map(str, result.baseline_runs))}")
+    return report(result.comparison, title, args.markdown, args.allow_missing)
 
 
 def register(sub) -> None:
     """Add the `history` subcommand and its actions."""
     from suite.commands.compare import add_verdict_options
+    from suite.gate import DEFAULT_LAST as GATE_LAST
     from suite.history import DEFAULT_DB
 
     history = sub.add_parser("history", help="the run history in SQLite: add, show, plot, check")
@@ -139,11 +154,18 @@ def register(sub) -> None:
     plot.add_argument("--fingerprint", default=None, help="environment to plot (default the newest run's)")
     plot.add_argument("--out", default=None, help="PNG file (default reports/history-METRIC.png)")
     plot.set_defaults(func=cmd_plot)
-    check = actions.add_parser("check", help="verdicts against the median of the last N runs on this fingerprint")
+    check = actions.add_parser("check", help="verdicts against the runs before it on this fingerprint and procedure")
     check.add_argument("results", metavar="RESULTS.json")
-    check.add_argument("--last", type=int, default=DEFAULT_LAST, help=f"baseline runs (default {DEFAULT_LAST})")
     add_verdict_options(check)
-    check.add_argument("--force", action="store_true", help="use other fingerprints' runs when this one has none")
+    check.add_argument("--force", action="store_true",
+                       help="pass when no earlier run shares this run's environment and procedure")
     check.set_defaults(func=cmd_check)
-    for action in (add, show, plot, check):
+    for action in (add, check):
+        action.add_argument("--last", type=int, default=GATE_LAST,
+                            help=f"baseline runs per case (default {GATE_LAST})")
+    add_verdict_options(add, markdown=False)
+    accept = actions.add_parser("accept", help="accept a flagged run: its level becomes the new baseline")
+    accept.add_argument("run", type=int, metavar="RUN", help="run id (see `history show`)")
+    accept.set_defaults(func=cmd_accept)
+    for action in (add, show, plot, check, accept):
         action.add_argument("--db", default=DEFAULT_DB, help=f"history database (default {DEFAULT_DB})")

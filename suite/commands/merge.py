@@ -7,7 +7,7 @@ def cmd_merge(args) -> int:
     from suite.results import load_run, write_json_atomic
     from suite.shard import merge_documents, read_part
 
-    merged = merge_documents([(path, read_part(path)) for path in args.parts])
+    merged = merge_documents([(path, read_part(path)) for path in args.parts], args.force)
     write_json_atomic(args.out, merged)
     run = load_run(args.out)
     print(f"wrote {args.out}: {len(run.cases)} cases of plan {run.plan} from {len(args.parts)} parts")
@@ -19,4 +19,5 @@ def register(sub) -> None:
     merge = sub.add_parser("merge", help="join shard results files (same plan and fingerprint, no shared case)")
     merge.add_argument("parts", nargs="+", metavar="PART.json")
     merge.add_argument("--out", required=True, help="the merged results file")
+    merge.add_argument("--force", action="store_true", help="merge parts measured by different procedures")
     merge.set_defaults(func=cmd_merge)

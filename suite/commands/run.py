@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from suite.errors import ConfigError
+from suite.errors import ConfigError, shown
 
 DEFAULT_OUT = "reports/latest"
 DEFAULT_PLAN = "quick"
@@ -21,19 +21,24 @@ def parse_sets(pairs: list[str]) -> dict:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep:
-            raise ConfigError(f"--set {pair!r}: expected field=value")
+            raise ConfigError(f"--set {shown(pair)}: expected field=value")
         overrides[name.strip()] = parse_value(name.strip(), value.strip())
     return overrides
 
 
 def progress_line(index: int, total: int, result, seconds: float) -> str:
-    """One line per finished case: id, status and its key figures."""
+    """One line per finished case: id, status and its key figures, a noisy timing marked."""
+    from suite.stats import noisy_metrics
+
     m = result.metrics
     figures = []
     if "train_samples_per_s" in m:
         figures.append(f"train {m['train_samples_per_s']:,.0f} samples/s")
     if "infer_latency_ms_p50" in m:
         figures.append(f"p50 {m['infer_latency_ms_p50']:.3f} ms")
+    noisy = noisy_metrics(m)
+    if noisy:
+        figures.append(f"NOISY ({', '.join(noisy)}: IQR over 10% of the median)")
     if m.get("test_accuracy") is not None:
         figures.append(f"acc {100 * m['test_accuracy']:.1f}%")
     if m.get("val_loss") is not None:
@@ -44,32 +49,51 @@ def progress_line(index: int, total: int, result, seconds: float) -> str:
 
 def cmd_run(args) -> int:
     """Run the plan's cases not yet in DIR/cases.jsonl, journaling each as it finishes, then write
-    results.json and report.md; SIGINT/SIGTERM stop after the case in flight (exit 130/143)."""
-    from suite.checkpoint import JOURNAL_NAME, JournalWriter, header_record, read_journal
+    results.json and report.md; SIGINT/SIGTERM stop after the case in flight (exit 130/143). The output
+    directory is locked for the whole run: a second run into it is refused (exit 2)."""
+    from suite.outlock import OutputLock
+
+    if args.max_cases is not None and args.max_cases < 1:
+        raise ConfigError(f"--max-cases {args.max_cases}: must be at least 1")
+    with OutputLock(args.out) as lock:
+        return run_locked(args, lock)
+
+
+def run_locked(args, lock) -> int:
+    """cmd_run's body; `lock` is taken before the journal is read or written."""
+    from suite.checkpoint import JOURNAL_NAME, JournalWriteError, JournalWriter, header_record, read_journal, set_aside
     from suite.environment import machine_info
     from suite.plans import load_plan
-    from suite.runner import determinism_notes, run_case
+    from suite.runner import MeasureConfig, determinism_notes, run_case
     from suite.shard import shard_plan
     from suite.study import available_cases, with_finals
+    from suite.system_check import finish, snapshot
 
     out = Path(args.out)
+    if args.resume and out.is_dir():
+        lock.acquire()  # before reading the journal, so no other run appends to it meanwhile
     journal = read_journal(out / JOURNAL_NAME) if args.resume else None
     plan_source, sets = plan_arguments(args, journal)
-    plan = shard_plan(load_plan(plan_source, parse_sets(sets), args.data_dir), args.shard)
+    plan = shard_plan(load_plan(plan_source, parse_sets(sets), args.data_dir, args.max_cases), args.shard)
     cases, unavailable = available_cases(plan, args.data_dir, args.download)
     check_against_data(cases, plan_source, args.data_dir, args.download)
+    start_state = snapshot()
     info = machine_info()
+    config = MeasureConfig()
     info["tradeoff_bench"]["determinism"] = determinism_notes(sorted({c.device for c in cases}))
+    info["tradeoff_bench"]["procedure"] = config.procedure("cli")
     fingerprint = info["tradeoff_bench"]["fingerprint"]
+    lock.acquire()  # creates OUT: only after every check, so a refused plan leaves nothing behind
     done = {}
     if journal:
         journal.check_resumable(plan.name, fingerprint, [c.id for c in cases])
         done = journal.results
-    elif (out / JOURNAL_NAME).exists():
-        print(f"replacing {out / JOURNAL_NAME} (pass --resume to continue it instead)", flush=True)
+    elif moved := set_aside(out / JOURNAL_NAME):
+        print(f"moved the previous journal to {moved} (pass --resume to continue a journal instead)", flush=True)
     print(f"plan {plan.name}: {len(cases)} cases -> {out}"
           + (f" (resuming: {len(done)} already recorded)" if journal else ""), flush=True)
     header = header_record(plan.name, plan_source, sets, fingerprint)
+    finished, failure = False, None
     with StopOnSignal() as stop, JournalWriter(out / JOURNAL_NAME, header, journal) as writer:
         try:
             for index, case in enumerate(with_finals(plan, cases, done), 1):  # tuning: finals follow trials
@@ -78,20 +102,41 @@ def cmd_run(args) -> int:
                 if stop.signum:
                     break
                 start = time.perf_counter()
-                result = run_case(case, data_dir=args.data_dir, download=args.download)
-                writer.append(result)
+                result = writer.append(run_case(case, config, data_dir=args.data_dir, download=args.download))
                 done[case.id] = result
                 print(progress_line(index, len(cases), result, time.perf_counter() - start), flush=True)
+            else:
+                finished = True
         except KeyboardInterrupt:  # a second signal: the case in flight is dropped, the finished ones kept
             pass
+        except JournalWriteError as exc:  # a full disk: keep what is recorded, say how to go on
+            failure = exc
         stop.allow_hard_stop = False
-        write_outputs(out, unavailable + [done[c.id] for c in cases if c.id in done], plan.name, info)
-    if stop.signum:
+        warning = finish(info, start_state, torch_threads())
+        if warning:
+            print(warning, flush=True)
+        write_recorded(out, unavailable + [done[c.id] for c in cases if c.id in done], plan.name, info, failure)
+    if stop.signum and finished:
+        print(f"tradeoff-bench: {signal.Signals(stop.signum).name} arrived during the last case: every case is "
+              f"recorded, nothing to resume", file=sys.stderr, flush=True)
+    elif stop.signum:
         print(f"tradeoff-bench: interrupted by {signal.Signals(stop.signum).name}: {len(done)}/{len(cases)} cases "
               f"recorded in {out / JOURNAL_NAME}; resume with: tradeoff-bench run --resume --out {out}",
               file=sys.stderr, flush=True)
         return 128 + stop.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+    errors = [r for r in done.values() if r.status == "error"]
+    if errors:
+        print(f"tradeoff-bench: {len(errors)} of {len(cases)} cases ended in error (see the reasons above and in "
+              f"{out / 'results.json'})", file=sys.stderr, flush=True)
+        return 1
     return 0
+
+
+def torch_threads() -> int:
+    """The intra-op thread count timed work used by default."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 def plan_arguments(args, journal) -> tuple[str, list[str]]:
@@ -118,6 +163,22 @@ def check_against_data(cases, plan_source: str, data_dir, download: bool) -> Non
             if case.dataset == name and case.batch_size > (train_size := len(data.for_case(case).y_train)):
                 raise ConfigError(f"plan {plan_source}: case {case.id}: field 'batch_size' is {case.batch_size}, "
                                   f"expected at most the {name} training split's {train_size} samples")
+
+
+def write_recorded(out: Path, results: list, plan: str, info: dict, failure: Exception | None) -> None:
+    """write_outputs for the recorded cases. After a journal failure (`failure`), or when the outputs cannot
+    be written, one ConfigError line: what went wrong, what is kept, and how to go on."""
+    from suite.checkpoint import JOURNAL_NAME
+
+    problems, kept = [str(failure)] if failure else [], f"{out / JOURNAL_NAME}"
+    try:
+        write_outputs(out, results, plan, info)
+        kept += f" and {out / 'results.json'}"
+    except ConfigError as exc:
+        problems.append(f"results not written: {exc}")
+    if problems:
+        raise ConfigError(f"{'; '.join(problems)}; {len(results)} case(s) are kept in {kept}; "
+                          f"once the disk has space, finish with: tradeoff-bench run --resume --out {out}")
 
 
 def write_outputs(out: Path, results: list, plan: str, info: dict) -> None:
@@ -172,6 +233,8 @@ def register(sub) -> None:
     run.add_argument("--download", action="store_true", help="allow downloading datasets (needs torchvision)")
     run.add_argument("--resume", action="store_true",
                      help="continue the run journaled in OUT/cases.jsonl: skip its recorded cases, run the rest")
+    run.add_argument("--max-cases", type=int, default=None, metavar="N",
+                     help="refuse a plan of more than N cases, counted before it is expanded (default 10000)")
     run.add_argument("--shard", default=None, metavar="K/N",
                      help="run only the K-th of N disjoint, balanced parts of the plan (join them with merge)")
     run.set_defaults(func=cmd_run)

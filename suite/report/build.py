@@ -11,13 +11,14 @@ import pkgutil
 from pathlib import Path
 
 from suite.errors import ConfigError, choices_error
+from suite.fileio import ensure_dir, write_text_atomic
 from suite.report import sections as contract
 from suite.report.header import environment_section, title
-from suite.report.plots import build_plots
+from suite.report.plots import build_plots, plain_text
 from suite.report.sections import Section
 from suite.report.tables import build_tables
 from suite.report.tradeoffs import build_tradeoffs
-from suite.results import Run, write_text_atomic
+from suite.results import Run
 
 FORMATS = {"md": "report.md", "html": "index.html"}
 CORE = [build_tradeoffs, build_tables, build_plots]  # the suite's own sections, in report order
@@ -65,9 +66,9 @@ def write_report(runs: list[Run], out, formats=tuple(FORMATS), extra: list | Non
 
     if not runs:
         raise ConfigError("no results files to report on")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    sections, heading = build_sections(runs, out, extra), title(runs)
+    out = ensure_dir(out)
+    with plain_text():  # every label drawn from results data stays plain text (no mathtext, no LaTeX)
+        sections, heading = build_sections(runs, out, extra), title(runs)
     written = []
     for name in formats:
         text = render_markdown(heading, sections, out) if name == "md" else render_html(heading, sections)

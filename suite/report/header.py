@@ -37,7 +37,7 @@ def commit(info: dict) -> str:
 
 def gpus(env: dict) -> str:
     """The GPUs with driver and memory, or "none"."""
-    listed = [f"{g.get('name', '?')} (driver {g.get('driver', '?')}, {g.get('memory_mb', '?')} MB)"
+    listed = [f"{g.get('name', '?')} (driver {g.get('driver', '?')}, {g.get('memory_mb', '?')} MiB)"
               for g in env.get("gpus") or [] if isinstance(g, dict)]
     return "; ".join(listed) or "none"
 
@@ -59,8 +59,32 @@ def counts(run: Run) -> str:
             f"{', '.join(parts) or 'none'}.")
 
 
+def busy_warnings(runs: list[Run]) -> list[str]:
+    """One line per results file whose run found the machine busy (suite.system_check), else nothing."""
+    lines = []
+    for run in runs:
+        system = (run.machine_info.get("tradeoff_bench") or {}).get("system") or {}
+        if isinstance(system, dict) and system.get("warnings"):
+            lines.append(f"Warning: busy machine during {Path(run.path).name}; timings may not be trustworthy: "
+                         f"{system['warnings']}.")
+    return lines
+
+
+def procedure_line(runs: list[Run]) -> list[str]:
+    """How the cases were measured, from the first file's procedure block (suite/procedure.py)."""
+    block = (runs[0].machine_info.get("tradeoff_bench") or {}).get("procedure") if runs else None
+    if not isinstance(block, dict):
+        return ["Measurement procedure: not recorded (a results file of schema 1)."]
+    return [f"Measurement procedure v{block.get('version')}: {block.get('train_warmup_rounds')} warm-up and "
+            f"{block.get('train_rounds')} contiguous rounds of {block.get('train_steps_per_round')} training steps, "
+            f"then {block.get('train_spread_rounds')} rounds spread between epochs; {block.get('latency_calls')} "
+            f"batch-1 calls; garbage collector {block.get('gc')}; front end {block.get('front_end')}."]
+
+
 def environment_section(runs: list[Run], merged: Run) -> Section:
-    """The header section: the case counts and one environment row per results file."""
+    """The header section: busy-machine warnings, the case counts, the procedure and one environment row per
+    results file."""
     import pandas as pd
 
-    return Section("Environment", [counts(merged)], [pd.DataFrame([environment_row(r) for r in runs])])
+    return Section("Environment", [*busy_warnings(runs), counts(merged), *procedure_line(runs)],
+                   [pd.DataFrame([environment_row(r) for r in runs])])

@@ -36,8 +36,8 @@ METRICS = {m.key: m for m in [
     Metric("test_accuracy", "test acc (%)", "higher", "{:.2f}", "pp", 100.0),
     Metric("test_loss", "test loss", "lower", "{:.4f}", "diff"),
     Metric("train_seconds", "train time (s)", "lower", "{:.3f}"),
-    Metric("train_peak_mem_mb", "train peak mem (MB)", "lower", "{:,.1f}"),
-    Metric("infer_peak_mem_mb", "infer peak mem (MB)", "lower", "{:,.1f}"),
+    Metric("train_peak_mem_mb", "train peak mem (MiB)", "lower", "{:,.1f}"),
+    Metric("infer_peak_mem_mb", "infer peak mem (MiB)", "lower", "{:,.1f}"),
     Metric("train_joules_per_sample", "train J/sample", "lower", "{:.3g}"),
     Metric("infer_joules_per_sample", "infer J/sample", "lower", "{:.3g}"),
     # MFU is stored as a fraction of peak FLOP/s (as nanoGPT's estimate_mfu returns it), shown in %
@@ -54,6 +54,20 @@ METRICS = {m.key: m for m in [
 ]}
 
 
+# Below this, a peak-memory reading is the meter's noise, not the case's memory: the CPU meter reads the
+# kernel's resident high-water mark, whose figure moves by a few hundred KiB with no change in the case
+# (suite/memory.py). Such a reading prints as "< resolution", is never starred and takes no ratio.
+MEMORY_RESOLUTION_MIB = 1.0
+MEMORY_KEYS = ("train_peak_mem_mb", "infer_peak_mem_mb")
+BELOW_RESOLUTION = "< resolution"
+
+
+def below_resolution(key: str, value) -> bool:
+    """Whether a value of `key` is a memory reading under the meter's resolution."""
+    value = number(value)
+    return key in MEMORY_KEYS and value is not None and value < MEMORY_RESOLUTION_MIB
+
+
 def number(value) -> float | None:
     """A finite float, or None for anything else (missing, text, NaN, a bool)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -67,5 +81,7 @@ def show(key: str, value) -> str:
     value = number(value)
     if value is None:
         return "-"
+    if below_resolution(key, value):
+        return BELOW_RESOLUTION
     metric = METRICS.get(key)
     return (metric.digits if metric else "{:,.4g}").format(value * (metric.scale if metric else 1.0))

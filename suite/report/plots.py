@@ -1,18 +1,24 @@
 """The report's plots (matplotlib, Agg canvas, PNG and SVG under OUT/plots/), one section each.
 
 Every `*_figure` function takes the run's Layout and returns the Figure (None when the run has
-nothing to draw), so tests can read back which rows a plot was drawn from.
+nothing to draw), so tests can read back which rows a plot was drawn from. Labels are data (case ids,
+plan values): they are drawn as plain text, never as mathtext or LaTeX (`plain_text`), and every image is
+written through a temporary file and a rename (`save_figure`).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
+from suite.errors import ConfigError
+from suite.fileio import atomic_file
 from suite.report.grouping import Group, Layout, layout
 from suite.report.pareto import pareto_front
 from suite.report.sections import Section
@@ -59,13 +65,35 @@ def new_figure(width: float = 7.5, height: float = 4.6, **subplots) -> tuple[Fig
     return fig, fig.subplots(**subplots)
 
 
+@contextmanager
+def plain_text():
+    """While active, new text in figures is plain: a "$" in a case id is a dollar sign, not mathtext, and
+    nothing goes through LaTeX. Tick labels are made when a figure is saved: save inside the block too."""
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        yield
+
+
+def check_image_path(path: Path) -> None:
+    """Refuse an image path whose suffix names no format matplotlib writes, before anything is drawn."""
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if Path(path).suffix[1:].lower() not in formats:
+        raise ConfigError(f"{path}: the file name must end in one of: {', '.join('.' + f for f in formats)}")
+
+
+def save_figure(fig: Figure, path: Path, **options) -> Path:
+    """Write a figure in the format its suffix names, through a temporary file and a rename."""
+    path = Path(path)
+    check_image_path(path)
+    with atomic_file(path, binary=True) as handle:
+        fig.savefig(handle, format=path.suffix[1:].lower(), **options)
+    return path
+
+
 def save(fig: Figure, out: Path, name: str) -> Path:
     """Write NAME.png and NAME.svg under OUT/plots/; returns the PNG."""
     folder = Path(out) / PLOTS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    fig.savefig(folder / f"{name}.png", dpi=DPI)
-    fig.savefig(folder / f"{name}.svg", metadata={"Date": None})
-    return folder / f"{name}.png"
+    save_figure(fig, folder / f"{name}.svg", metadata={"Date": None})
+    return save_figure(fig, folder / f"{name}.png", dpi=DPI)
 
 
 def accuracy_points(lay: Layout, key: str, shown: Quality = QUALITIES["accuracy"]) -> list[tuple[Group, float, float]]:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suite.report.grouping import Group, layout
-from suite.report.metrics import METRICS, show
+from suite.report.metrics import BELOW_RESOLUTION, METRICS, show
 from suite.report.sections import Section
 from suite.report.spread import quartiles
 
 BEST = " ★"  # appended to the best value of a column; the HTML page styles cells that end with it
+NOISY = " (noisy)"  # appended to a case whose timed rounds spread by more than 10% of their median
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def table(groups: list[Group], columns: list[Column], extra: list[tuple[str, Cal
     seeds = any(len(g.members) > 1 for g in groups)
     rows = []
     for g in groups:
-        row = {"case": g.label, **({"seeds": str(len(g.members))} if seeds else {})}
+        row = {"case": g.label + (NOISY if noisy(g) else ""), **({"seeds": str(len(g.members))} if seeds else {})}
         row.update({c.header: c.text(g, c.value(g)) for c in columns})
         row.update({header: fn(g) for header, fn in extra})
         rows.append(row)
@@ -122,7 +123,7 @@ def table(groups: list[Group], columns: list[Column], extra: list[tuple[str, Cal
 
 def _mark_best(groups: list[Group], rows: list[dict], column: Column) -> None:
     scored = [(column.value(g), row) for g, row in zip(groups, rows) if g.status == "ok"]
-    scored = [(v, row) for v, row in scored if v is not None]
+    scored = [(v, row) for v, row in scored if v is not None and row[column.header] != BELOW_RESOLUTION]
     if len(scored) < 2:
         return
     best = (max if column.better == "higher" else min)(v for v, _ in scored)
@@ -130,6 +131,13 @@ def _mark_best(groups: list[Group], rows: list[dict], column: Column) -> None:
     for _, row in scored:  # ties at the shown precision are all best
         if row[column.header] == best_text:
             row[column.header] += BEST
+
+
+def noisy(g: Group) -> bool:
+    """Whether any seed of a group has a timing whose IQR exceeds 10% of its median (suite.stats)."""
+    from suite.stats import noisy_metrics
+
+    return any(noisy_metrics(m.metrics) for m in g.members)
 
 
 def present(groups: list[Group], keys: list[str]) -> list[str]:
@@ -187,7 +195,9 @@ def build_tables(run, out: Path) -> list[Section]:
         shown = [g for g in groups if any(spec.row_key in m.metrics for m in g.members)]
         columns = spec.fixed + [metric_column(k) for k in present(shown, spec.keys)]
         if shown:
-            text = [f"{spec.text} {BEST.strip()} marks the best value of a column.", *absent(shown, spec.keys)]
+            text = [f"{spec.text} {BEST.strip()} marks the best value of a column; \"{NOISY.strip()}\" a case "
+                    "whose timed rounds spread by more than 10% of their median (IQR/median).",
+                    *absent(shown, spec.keys)]
             sections.append(Section(spec.title, text, [table(shown, columns)]))
     if groups:
         sections.append(_accuracy_section(groups))

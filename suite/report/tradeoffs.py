@@ -7,15 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from suite.report.grouping import Group, Layout, layout
-from suite.report.metrics import METRICS
+from suite.report.metrics import METRICS, below_resolution
 from suite.report.sections import Section
 from suite.report.spread import ranges_differ, samples_differ
-from suite.report.tables import central
+from suite.report.tables import NOISY, central, noisy
 
 SUMMARY = ["params", "flops_per_sample", "test_accuracy", "test_loss", "val_loss", "train_samples_per_s",
            "train_tokens_per_s", "infer_latency_ms_p50", "infer_samples_per_s", "train_seconds", "train_peak_mem_mb",
            "infer_peak_mem_mb", "train_joules_per_sample", "infer_joules_per_sample", "train_mfu", "infer_mfu"]
 WITHIN = "within spread"
+# Figures computed from a timing share its noise: their differences are judged on that timing's spread.
+DERIVED_FROM = {"train_mfu": "train_samples_per_s", "train_seconds": "train_samples_per_s",
+                "infer_mfu": "infer_samples_per_s"}
 
 
 def evidence(group: Group, key: str):
@@ -33,7 +36,11 @@ def evidence(group: Group, key: str):
 
 
 def differ(base: Group, group: Group, key: str) -> bool:
-    """Whether a metric of a group differs from the base's beyond the measured spread of both."""
+    """Whether a metric of a group differs from the base's beyond the measured spread of both (for a
+    figure derived from a timing, that timing's)."""
+    if key in DERIVED_FROM and central(base, DERIVED_FROM[key]) is not None \
+            and central(group, DERIVED_FROM[key]) is not None:
+        key = DERIVED_FROM[key]
     a, b = evidence(base, key), evidence(group, key)
     if METRICS[key].exact or (a is None and b is None):
         return True
@@ -51,6 +58,8 @@ def effect(base: Group, group: Group, key: str) -> str:
     before, after = central(base, key), central(group, key)
     if before is None or after is None:
         return "-"
+    if below_resolution(key, before) or below_resolution(key, after):
+        return "< resolution"
     if not differ(base, group, key):
         return WITHIN
     metric = METRICS[key]
@@ -95,7 +104,8 @@ def build_tradeoffs(run, out: Path) -> list[Section]:
             "effect on each metric: xR is the ratio to the base, pp a difference in percentage points. "
             f"\"{WITHIN}\" means the two measurements overlap: their interquartile ranges overlap or a "
             "Mann-Whitney U test over the raw samples finds no difference at p < 0.05 (min–max ranges where "
-            "only those were kept; a single value inside the other side's range). Accuracy has a spread only "
+            "only those were kept; a single value inside the other side's range). Figures derived from a "
+            "timing (MFU, train time) are judged on that timing's spread. Accuracy has a spread only "
             "with several seeds: between single seeds, differences are printed as measured."]
     if base.status != "ok":
         return [Section("Trade-offs", [f"The base case `{base.label}` is {base.status}: no trade-offs to show."])]
@@ -104,7 +114,10 @@ def build_tradeoffs(run, out: Path) -> list[Section]:
         text.append(f"Axes never varied alone from the base (see the tables): {', '.join(lonely)}.")
     if not rows:
         return [Section("Trade-offs", text)]
-    table = pd.DataFrame([{"change": change_label(lay, g),
+    if any(noisy(g) for g in [base, *rows]):
+        text.append(f"Rows marked \"{NOISY.strip()}\" (or a noisy base case) have timings whose rounds spread by "
+                    "more than 10% of their median: read their timing ratios with care.")
+    table = pd.DataFrame([{"change": change_label(lay, g) + (NOISY if noisy(g) else ""),
                            **{METRICS[k].label: effect(base, g, k) if g.status == "ok" else g.status for k in keys}}
                           for g in rows])
     return [Section("Trade-offs", text, [table])]

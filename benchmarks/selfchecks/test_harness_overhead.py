@@ -4,7 +4,7 @@ Both train seed-cnn with Adam (lr 1e-3, batch 64) on the same data; their rounds
 so that machine noise hits both alike. Prints both throughputs and their ratio; fails when the
 suite is more than 5% slower.
 
-    pytest benchmarks/test_harness_overhead.py -s [--data-dir DIR]   (MNIST when DIR holds it, else digits)
+    pytest benchmarks/selfchecks/test_harness_overhead.py -s [--data-dir DIR]   (MNIST when DIR holds it, else digits)
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 formats, plots included, through the same code as `tradeoff-bench report`. Prints the seconds; fails
 above the 10 s the report issue allows on 2 cores.
 
-    pytest benchmarks/test_report_speed.py -s
+    pytest benchmarks/selfchecks/test_report_speed.py -s
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from suite.report.build import write_report
 from suite.results import load_run
 
-FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "golden" / "results.json"
+FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "golden" / "results.json"
 LIMIT_S = 10.0
 
 

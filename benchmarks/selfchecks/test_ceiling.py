@@ -4,7 +4,7 @@ The ceiling is the figure a run reports (suite.ceiling.get_ceiling: cached per e
 fingerprint); the independent timing is a plain perf_counter loop around `a @ b`. Prints both and
 their ratio; fails when they differ by more than 10%. Timing-sensitive: run it on a quiet machine.
 
-    pytest benchmarks/test_ceiling.py -s
+    pytest benchmarks/selfchecks/test_ceiling.py -s
 """
 
 from __future__ import annotations

@@ -1,0 +1,36 @@
+"""What every check of a validation run shares: the device, the mode, the clock budget and the environment."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Context:
+    """One validation run. `deadline` is a perf_counter time after which no further plan case starts."""
+
+    out: Path
+    quick: bool
+    deadline: float
+    machine_info: dict
+    device: object = None  # torch.device("cuda") where there is one
+    lever_ratios: list[dict] = field(default_factory=list)
+
+    @property
+    def environment(self) -> dict:
+        """The suite's environment block (suite.devices.environment)."""
+        return self.machine_info["tradeoff_bench"]
+
+    def out_of_time(self) -> bool:
+        """Whether the run's clock budget is spent."""
+        return time.perf_counter() > self.deadline
+
+    def measure_config(self):
+        """The runner's MeasureConfig for auxiliary cases (and the plans under --quick): few rounds,
+        the same code path."""
+        from suite.runner import MeasureConfig
+
+        return MeasureConfig(train_rounds=3, train_steps_per_round=2, train_warmup_rounds=1, train_spread_rounds=2,
+                             latency_calls=10, latency_warmup=2, infer_rounds=3)
