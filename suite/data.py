@@ -6,6 +6,7 @@ Nothing is downloaded unless `download=True` is passed (the CLI's `--download`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import math
@@ -48,7 +49,10 @@ EVAL_SPLITS = {
 
 @dataclass(frozen=True)
 class Dataset:
-    """Standardized float32 images (N, C, H, W) and int64 labels, split into train and test."""
+    """Standardized float32 images (N, C, H, W) and int64 labels, split into train and test. `task` says
+    what the tensors hold ("classification": x (N, ...) floating, y (N,) class indices in [0, num_classes);
+    "language-modelling": x and y (N, T) int64 token ids, y the next token of each position of x,
+    suite/workloads/text.py)."""
 
     name: str
     x_train: torch.Tensor
@@ -56,6 +60,7 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
+    task: str = "classification"
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -64,7 +69,7 @@ class Dataset:
     def to(self, device: torch.device) -> Dataset:
         """The same dataset with every tensor on `device`."""
         move = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_test", "y_test")}
-        return Dataset(self.name, num_classes=self.num_classes, **move)
+        return dataclasses.replace(self, **move)
 
     def for_case(self, case) -> Dataset:
         """The dataset as the case sees it: the held-out split cut to `case.eval_batches` batches of
@@ -72,7 +77,7 @@ class Dataset:
         if case.eval_batches is None:
             return self
         keep = evenly_spaced(len(self.y_test), case.eval_batches, case.batch_size).to(self.y_test.device)
-        return Dataset(self.name, self.x_train, self.y_train, self.x_test[keep], self.y_test[keep], self.num_classes)
+        return dataclasses.replace(self, x_test=self.x_test[keep], y_test=self.y_test[keep])
 
 
 def evenly_spaced(count: int, batches: int | None, batch_size: int) -> torch.Tensor:
@@ -115,8 +120,8 @@ def validation_split(data: Dataset, fraction: float = VALIDATION_FRACTION) -> Da
     index = np.arange(len(data.y_train))
     train, val, _, _ = _stratified_split(index, data.y_train.cpu().numpy(), fraction)
     train, val = (torch.as_tensor(i, device=data.y_train.device) for i in (train, val))
-    return Dataset(data.name, data.x_train[train], data.y_train[train], data.x_train[val], data.y_train[val],
-                   data.num_classes)
+    return dataclasses.replace(data, x_train=data.x_train[train], y_train=data.y_train[train],
+                               x_test=data.x_train[val], y_test=data.y_train[val])
 
 
 def read_idx(path: Path, kind: str) -> np.ndarray:

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from suite.cases import Case
+from suite.cli import main
 from suite.compare import compare_runs
 from suite.data import load_dataset
 from suite.results import load_run
@@ -56,13 +57,13 @@ def unigram_loss(corpus) -> float:
 
 
 def test_tiny_transformer_learns_the_real_corpus(text_data_dir):
-    case = Case(model="transformer", dataset="tinyshakespeare", depth=2, width=64, heads=4, context=32,
-                batch_size=32, optimizer="adamw", lr=3e-3, schedule="warmup-cosine", warmup_steps=20, steps=300,
-                eval_interval=100, eval_batches=20, grad_clip=1.0)
+    case = Case(model="transformer", dataset="tinyshakespeare", depth=1, width=64, heads=4, context=32,
+                batch_size=32, optimizer="adamw", lr=1e-2, schedule="warmup-cosine", warmup_steps=10, steps=200,
+                eval_interval=50, eval_batches=10, grad_clip=1.0)
     _, outcome = train_for_accuracy(prepare(case, text_data_dir))
-    losses = [h["test_loss"] for h in outcome.history]
+    losses = [h["test_loss"] for h in outcome.history]  # measured: 2.81, 2.64, 2.53, 2.49
     floor = unigram_loss(load_dataset("tinyshakespeare", text_data_dir))
-    assert floor == pytest.approx(3.3, abs=0.1) and losses[0] < math.log(65)  # below uniform guessing at step 100
+    assert floor == pytest.approx(3.3, abs=0.1) and losses[0] < math.log(65)  # below uniform guessing at step 50
     assert losses == sorted(losses, reverse=True) and outcome.test_loss < floor - FLOOR_MARGIN, losses
 
 
@@ -82,7 +83,7 @@ def check_lm_results(path, cases: int) -> None:
         assert [h["step"] for h in m["history"]] == [10, 20] and result.case["epochs"] is None
 
 
-def test_both_front_ends_resume_report_and_compare(text_data_dir, tmp_path):
+def test_both_front_ends_resume_report_and_compare(text_data_dir, tmp_path, capsys):
     plan = tmp_path / "tiny_lm.toml"
     plan.write_text(TINY_LM_PLAN)
     out = tmp_path / "run"
@@ -95,8 +96,8 @@ def test_both_front_ends_resume_report_and_compare(text_data_dir, tmp_path):
         assert text in report
     for plot in ("pareto-accuracy-latency.png", "accuracy-params.png", "convergence.png", "lr-schedules.png"):
         assert (out / "plots" / plot).stat().st_size > 5000
-    resumed = run_cli("run", "--resume", "--out", out, "--data-dir", text_data_dir)
-    assert resumed.returncode == 0 and "(resuming: 2 already recorded)" in resumed.stdout, resumed.stderr
+    assert main(["run", "--resume", "--out", str(out), "--data-dir", str(text_data_dir)]) == 0  # in process: faster
+    assert "(resuming: 2 already recorded)" in capsys.readouterr().out
 
     bench_json = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(plan),

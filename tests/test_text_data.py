@@ -9,7 +9,7 @@ import torch
 from suite.cases import Case
 from suite.data import load_dataset, validation_split
 from suite.errors import ConfigError
-from suite.workloads.text import load_text_corpus
+from suite.workloads.text import TASK, check_language_model, load_text_corpus
 from tests.conftest import run_cli
 
 LM = dict(model="transformer", dataset="tinyshakespeare", depth=1, width=16, heads=2, context=8, batch_size=4)
@@ -35,6 +35,21 @@ def test_windows_of_the_case_context(text_data_dir):
     few = corpus.for_case(Case(**LM, eval_batches=3))
     assert few.x_test.shape == (12, 8)  # 3 batches of 4, spread from the first window to the last
     assert torch.equal(few.x_test[0], data.x_test[0]) and torch.equal(few.x_test[-1], data.x_test[-1])
+    assert data.task == few.task == TASK and check_language_model(few) is None
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: {"y_test": d.y_test[:, :-1]}, "y_test is torch.int64 (12, 7), expected int64 (N, T) token ids"),
+    (lambda d: {"x_train": d.x_train.float()}, "x_train is torch.float32"),
+    (lambda d: {"y_train": d.y_train + 65}, "train tokens span 0..129, expected 0..64"),
+    (lambda d: {"num_classes": 1}, "num_classes is 1, expected the vocabulary size"),
+])
+def test_language_model_tensors_are_checked(text_data_dir, change, message):
+    import dataclasses
+
+    data = load_dataset("tinyshakespeare", text_data_dir).for_case(Case(**LM, eval_batches=3))
+    problem = check_language_model(dataclasses.replace(data, **change(data)))
+    assert problem is not None and problem.startswith(message), problem
 
 
 def test_tuning_carves_validation_from_the_training_text(text_data_dir):

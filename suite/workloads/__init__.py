@@ -1,1 +1,1 @@
-"""Workloads: model families and datasets."""
+"""Workloads: model families and datasets beyond the seed's dense and conv nets."""

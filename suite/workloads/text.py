@@ -27,6 +27,7 @@ TEXT_DATASETS = {
     "first 90% train, last 10% held out (nanoGPT's shakespeare_char)",
 }
 FILES = {"tinyshakespeare": "input.txt"}
+TASK = "language-modelling"  # suite.data.Dataset.task of the windows
 TRAIN_FRACTION = 0.9  # nanoGPT's data/shakespeare_char/prepare.py: train_data = data[:int(n * 0.9)]
 
 
@@ -69,7 +70,7 @@ class TextCorpus:
         x_test, y_test = (t[: count * context].view(count, context)
                           for t in (self.test_tokens[:-1], self.test_tokens[1:]))
         keep = evenly_spaced(count, case.eval_batches, case.batch_size).to(x_test.device)
-        return Dataset(self.name, x_train, y_train, x_test[keep], y_test[keep], self.num_classes)
+        return Dataset(self.name, x_train, y_train, x_test[keep], y_test[keep], self.num_classes, TASK)
 
 
 def text_path(name: str, data_dir: Path | None) -> Path:
@@ -105,3 +106,24 @@ def load_text_corpus(name: str, data_dir: Path | None) -> TextCorpus:
     tokens = torch.from_numpy(tokens.astype(np.int64))
     cut = int(len(tokens) * TRAIN_FRACTION)
     return TextCorpus(name, "".join(map(chr, chars)), tokens[:cut], tokens[cut:], str(path))
+
+
+def check_language_model(data) -> str | None:
+    """What is wrong with a language-modelling Dataset's tensors, or None: x_* and y_* int64 (N, T) of the same
+    T in both splits, N >= 1, token ids in [0, num_classes), num_classes >= 2 (the check a plug-in dataset of
+    this task gets before any training)."""
+    if isinstance(data.num_classes, bool) or not isinstance(data.num_classes, int) or data.num_classes < 2:
+        return f"num_classes is {data.num_classes!r}, expected the vocabulary size, an integer >= 2"
+    length = data.x_train.shape[1] if data.x_train.ndim == 2 else None
+    for split in ("train", "test"):
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        for key, t in ((f"x_{split}", x), (f"y_{split}", y)):
+            if t.dtype != torch.int64 or t.ndim != 2 or len(t) == 0 or t.shape[1] != length:
+                return (f"{key} is {t.dtype} {tuple(t.shape)}, expected int64 (N, T) token ids with N >= 1 and the "
+                        f"same T in every split")
+        if y.shape != x.shape:
+            return f"y_{split} has shape {tuple(y.shape)}, x_{split} {tuple(x.shape)}: one next token per position"
+        low, high = int(min(x.min(), y.min())), int(max(x.max(), y.max()))
+        if low < 0 or high >= data.num_classes:
+            return f"{split} tokens span {low}..{high}, expected 0..{data.num_classes - 1}"
+    return None
