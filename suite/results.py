@@ -13,8 +13,9 @@ one per group, whose `stats` are pytest-benchmark's own statistics of what that 
     accuracy  seconds per test-split evaluation  extra_info: test_accuracy, test_loss, train_seconds, history,
                                                              time_to_target_s, epochs_to_target, accuracy_kept
 
-A language model adds train_tokens_per_s (train), flops_per_token, train_flops_per_token and
-attention_flops_per_token (infer), val_loss and bits_per_char (accuracy); a steps budget has steps_to_target.
+A language model adds train_tokens_per_s (train), flops_per_token, train_flops_per_token,
+attention_flops_per_token and attention_flops_source (infer), val_loss and bits_per_char (accuracy); a steps
+budget has steps_to_target (and `epochs` null in the case).
 
 Every benchmark's extra_info also holds `case` (the Case fields), `case_id`, `plan` and `status`.
 A cost figure that cannot be measured on this machine (energy without a readable counter, say) is

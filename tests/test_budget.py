@@ -112,3 +112,12 @@ def test_time_to_target_loss_reads_the_first_evaluation_at_or_below_it():
                                                                             "epochs_to_target": 2}
     assert target_metrics(steps_case.replace(target_val_loss=1.0), history) == {"time_to_target_s": None,
                                                                                 "steps_to_target": None}
+
+
+def test_tuning_selects_the_lowest_validation_loss_for_a_language_model():
+    from suite.study import select
+    from tests.test_study import row
+
+    lm = {"model": "transformer", "dataset": "tinyshakespeare"}
+    rows = [row({**lm, "lr": 0.01}, 0.46, val_loss=2.00), row({**lm, "lr": 0.001}, 0.45, val_loss=1.90)]
+    assert [w["case"]["lr"] for w in select(rows).values()] == [0.001]  # lower loss wins over higher accuracy
