@@ -15,7 +15,7 @@ from pathlib import Path
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, StrMethodFormatter
+from matplotlib.ticker import LogFormatter, MaxNLocator, StrMethodFormatter
 
 from suite.errors import ConfigError
 from suite.fileio import atomic_file
@@ -200,6 +200,14 @@ def budget_axis(groups: list[Group]) -> tuple[str, str]:
     return ("step", "optimizer step") if any(g.case.get("steps") for g in groups) else ("epoch", "epoch")
 
 
+def log_y(ax) -> None:
+    """A log y scale whose tick labels are plain numbers: under plain_text the default labels would show their
+    mathtext source ("$\\mathdefault{10^{-3}}$")."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(LogFormatter())
+    ax.yaxis.set_minor_formatter(LogFormatter(minor_thresholds=(1, 0.4)))
+
+
 def convergence_figure(lay: Layout) -> Figure | None:
     """Test accuracy (a language model: validation loss) and train loss against epoch (or step) and wall time,
     one line per recipe."""
@@ -221,7 +229,7 @@ def convergence_figure(lay: Layout) -> Figure | None:
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
             if key == "train_loss":
-                ax.set_yscale("log")
+                log_y(ax)
     axes[0][1].legend(fontsize=7, loc="upper right" if shown.lower_is_better else "lower right")
     return fig
 
@@ -236,9 +244,13 @@ def schedule_figure(lay: Layout) -> Figure | None:
     fig, ax = new_figure(height=3.8)
     ax.set_title(title, fontsize=9)
     for g in groups:
-        ax.plot(*series(history(g), x, "lr"), marker=".", label=lay.short_label(g))
+        xs, rates = series(history(g), x, "lr")
+        if x == "step":  # each entry's rate is the one its interval started with: draw it at that first step
+            xs = [0, *xs[:-1]]
+        ax.plot(xs, rates, marker=".", label=lay.short_label(g))
     ax.set(xlabel=f"{xlabel} (the rate at the start of each evaluation interval)" if x == "step" else xlabel,
-           ylabel="learning rate (log scale)", yscale="log")
+           ylabel="learning rate (log scale)")
+    log_y(ax)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
