@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from suite.report.build import build_sections
 from suite.report.grouping import layout
-from suite.report.plots import FRONT, VAL_LOSS, convergence_figure, front_figure
+from suite.report.plots import FRONT, VAL_LOSS, convergence_figure, front_figure, plain_text, schedule_figure
 from suite.report.tradeoffs import build_tradeoffs
 from suite.results import CaseResult, Run
 
@@ -50,6 +50,16 @@ def test_convergence_plots_validation_loss_against_steps():
     lines = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in top_left.get_lines()}
     assert lines["base"] == ([500, 1000, 1500, 2000], [1.90 + 0.5 / i for i in (1, 2, 3, 4)])
     assert set(lines) == {"base", "momentum"}  # recipes on the base model only (lr follows the optimizer)
+
+
+def test_lr_plot_draws_each_rate_at_its_intervals_first_step_with_plain_log_labels(tmp_path):
+    with plain_text():
+        fig = schedule_figure(layout(lm_run()))
+        fig.savefig(tmp_path / "lr.png")  # tick labels are made on drawing
+    ax = fig.axes[0]
+    assert {tuple(line.get_xdata()) for line in ax.get_lines()} == {(0, 500, 1000, 1500)}
+    labels = [t.get_text() for t in ax.yaxis.get_ticklabels(minor=True) + ax.yaxis.get_ticklabels()]
+    assert any(labels) and not any("$" in text for text in labels), labels
 
 
 def test_summary_and_sections_name_the_language_model_metrics(tmp_path):
