@@ -31,7 +31,8 @@ def pytest_addoption(parser):
     group = parser.getgroup("tradeoff-bench")
     group.addoption("--plan", default="quick", help="plan name in benchmarks/plans/ or a .toml path")
     group.addoption("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a base field")
-    group.addoption("--data-dir", default=None, help="directory of IDX files (or $TRADEOFF_BENCH_DATA)")
+    group.addoption("--data-dir", default=None, help="data directory: IDX files, tinyshakespeare/input.txt "
+                    "(or $TRADEOFF_BENCH_DATA)")
     group.addoption("--shard", default=None, metavar="K/N", help="only the K-th of N balanced parts of the plan")
 
 

@@ -6,13 +6,16 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from suite import budget
 from suite.data import DATASETS, EVAL_SPLITS
 from suite.devices import DEVICES
 from suite.errors import ConfigError, choices_error, shown
 from suite.levers import LEVER_CHOICES, id_parts, validate
 from suite.models import MODELS
-from suite.optim import OPTIMIZERS, SCHEDULES
+from suite.optim import OPTIMIZERS, SCHEDULES, recipe_id_parts, validate_recipe
+from suite.workloads import transformer
 from suite.workloads.plugins import SPEC_FORMS, is_spec
+from suite.workloads.text import TEXT_DATASETS
 
 # Fields that only the dense and conv families have; seed-cnn fixes its own architecture.
 FAMILY_FIELDS = ("depth", "width", "shared")
@@ -56,6 +59,22 @@ class Case:
     threads: int | None = None  # CPU intra-op threads; None: torch's default
     world_size: int = 1  # data-parallel ranks (DistributedDataParallel)
     deterministic: bool = False  # torch.use_deterministic_algorithms(True) for the case: a lever with a cost
+    # The transformer family (suite/workloads/transformer.py); null for every other model.
+    heads: int | None = None  # attention heads (width must be a multiple)
+    context: int | None = None  # sequence length in tokens
+    bias: bool | None = None  # biases in Linear and LayerNorm layers
+    tie_head: bool | None = None  # output head weight = token embedding
+    dropout: float | None = None
+    # Training-recipe fields (suite/budget.py, suite/optim.py); at their defaults they add nothing to the id.
+    steps: int | None = None  # a budget of optimizer steps instead of epochs (epochs is then null)
+    eval_interval: int | None = None  # steps between held-out evaluations (steps budget; unset: after the last)
+    eval_batches: int | None = None  # held-out evaluation on this many batches (unset: the whole split)
+    beta2: float | None = None  # Adam's second-moment coefficient (adam, adamw; unset: torch's 0.999)
+    decay_2d_only: bool = False  # weight decay on tensors of 2+ dimensions only (no biases, norms)
+    grad_clip: float | None = None  # clip the gradients' global norm to this
+    warmup_steps: int | None = None  # warmup-cosine: linear warm-up steps (default 0)
+    min_lr: float | None = None  # warmup-cosine: the floor the cosine decays to (default lr / 10)
+    target_val_loss: float | None = None  # time-to-target is read off the history at this held-out loss
 
     def __post_init__(self):
         for f in dataclasses.fields(self):  # any float field, present or future: inf and nan never reach a run
@@ -81,7 +100,11 @@ class Case:
         _check_number(self, "lr", positive=True)
         _check_number(self, "weight_decay", positive=False)
         _check_int(self, "batch_size", 1)
-        _check_int(self, "epochs", 1)
+        budget.validate_budget(self)  # a steps budget sets epochs to null
+        if self.steps is None:
+            _check_int(self, "epochs", 1)
+        validate_recipe(self)
+        transformer.validate(self, TEXT_DATASETS)
         _check_int(self, "seed", 0)
         if self.seed >= 2**32:
             raise ConfigError(f"field 'seed' must be < 2**32 (NumPy's seed range), got {shown(self.seed)}")
@@ -100,10 +123,14 @@ class Case:
         parts = [self.model]
         if self.model != "seed-cnn":
             parts += [f"d{self.depth}", f"w{self.width}"] + (["shared"] if self.shared else [])
-        parts += [self.optimizer, f"lr{self.lr:g}", self.schedule]
+        recipe = recipe_id_parts(self)
+        parts += transformer.id_parts(self) + [self.optimizer, f"lr{self.lr:g}", *recipe["lr"], self.schedule]
+        parts += recipe["schedule"]
         if self.weight_decay:
             parts.append(f"wd{self.weight_decay:g}")
-        parts += [self.dataset, self.device, f"b{self.batch_size}", f"e{self.epochs}", f"s{self.seed}"]
+        parts += recipe["wd"]
+        parts += [self.dataset, self.device, f"b{self.batch_size}", budget.budget_id_part(self), f"s{self.seed}"]
+        parts += budget.evaluation_id_parts(self)
         if self.target_accuracy is not None:
             parts.append(f"t{self.target_accuracy:g}")
         if self.eval_split != "test":
@@ -158,6 +185,8 @@ def parse_value(name: str, text: str):
     if name not in FIELDS:
         raise ConfigError(f"unknown case field {shown(name)}; valid fields: {', '.join(FIELDS)}")
     kind = str(FIELDS[name].type)
+    if "None" in kind and text.lower() in ("none", "null"):
+        return None
     try:
         if "bool" in kind:
             if text.lower() not in ("true", "false"):

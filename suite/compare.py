@@ -17,6 +17,7 @@ Each compared metric gets one verdict: `regressed`, `improved`, `unchanged`, `no
   metric without raw samples on a lone run each side is `untested (no raw samples)`.
 - Accuracy: a change larger than the threshold in percentage points (default 0.5 pp) and larger than
   the baseline's spread (max - min over seeds, or over the runs of a history baseline); within it `noise`.
+  A language model's held-out loss (`val_loss`, lower is better) likewise, in nats per token (default 0.02).
 - Params and FLOPs compare exactly: any change is a verdict (more is `regressed`, fewer `improved`).
 - A case whose status changes from ok to anything else is `regressed` (and back, `improved`); a case
   that goes to `error` from any other status is `regressed`.
@@ -39,6 +40,8 @@ from suite.errors import ConfigError, choices_error
 from suite.stats import mann_whitney_p
 
 ALPHA = 0.01
+QUALITY_SCALE = {"accuracy": 100.0, "loss": 1.0}  # quality metrics: the unit their change is in
+QUALITY_UNIT = {"accuracy": "pp", "loss": "nats"}
 MIN_HISTORY_RUNS = 3  # fewer baseline runs give no usable between-run spread: no verdict then
 VERDICTS = ("regressed", "suspect", "improved", "unchanged", "noise", "untested")
 Z_ONE_SIDED = 2.326  # the normal quantile of 1 - 0.01
@@ -56,11 +59,11 @@ PROCESS_SPREAD = {"train_samples_per_s": 0.27, "infer_latency_ms_p50": 0.31, "in
 class Metric:
     """How one metric is compared: its kind, which direction is better, its unit and raw samples."""
 
-    kind: str  # timing | accuracy | exact
+    kind: str  # timing | accuracy | loss | exact
     better: str  # higher | lower
     unit: str
     group: str | None = None  # the results group whose raw seconds per call the metric derives from
-    threshold: float | None = None  # timing: relative, in %; accuracy: percentage points
+    threshold: float | None = None  # timing: relative, in %; accuracy: percentage points; loss: nats
 
 
 METRICS = {
@@ -72,6 +75,8 @@ METRICS = {
     # Batched inference keeps only summary statistics per run: testable against a history of runs only.
     "infer_samples_per_s": Metric("timing", "higher", "samples/s", None, 5.0),
     "test_accuracy": Metric("accuracy", "higher", "%", None, 0.5),
+    # 0.02 nats is about 1% of a character model's held-out loss near 1.9 (the shakespeare plan's base case)
+    "val_loss": Metric("loss", "lower", "nats/token", None, 0.02),
     "params": Metric("exact", "lower", "params"),
     "flops_per_sample": Metric("exact", "lower", "FLOPs"),
     "train_flops_per_sample": Metric("exact", "lower", "FLOPs"),
@@ -98,7 +103,7 @@ class Row:
     metric: str
     baseline: float | None
     candidate: float | None
-    change: float | None  # relative % for timing and exact metrics, percentage points for accuracy
+    change: float | None  # relative % for timing and exact metrics, percentage points for accuracy, nats for loss
     verdict: str
     test: str = ""  # how significance was decided, with its p-value or interval
     note: str = ""
@@ -208,7 +213,8 @@ def compare_entries(baseline: dict[str, Entry], candidate: dict[str, Entry], thr
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha {alpha!r} must be between 0 and 1")
     limits = {name: m.threshold for name, m in METRICS.items()} | (thresholds or {})
-    spreads = seed_spreads(baseline.values())
+    spreads = {name: seed_spreads(baseline.values(), name, QUALITY_SCALE[m.kind])
+               for name, m in METRICS.items() if m.kind in QUALITY_SCALE}
     context = {"process": PROCESS_SPREAD | (process_spread or {}), "pooled": pooled_spreads(baseline.values()),
                "history": history}
     rows, not_measured = [], []
@@ -225,7 +231,7 @@ def compare_entries(baseline: dict[str, Entry], candidate: dict[str, Entry], thr
             before, after = base.metrics.get(name), cand.metrics.get(name)
             if _number(before) and _number(after):
                 rows.append(metric_row(case_id, name, base, cand, limits.get(name), alpha,
-                                       spreads.get(seedless_key(base.case)), context))
+                                       spreads.get(name, {}).get(seedless_key(base.case)), context))
     return Comparison(rows, [c for c in baseline if c not in candidate], [c for c in candidate if c not in baseline],
                       not_measured)
 
@@ -249,12 +255,14 @@ def metric_row(case_id: str, name: str, base: Entry, cand: Entry, threshold: flo
     """The verdict on one metric of one case."""
     metric = METRICS[name]
     before, after = float(base.metrics[name]), float(cand.metrics[name])
-    if metric.kind == "accuracy":
-        change = (after - before) * 100
-        history = [100 * v for v in base.run_values.get(name, [])]
-        spread_pp = max(seed_spread_pp or 0.0, max(history) - min(history) if len(history) > 1 else 0.0)
-        verdict, note = accuracy_verdict(change, threshold, spread_pp if seed_spread_pp is not None or history
-                                         else None)
+    if metric.kind in QUALITY_SCALE:  # accuracy in pp, loss in nats (a decrease is the improvement)
+        scale = QUALITY_SCALE[metric.kind]
+        change = (after - before) * scale
+        history = [scale * v for v in base.run_values.get(name, [])]
+        spread = max(seed_spread_pp or 0.0, max(history) - min(history) if len(history) > 1 else 0.0)
+        verdict, note = accuracy_verdict(change if metric.better == "higher" else -change, threshold,
+                                         spread if seed_spread_pp is not None or history else None,
+                                         QUALITY_UNIT[metric.kind])
         return Row(case_id, name, before, after, change, verdict, note=note)
     change = (after - before) / before * 100 if before else (0.0 if after == before else math.inf)
     if metric.kind == "exact":
@@ -290,14 +298,16 @@ def timing_verdict(change_pct: float, metric: Metric, threshold_pct: float, sign
     return _direction(metric, change_pct) if significant else "noise"
 
 
-def accuracy_verdict(change_pp: float, threshold_pp: float, seed_spread_pp: float | None) -> tuple[str, str]:
-    """(verdict, note): beyond the threshold and beyond the baseline's seed spread, or it is noise."""
+def accuracy_verdict(change_pp: float, threshold_pp: float, seed_spread_pp: float | None,
+                     unit: str = "pp") -> tuple[str, str]:
+    """(verdict, note): beyond the threshold and beyond the baseline's seed spread, or it is noise. A positive
+    change is an improvement (a loss passes its decrease)."""
     if abs(change_pp) <= threshold_pp:
         return "unchanged", ""
     if seed_spread_pp is not None and abs(change_pp) <= seed_spread_pp:
-        return "noise", f"within the seed spread of {seed_spread_pp:.2f} pp"
+        return "noise", f"within the seed spread of {seed_spread_pp:.2f} {unit}"
     verdict = "improved" if change_pp > 0 else "regressed"
-    return verdict, f"seed spread {seed_spread_pp:.2f} pp" if seed_spread_pp is not None else ""
+    return verdict, f"seed spread {seed_spread_pp:.2f} {unit}" if seed_spread_pp is not None else ""
 
 
 def single_run_significance(base_samples, cand_samples, before: float, after: float, process_spread: float,
@@ -352,14 +362,14 @@ def seedless_key(case: dict) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in case.items() if k != "seed"))
 
 
-def seed_spreads(entries) -> dict[tuple, float]:
-    """Accuracy spread (max - min, in pp) of each configuration that has several seeds."""
+def seed_spreads(entries, metric: str = "test_accuracy", scale: float = 100.0) -> dict[tuple, float]:
+    """Spread of a metric (max - min, times `scale`: accuracy in pp) of each configuration that has several seeds."""
     groups: dict[tuple, list[float]] = {}
     for entry in entries:
-        value = entry.metrics.get("test_accuracy")
+        value = entry.metrics.get(metric)
         if _number(value) and "seed" in entry.case:
             groups.setdefault(seedless_key(entry.case), []).append(float(value))
-    return {key: (max(v) - min(v)) * 100 for key, v in groups.items() if len(v) > 1}
+    return {key: (max(v) - min(v)) * scale for key, v in groups.items() if len(v) > 1}
 
 
 def to_markdown(comparison: Comparison, title: str) -> str:
@@ -402,4 +412,6 @@ def _fmt(name: str, value) -> str:
 def _fmt_change(row: Row) -> str:
     if row.change is None:
         return "-"
+    if row.metric == "val_loss":
+        return f"{row.change:+.4f}"
     return f"{row.change:+.2f} pp" if row.metric == "test_accuracy" else f"{row.change:+.1f}%"

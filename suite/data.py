@@ -26,6 +26,7 @@ import torch
 
 from suite.errors import ConfigError
 from suite.workloads import plugins
+from suite.workloads.text import TEXT_DATASETS
 
 DATASETS = {
     "digits": "scikit-learn's bundled 8x8 digits (1,797 images): fixed stratified 1,437 train / 360 test",
@@ -33,6 +34,7 @@ DATASETS = {
     "stratified 8,000 / 2,000",
     "fashion-mnist": "Fashion-MNIST 28x28 from IDX files, same layout and rules as mnist",
     "synthetic": "random 1x28x28 tensors, 10 classes, 4,096 train / 1,024 test: for speed only",
+    **TEXT_DATASETS,  # suite/workloads/text.py
 }
 DATA_ENV = "TRADEOFF_BENCH_DATA"
 IDX_MAGIC = {"images": 2051, "labels": 2049}
@@ -54,8 +56,9 @@ EVAL_SPLITS = {
 @dataclass(frozen=True)
 class Dataset:
     """Standardized float32 images (N, C, H, W) and int64 labels, split into train and test. `task` says
-    what the tensors hold ("classification": x (N, ...) floating, y (N,) class indices in [0, num_classes)),
-    checked for plug-in datasets by suite.workloads.plugins."""
+    what the tensors hold ("classification": x (N, ...) floating, y (N,) class indices in [0, num_classes);
+    "language-modelling": x and y (N, T) int64 token ids, y the next token of each position of x,
+    suite/workloads/text.py), checked for plug-in datasets by suite.workloads.plugins."""
 
     name: str
     x_train: torch.Tensor
@@ -73,6 +76,21 @@ class Dataset:
         """The same dataset with every tensor on `device`."""
         move = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_test", "y_test")}
         return dataclasses.replace(self, **move)
+
+    def for_case(self, case) -> Dataset:
+        """The dataset as the case sees it: the held-out split cut to `case.eval_batches` batches of
+        `case.batch_size` samples spread evenly over it (all of it when eval_batches is unset)."""
+        if case.eval_batches is None:
+            return self
+        keep = evenly_spaced(len(self.y_test), case.eval_batches, case.batch_size).to(self.y_test.device)
+        return dataclasses.replace(self, x_test=self.x_test[keep], y_test=self.y_test[keep])
+
+
+def evenly_spaced(count: int, batches: int | None, batch_size: int) -> torch.Tensor:
+    """Indices of `batches` x `batch_size` of `count` items spread evenly from the first to the last (every
+    index when `batches` is None or asks for as many as there are)."""
+    wanted = count if batches is None else min(count, batches * batch_size)
+    return torch.from_numpy(np.linspace(0, count - 1, wanted).round().astype(np.int64))
 
 
 def _standardized(name, x_train, y_train, x_test, y_test, num_classes) -> Dataset:
@@ -101,7 +119,10 @@ def load_digits_dataset() -> Dataset:
 
 def validation_split(data: Dataset, fraction: float = VALIDATION_FRACTION) -> Dataset:
     """The training split cut into train and validation (stratified, seed SPLIT_SEED), the validation part
-    in the test slots. The test split is not carried over, so nothing selected on the result can see it."""
+    in the test slots. The test split is not carried over, so nothing selected on the result can see it.
+    A text corpus cuts its own (the tail of its training text: suite/workloads/text.py)."""
+    if not isinstance(data, Dataset):
+        return data.validation_split(fraction)
     index = np.arange(len(data.y_train))
     train, val, _, _ = _stratified_split(index, data.y_train.cpu().numpy(), fraction)
     train, val = (torch.as_tensor(i, device=data.y_train.device) for i in (train, val))
@@ -229,11 +250,19 @@ def synthetic_dataset(seed: int = 0) -> Dataset:
     return Dataset("synthetic", x[:4096], y[:4096], x[4096:], y[4096:], 10)
 
 
+def _load_text(name: str, data_dir: Path | None, download: bool):
+    """A text corpus (suite/workloads/text.py, imported when used) as a TextCorpus."""
+    from suite.workloads.text import load_text_corpus
+
+    return load_text_corpus(name, data_dir)
+
+
 LOADERS = {
     "digits": lambda data_dir, download: load_digits_dataset(),
     "mnist": functools.partial(load_idx_dataset, "mnist"),
     "fashion-mnist": functools.partial(load_idx_dataset, "fashion-mnist"),
     "synthetic": lambda data_dir, download: synthetic_dataset(),
+    **{name: functools.partial(_load_text, name) for name in TEXT_DATASETS},
 }
 DATASETS.update(plugins.registered("dataset", exclude=LOADERS))  # names that installed plug-ins register
 

@@ -8,6 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from suite.devices import time_region
 from suite.stats import spread
+from suite.train import task_loss
 
 
 def time_rounds(fn, device: torch.device, rounds: int, iterations: int, warmup_rounds: int) -> list[float]:
@@ -64,7 +65,7 @@ def flops_per_sample(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -
     # Still in eval mode: the same matrix multiplies and convolutions as a training step, while BatchNorm
     # neither needs more than one value per channel nor moves the initial model's running statistics.
     with FlopCounterMode(display=False) as train:
-        torch.nn.functional.cross_entropy(model(x[:1]), y[:1]).backward()
+        task_loss(model(x[:1]), y[:1]).backward()
     model.zero_grad(set_to_none=True)
     model.train(was_training)
     return {"flops_per_sample": int(forward.get_total_flops()),

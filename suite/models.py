@@ -1,5 +1,5 @@
 """The model registry: the dense (MLP) and conv (CNN) families, the reference seed CNN, the workloads under
-suite/workloads/ (resnet) and plug-ins.
+suite/workloads/ (resnet, transformer) and plug-ins.
 
 Two plain dicts keyed by the model name: MODELS holds the one-line descriptions (`tradeoff-bench list`, error
 messages) and BUILDERS the builders, each `builder(case, input_shape, num_classes) -> nn.Module` on the CPU in
@@ -27,6 +27,8 @@ MODELS = {
     "resnet": "ResNet: conv-BN-ReLU stem and 2x2 max-pool, 3 stages of `depth` BasicBlocks (conv-BN-ReLU-conv-BN + "
     "identity) at width, 2x, 4x channels with stride-2 downsampling between, global average pool, linear "
     "classifier; shared: a stage's blocks share their convs, each keeps its BatchNorm",
+    "transformer": "decoder-only GPT-style character LM (suite/workloads/transformer.py): depth = blocks, width = "
+    "embedding size, heads, context; output head tied to the embedding by default",
 }
 
 
@@ -96,17 +98,26 @@ def _family(builder):
                                                           case.shared)
 
 
+def _transformer(case, input_shape, num_classes):
+    """The transformer family, imported when used: its module builds on this one's Repeated."""
+    from suite.workloads.transformer import transformer_model
+
+    return transformer_model(case, input_shape, num_classes)
+
+
 BUILDERS = {
     "dense": _family(dense_model),
     "conv": _family(conv_model),
     "seed-cnn": lambda case, input_shape, num_classes: seed_cnn(input_shape, num_classes),
     "resnet": _family(resnet_model),
+    "transformer": _transformer,
 }
 MODELS.update(plugins.registered("model", exclude=BUILDERS))  # names that installed plug-ins register
 
 
 def build_model(case, input_shape, num_classes: int) -> nn.Module:
-    """The model a case names (a built-in or a plug-in), for inputs of shape `input_shape`, on the CPU in fp32."""
+    """The model a case names (a built-in or a plug-in), for inputs of shape `input_shape` ((C, H, W); a language
+    model: (context,) token ids), on the CPU in fp32."""
     if case.model not in BUILDERS:
         return plugins.build_model(case, input_shape, num_classes)
     return BUILDERS[case.model](case, tuple(input_shape), num_classes)

@@ -1,11 +1,15 @@
-"""Optimizers and learning-rate schedules, one registry each (name -> spec)."""
+"""Optimizers and learning-rate schedules, one registry each (name -> spec), and the recipe fields that act on
+them: Adam's beta2, weight decay on matrices only, gradient clipping, warm-up and the floor of warmup-cosine."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+from suite.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,7 @@ class OptimizerSpec:
     default_lr: float
     build: Callable  # (params, lr, weight_decay) -> torch.optim.Optimizer
     full_batch: bool = False  # one update per epoch over the whole training set
+    betas: bool = False  # has Adam's (beta1, beta2): the `beta2` field applies
 
 
 OPTIMIZERS = {
@@ -34,12 +39,15 @@ OPTIMIZERS = {
         "RMSprop (alpha 0.99)", 1e-3, lambda p, lr, wd: torch.optim.RMSprop(p, lr=lr, weight_decay=wd)),
     "adam": OptimizerSpec(
         "Adam (betas 0.9, 0.999); weight_decay is an L2 term in the gradient", 1e-3,
-        lambda p, lr, wd: torch.optim.Adam(p, lr=lr, weight_decay=wd)),
+        lambda p, lr, wd: torch.optim.Adam(p, lr=lr, weight_decay=wd), betas=True),
     "adamw": OptimizerSpec(
-        "AdamW: decoupled weight decay", 1e-3, lambda p, lr, wd: torch.optim.AdamW(p, lr=lr, weight_decay=wd)),
+        "AdamW: decoupled weight decay", 1e-3, lambda p, lr, wd: torch.optim.AdamW(p, lr=lr, weight_decay=wd),
+        betas=True),
 }
 
-# Schedules are stepped once per epoch; each builder takes (optimizer, epochs).
+# Schedules are stepped once per epoch (per evaluation interval under a steps budget); each builder takes
+# (optimizer, epochs). warmup-cosine is stepped after every optimizer step and built by build_schedule.
+PER_STEP = "warmup-cosine"
 SCHEDULES = {
     "constant": ("the learning rate never changes",
                  lambda opt, epochs: torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0)),
@@ -49,14 +57,93 @@ SCHEDULES = {
              lambda opt, epochs: torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, epochs // 3), gamma=0.5)),
     "cosine": ("cosine annealing to 0 over the case's epochs",
                lambda opt, epochs: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)),
+    PER_STEP: ("linear warm-up over warmup_steps, then cosine decay to the floor min_lr (default lr/10) at the "
+               "budget's last step, set every optimizer step (nanoGPT's get_lr)", None),
 }
 
 
 def build_optimizer(case, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """The case's optimizer over the model's parameters, with its lr and L2 weight decay."""
-    return OPTIMIZERS[case.optimizer].build(model.parameters(), case.lr, case.weight_decay)
+    """The case's optimizer over the model's parameters, with its lr and weight decay (on every parameter, or
+    with decay_2d_only on the matrices alone), and its beta2 where set."""
+    optimizer = OPTIMIZERS[case.optimizer].build(parameter_groups(model, case.weight_decay, case.decay_2d_only),
+                                                 case.lr, case.weight_decay)
+    if case.beta2 is not None:
+        for group in optimizer.param_groups:
+            group["betas"] = (group["betas"][0], case.beta2)
+    return optimizer
 
 
-def build_schedule(case, optimizer: torch.optim.Optimizer):
-    """The case's learning-rate schedule, to be stepped once at the end of every epoch."""
-    return SCHEDULES[case.schedule][1](optimizer, case.epochs)
+def parameter_groups(model: torch.nn.Module, weight_decay: float, decay_2d_only: bool):
+    """The model's parameters, or with decay_2d_only two groups as nanoGPT's configure_optimizers makes them:
+    tensors of 2 or more dimensions (matmul weights, embeddings) decayed, the rest (biases, norms) not."""
+    if not decay_2d_only:
+        return model.parameters()
+    params = list(model.parameters())
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+def warmup_cosine(step: int, lr: float, warmup_steps: int, total_steps: int, min_lr: float) -> float:
+    """The learning rate of optimizer step `step` (0-based), nanoGPT's get_lr: lr (step + 1) / (warmup + 1) while
+    warming up, then a cosine from lr down to min_lr at step `total_steps`, and min_lr after it."""
+    if step < warmup_steps:
+        return lr * (step + 1) / (warmup_steps + 1)
+    if step >= total_steps:
+        return min_lr
+    ratio = (step - warmup_steps) / (total_steps - warmup_steps)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
+
+
+def build_schedule(case, optimizer: torch.optim.Optimizer, total_steps: int | None = None,
+                   intervals: int | None = None):
+    """The case's learning-rate schedule: warmup-cosine over `total_steps` optimizer steps (stepped after each),
+    the others stepped once at the end of every epoch, or of each of `intervals` under a steps budget."""
+    if case.schedule == PER_STEP:
+        peak = case.lr
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(
+            step, peak, case.warmup_steps, total_steps, case.min_lr) / peak)
+    return SCHEDULES[case.schedule][1](optimizer, intervals or case.epochs)
+
+
+def validate_recipe(case) -> None:
+    """Check the recipe fields (called from Case.__post_init__); fields that do not apply are set to null: beta2
+    without an Adam optimizer, warmup_steps and min_lr without warmup-cosine, decay_2d_only without decay."""
+    if not isinstance(case.decay_2d_only, bool):
+        raise ConfigError(f"field 'decay_2d_only' must be true or false, got {case.decay_2d_only!r}")
+    if not case.weight_decay:
+        object.__setattr__(case, "decay_2d_only", False)
+    if case.grad_clip is not None and (_not_number(case.grad_clip) or case.grad_clip <= 0):
+        raise ConfigError(f"field 'grad_clip' must be a number > 0 (the largest gradient norm), got {case.grad_clip!r}")
+    if not OPTIMIZERS[case.optimizer].betas:
+        object.__setattr__(case, "beta2", None)
+    if case.beta2 is not None and (_not_number(case.beta2) or not 0 <= case.beta2 < 1):
+        raise ConfigError(f"field 'beta2' must be a number in [0, 1), got {case.beta2!r}")
+    for name in ("beta2", "grad_clip"):
+        if getattr(case, name) is not None:
+            object.__setattr__(case, name, float(getattr(case, name)))
+    if case.schedule != PER_STEP:
+        object.__setattr__(case, "warmup_steps", None)
+        object.__setattr__(case, "min_lr", None)
+        return
+    warmup = 0 if case.warmup_steps is None else case.warmup_steps
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ConfigError(f"field 'warmup_steps' must be an integer >= 0, got {warmup!r}")
+    floor = case.lr / 10 if case.min_lr is None else case.min_lr
+    if _not_number(floor) or not 0 <= floor <= case.lr:
+        raise ConfigError(f"field 'min_lr' must be a number in [0, lr = {case.lr:g}], got {floor!r}")
+    object.__setattr__(case, "warmup_steps", warmup)
+    object.__setattr__(case, "min_lr", float(floor))
+
+
+def _not_number(value) -> bool:
+    return isinstance(value, bool) or not isinstance(value, (int, float)) or value != value
+
+
+def recipe_id_parts(case) -> dict[str, list[str]]:
+    """Id fragments of the recipe fields that are set, keyed by the id part they follow (lr, schedule, wd)."""
+    return {
+        "lr": [f"beta2-{case.beta2:g}"] if case.beta2 is not None else [],
+        "schedule": [f"wu{case.warmup_steps}", f"min{case.min_lr:g}"] if case.schedule == PER_STEP else [],
+        "wd": (["decay2d"] if case.decay_2d_only else []) + ([f"clip{case.grad_clip:g}"] if case.grad_clip else []),
+    }

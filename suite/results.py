@@ -13,6 +13,10 @@ one per group, whose `stats` are pytest-benchmark's own statistics of what that 
     accuracy  seconds per test-split evaluation  extra_info: test_accuracy, test_loss, train_seconds, history,
                                                              time_to_target_s, epochs_to_target, accuracy_kept
 
+A language model adds train_tokens_per_s (train), flops_per_token, train_flops_per_token,
+attention_flops_per_token and attention_flops_source (infer), val_loss and bits_per_char (accuracy); a steps
+budget has steps_to_target (and `epochs` null in the case).
+
 Every benchmark's extra_info also holds `case` (the Case fields), `case_id`, `plan` and `status`.
 A cost figure that cannot be measured on this machine (energy without a readable counter, say) is
 absent and `<key>_reason` says why (suite.cost).
@@ -88,10 +92,12 @@ def benchmark_entry(result: CaseResult, group: str, plan: str, extra: dict, opti
 
 GROUP_KEYS = {
     "train": ("train_samples_per_s", "train_peak_mem", "train_joules", "train_mfu", "compile_seconds",
-              "scaling_efficiency", "mfu_ceiling"),
-    "infer": ("infer_", "params", "flops_per_sample", "train_flops_per_sample"),
+              "scaling_efficiency", "mfu_ceiling", "train_tokens_per_s"),
+    "infer": ("infer_", "params", "flops_per_sample", "train_flops_per_sample", "flops_per_token",
+              "train_flops_per_token", "attention_flops"),
     "accuracy": ("test_", "train_seconds", "eval_seconds", "history", "diverged_step", "last_finite_loss",
-                 "time_to_target_s", "epochs_to_target", "accuracy_kept"),
+                 "time_to_target_s", "epochs_to_target", "accuracy_kept", "steps_to_target", "val_loss",
+                 "bits_per_char"),
 }
 
 
@@ -272,7 +278,8 @@ def _scalars(path, table: dict, where: str) -> dict:
 # torch; tests/test_hostile_input.py checks that the two agree). Fields added later are optional scalars.
 CASE_FIELDS = {"model": "string", "depth": "integer or null", "width": "integer or null", "shared": "boolean or null",
                "optimizer": "string", "lr": "number", "schedule": "string", "weight_decay": "number",
-               "batch_size": "integer", "epochs": "integer", "dataset": "string", "device": "string", "seed": "integer"}
+               "batch_size": "integer", "epochs": "integer or null", "dataset": "string", "device": "string",
+               "seed": "integer"}
 _KINDS = {
     "string": lambda v: isinstance(v, str),
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool) and _is_scalar(v),

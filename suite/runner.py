@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from suite import compression, distributed
+from suite import budget, compression, distributed
 from suite.cases import Case
 from suite.compilation import compile_seconds, maybe_compile
 from suite.cost import CostMeter, mfu_metrics
 from suite.data import Dataset, load_dataset, validation_split
 from suite.devices import torch_device
 from suite.levers import availability, prepare_model, with_case_threads
+from suite.lm import derived_metrics, flop_metrics
 from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_rounds
 from suite.models import build_model, count_params
 from suite.oom import is_out_of_memory, out_of_memory_result
@@ -97,6 +98,7 @@ def prepare(case: Case, data_dir=None, download: bool = False) -> Prepared:
     device = torch_device(case.device)
     data = load_dataset(case.dataset, data_dir, download)
     data = (validation_split(data) if case.eval_split == "validation" else data).to(device)
+    data = data.for_case(case)  # a text corpus: windows of the case's context; eval_batches: the held-out part
     seed_everything(case.seed, case.deterministic)
     model = build_model(case, data.input_shape, data.num_classes).to(device)
     model, data = prepare_model(case, model, data, device)  # memory format and precision levers
@@ -104,8 +106,10 @@ def prepare(case: Case, data_dir=None, download: bool = False) -> Prepared:
 
 
 def model_metrics(p: Prepared) -> dict:
-    """Parameter count (shared weights once) and FLOPs per sample."""
-    return {"params": count_params(p.model), **flops_per_sample(p.model, p.data.x_train, p.data.y_train)}
+    """Parameter count (shared weights once) and FLOPs per sample (a transformer's attention added by formula
+    where FlopCounterMode counts none, and per token: suite.lm)."""
+    metrics = {"params": count_params(p.model), **flops_per_sample(p.model, p.data.x_train, p.data.y_train)}
+    return metrics | flop_metrics(p.model, p.data.x_train, metrics)
 
 
 def train_step(p: Prepared):
@@ -205,7 +209,8 @@ class SpreadRounds:
     def __init__(self, p: Prepared, step, config: MeasureConfig):
         _, self.iterations, _ = training_rounds(p.case, config)
         self.step, self.device, self.seconds = step, p.device, []
-        self.per_epoch = -(-config.train_spread_rounds // p.case.epochs)  # ceil: spread over every epoch
+        # ceil: spread over every epoch (evaluation interval under a steps budget)
+        self.per_epoch = -(-config.train_spread_rounds // budget.interval_count(p.case))
         self.total, self.warmup = config.train_spread_rounds, config.spread_warmup_steps
 
     def __call__(self) -> None:
@@ -241,12 +246,13 @@ def compress_trained(p: Prepared, model: torch.nn.Module, outcome: TrainOutcome,
     before = time_rounds(latency_call(p, model), p.device, config.latency_calls, 1, config.latency_warmup)
     metrics = {"test_accuracy_uncompressed": outcome.test_accuracy,
                "infer_latency_ms_p50_uncompressed": latency_metrics(before)["infer_latency_ms_p50"],
-               "params_state_dict_bytes_uncompressed": compression.state_dict_bytes(model)}
+               "params_state_dict_bytes_uncompressed": compression.state_dict_bytes(model),
+               "test_loss_uncompressed": outcome.test_loss}
     model = copy.deepcopy(model)
     if p.case.pruning != "none":
         compression.prune_model(model, *compression.parse_pruning(p.case.pruning))
         if p.case.finetune_epochs:
-            train(p.case.replace(epochs=p.case.finetune_epochs), model, p.data, p.device)
+            train(budget.finetune_case(p.case), model, p.data, p.device)
         compression.make_pruning_permanent(model)
         metrics |= compression.sparsity_metrics(model)
     if p.case.quantization != "none":
@@ -301,7 +307,7 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
         with CostMeter("infer", p.device, batch) as infer_cost:
             infer_seconds = time_rounds(infer_cost.count(call), p.device, config.infer_rounds, 1, 1)
         metrics |= throughput_metrics("infer", infer_seconds, batch) | infer_cost.metrics()
-        metrics |= mfu_metrics(metrics, case, p.device)
+        metrics |= mfu_metrics(metrics, case, p.device) | derived_metrics(case, metrics)
     except Exception as exc:  # one case failing must not lose the others
         if is_out_of_memory(exc):
             return out_of_memory_result(case, exc)

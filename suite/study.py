@@ -30,11 +30,32 @@ def time_to_target(history: list[dict], target: float, key: str = ACCURACY_KEY) 
     """(training seconds, epochs) until the first epoch whose held-out accuracy reaches `target`, or
     (None, None) when no epoch does. The clock is the history's training clock: evaluation excluded
     (MLPerf Training's time-to-train likewise stops at the first evaluation that meets the quality target)."""
+    entry = first_reaching(history, target, key)
+    return (entry["wall_time_s"], entry["epoch"]) if entry else (None, None)
+
+
+def first_reaching(history: list[dict], target: float, key: str, lower_is_better: bool = False) -> dict | None:
+    """The first history entry whose `key` reaches `target` (at least it, or at most it when lower is better)."""
     for entry in history:
         value = entry.get(key)
-        if value is not None and value >= target:
-            return entry["wall_time_s"], entry["epoch"]
-    return None, None
+        if value is not None and (value <= target if lower_is_better else value >= target):
+            return entry
+    return None
+
+
+def target_metrics(case, history: list[dict]) -> dict:
+    """Time to the case's target, read off its history: `time_to_target_s` (training clock) and the epochs
+    (`epochs_to_target`) or, under a steps budget, the optimizer steps (`steps_to_target`) it took; null figures
+    when the budget never reached it, nothing without a target. The target is a held-out accuracy
+    (target_accuracy) or a held-out loss (target_val_loss, lower is better)."""
+    if case.target_accuracy is not None:
+        entry = first_reaching(history, case.target_accuracy, ACCURACY_KEY)
+    elif case.target_val_loss is not None:
+        entry = first_reaching(history, case.target_val_loss, "test_loss", lower_is_better=True)
+    else:
+        return {}
+    count = ("steps_to_target", "step") if case.steps is not None else ("epochs_to_target", "epoch")
+    return {"time_to_target_s": entry and entry["wall_time_s"], count[0]: entry and entry[count[1]]}
 
 
 def interval(values) -> dict:
@@ -154,13 +175,15 @@ def is_trial(row: dict) -> bool:
 
 
 def _rank(row: dict) -> tuple:
-    accuracy, seconds = row.get(ACCURACY_KEY), row.get(TARGET_KEYS[0])
-    return (accuracy or 0.0, seconds is not None, -(seconds or 0.0), -row["case"]["lr"])
+    accuracy, seconds, loss = row.get(ACCURACY_KEY), row.get(TARGET_KEYS[0]), row.get("val_loss")
+    quality = -loss if loss is not None else accuracy or 0.0  # a language model is judged on its held-out loss
+    return (quality, seconds is not None, -(seconds or 0.0), -row["case"]["lr"])
 
 
 def select(rows: list[dict]) -> dict[tuple, dict]:
     """The winning trial row per group of trials (case fields up to lr): the best final validation
-    accuracy, then the shorter validation time-to-target, then the smaller lr. Reads trial rows only;
+    accuracy (the lowest validation loss for a language model), then the shorter validation time-to-target,
+    then the smaller lr. Reads trial rows only;
     a group none of whose trials finished with an accuracy (all diverged or failed) has no winner."""
     winners = {}
     for key, members in group_rows([row for row in rows if is_trial(row)], "lr").items():

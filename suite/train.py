@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from suite import budget
 from suite.data import Dataset
 from suite.devices import synchronize
-from suite.optim import OPTIMIZERS, build_optimizer, build_schedule
+from suite.optim import OPTIMIZERS, PER_STEP, build_optimizer, build_schedule
 from suite.precision import grad_scaler
-from suite.study import time_to_target
+from suite.study import target_metrics
 
 # Test-only: a case whose id contains this variable's value fails its training step with a real
 # allocation failure, which exercises the run's out-of-memory path without filling a device.
@@ -38,7 +39,7 @@ class TrainOutcome:
     history: list[dict] = field(default_factory=list)
     diverged_step: int | None = None
     last_finite_loss: float | None = None
-    target_metrics: dict = field(default_factory=dict)  # time_to_target_s, epochs_to_target
+    target_metrics: dict = field(default_factory=dict)  # time_to_target_s, epochs_to_target or steps_to_target
 
 
 def batches(data: Dataset, batch_size: int, generator: torch.Generator, full_only: bool = False):
@@ -55,29 +56,47 @@ def sharded(chunks, shard: tuple[int, int]):
     return [c[rank::world] for c in chunks if len(c) >= world] if world > 1 else list(chunks)
 
 
-def minibatch_step(model, optimizer, x: torch.Tensor, y: torch.Tensor, scaler=None) -> torch.Tensor:
-    """One update on one batch (through the fp16 GradScaler when given); returns the detached loss."""
+def task_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy of class logits (batch, classes) against labels (batch,), or of a language model's logits
+    (batch, length, vocabulary) against next tokens (batch, length): one prediction per label either way."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction=reduction)
+
+
+def clip_gradients(model, max_norm: float | None) -> None:
+    """Scale the gradients so that their global L2 norm is at most max_norm (nothing when None)."""
+    if max_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+
+
+def minibatch_step(model, optimizer, x: torch.Tensor, y: torch.Tensor, scaler=None, clip=None) -> torch.Tensor:
+    """One update on one batch (through the fp16 GradScaler when given, gradients clipped to `clip` when given);
+    returns the detached loss."""
     optimizer.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(model(x), y)
+    loss = task_loss(model(x), y)
     if scaler is None:
         loss.backward()
+        clip_gradients(model, clip)
         optimizer.step()
     else:
         scaler.scale(loss).backward()
+        if clip is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            clip_gradients(model, clip)
         scaler.step(optimizer)
         scaler.update()
     return loss.detach()
 
 
-def full_batch_step(model, optimizer, data: Dataset, chunk: int) -> torch.Tensor:
+def full_batch_step(model, optimizer, data: Dataset, chunk: int, clip=None) -> torch.Tensor:
     """One update over the whole training split, gradients accumulated over chunks of `chunk`."""
     optimizer.zero_grad(set_to_none=True)
-    n = len(data.y_train)
+    n = data.y_train.numel()
     total = torch.zeros((), device=data.y_train.device)
     for x, y in zip(data.x_train.split(chunk), data.y_train.split(chunk)):
-        loss = F.cross_entropy(model(x), y, reduction="sum") / n
+        loss = task_loss(model(x), y, reduction="sum") / n
         loss.backward()
         total += loss.detach()
+    clip_gradients(model, clip)
     optimizer.step()
     return total
 
@@ -92,7 +111,7 @@ def make_train_step(case, model, data: Dataset, shard: tuple[int, int] = (0, 1))
         def full_step():
             if simulate_oom:
                 torch.empty(IMPOSSIBLE_BYTES, dtype=torch.uint8, device=data.x_train.device)
-            return full_batch_step(model, optimizer, data, case.batch_size)
+            return full_batch_step(model, optimizer, data, case.batch_size, case.grad_clip)
 
         return with_injected_slowdown(full_step, data.x_train.device, case.id), len(data.y_train)
     generator = torch.Generator().manual_seed(case.seed)
@@ -108,7 +127,7 @@ def make_train_step(case, model, data: Dataset, shard: tuple[int, int] = (0, 1))
             torch.empty(IMPOSSIBLE_BYTES, dtype=torch.uint8, device=data.x_train.device)
         prepare(1)
         idx = pending.pop()
-        return minibatch_step(model, optimizer, data.x_train[idx], data.y_train[idx], scaler)
+        return minibatch_step(model, optimizer, data.x_train[idx], data.y_train[idx], scaler, case.grad_clip)
 
     step = with_injected_slowdown(step, data.x_train.device, case.id)
     step.prepare = prepare
@@ -140,14 +159,14 @@ def with_injected_slowdown(step, device: torch.device, case_id: str = ""):
 
 @torch.inference_mode()
 def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy loss) over a split, in eval mode."""
+    """(accuracy, mean cross-entropy loss) over a split, in eval mode; per token for a language model."""
     model.eval()
     correct, loss = 0, 0.0
     for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
         logits = model(xb)
-        loss += float(F.cross_entropy(logits, yb, reduction="sum"))
-        correct += int((logits.argmax(1) == yb).sum())
-    return correct / len(y), loss / len(y)
+        loss += float(task_loss(logits, yb, reduction="sum"))
+        correct += int((logits.argmax(-1) == yb).sum())
+    return correct / y.numel(), loss / y.numel()
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -156,29 +175,39 @@ def _finite_or_none(value: float) -> float | None:
 
 def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, int] = (0, 1),
           after_epoch=None) -> TrainOutcome:
-    """Train for case.epochs, evaluating the held-out split (data.x_test: the test split, or the validation
-    split of a tuning trial) after each epoch, outside the training clock.
+    """Train to the case's budget (epochs, or steps: suite.budget), evaluating the held-out split (data.x_test:
+    the test split, or the validation split of a tuning trial) after each epoch or evaluation interval, outside
+    the training clock.
 
     A NaN or infinite loss stops training with status 'diverged' and the global step it appeared at.
     `shard` = (rank, world_size): data-parallel training on this rank's shard of every batch.
-    `after_epoch`, if given, is called after each epoch's evaluation, outside both clocks.
+    `after_epoch`, if given, is called after each interval's evaluation, outside both clocks.
     """
     optimizer, full_batch = build_optimizer(case, model), OPTIMIZERS[case.optimizer].full_batch
     scaler = grad_scaler(case.precision, device)
-    schedule = build_schedule(case, optimizer)
+    per_step = case.schedule == PER_STEP
+    schedule = build_schedule(case, optimizer, budget.total_steps(case, len(data.y_train)),
+                              budget.interval_count(case))
     generator = torch.Generator().manual_seed(case.seed)
+    full_only = case.steps is not None  # a steps budget counts full batches
+
+    def passes():
+        return sharded(batches(data, case.batch_size, generator, full_only=full_only), shard)
+
     outcome = TrainOutcome("ok", None, None, 0.0)
     steps, last_finite = 0, None
-    for epoch in range(1, case.epochs + 1):
+    for epoch, chunk in enumerate(budget.interval_batches(case, passes, full_batch), 1):
         lr = optimizer.param_groups[0]["lr"]
         model.train()
         synchronize(device)
         start = time.perf_counter()
-        if full_batch:
-            losses = [full_batch_step(model, optimizer, data, case.batch_size)]
-        else:
-            losses = [minibatch_step(model, optimizer, data.x_train[i], data.y_train[i], scaler)
-                      for i in sharded(batches(data, case.batch_size, generator), shard)]
+        losses = []
+        for i in chunk:
+            losses.append(full_batch_step(model, optimizer, data, case.batch_size, case.grad_clip) if full_batch
+                          else minibatch_step(model, optimizer, data.x_train[i], data.y_train[i], scaler,
+                                              case.grad_clip))
+            if per_step:
+                schedule.step()
         synchronize(device)
         outcome.train_seconds += time.perf_counter() - start
         losses = torch.stack(losses).float().cpu()
@@ -197,12 +226,11 @@ def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, in
         outcome.history.append({"epoch": epoch, "train_loss": float(losses.mean()), "test_accuracy": accuracy,
                                 "test_loss": _finite_or_none(test_loss), "wall_time_s": outcome.train_seconds,
                                 "lr": lr, "step": steps, "eval_s": outcome.eval_seconds[-1]})
-        schedule.step()
+        if not per_step:
+            schedule.step()
         if after_epoch is not None:
             after_epoch()
     if outcome.status == "ok":
         outcome.test_accuracy, outcome.test_loss = accuracy, _finite_or_none(test_loss)
-    if case.target_accuracy is not None:  # null when never reached within the budget
-        seconds, epochs = time_to_target(outcome.history, case.target_accuracy)
-        outcome.target_metrics = {"time_to_target_s": seconds, "epochs_to_target": epochs}
+    outcome.target_metrics = target_metrics(case, outcome.history)  # null figures when never reached
     return outcome

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real MNIST 10k split when present, tiny plans, and a CLI runner."""
+"""Shared fixtures: the real MNIST 10k split and tinyshakespeare corpus when present, tiny plans, and a CLI runner."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 MNIST_ENV = "TRADEOFF_BENCH_MNIST_DIR"
+TEXT_ENV = "TRADEOFF_BENCH_TEXT_DIR"
 CACHE_ENV = "TRADEOFF_BENCH_CACHE"
 TINY_PLAN = """
 description = "two tiny cases for tests"
@@ -45,6 +46,16 @@ def mnist_dir() -> Path:
     path = Path(os.environ.get(MNIST_ENV, REPO.parent / "shared" / "data" / "mnist-t10k"))
     if not (path / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"MNIST t10k files not found in {path} (set {MNIST_ENV})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def text_data_dir() -> Path:
+    """A data directory holding tinyshakespeare/input.txt: $TRADEOFF_BENCH_TEXT_DIR, else shared/data beside the
+    repo."""
+    path = Path(os.environ.get(TEXT_ENV, REPO.parent / "shared" / "data"))
+    if not (path / "tinyshakespeare" / "input.txt").is_file():
+        pytest.skip(f"tinyshakespeare/input.txt not found in {path} (set {TEXT_ENV})")
     return path
 
 

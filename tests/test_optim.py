@@ -29,7 +29,7 @@ def test_every_optimizer_lowers_the_loss(name):
     ("cosine", [1.0, 0.96985, 0.88302, 0.75]),
 ])
 def test_schedules_apply_per_epoch(schedule, expected):
-    assert set(SCHEDULES) == {"constant", "exponential", "step", "cosine"}
+    assert set(SCHEDULES) == {"constant", "exponential", "step", "cosine", "warmup-cosine"}  # per step: test_budget
     case = Case(optimizer="sgd", lr=1.0, schedule=schedule, epochs=9)
     optimizer = build_optimizer(case, torch.nn.Linear(2, 2))
     sched = build_schedule(case, optimizer)

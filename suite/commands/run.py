@@ -41,6 +41,8 @@ def progress_line(index: int, total: int, result, seconds: float) -> str:
         figures.append(f"NOISY ({', '.join(noisy)}: IQR over 10% of the median)")
     if m.get("test_accuracy") is not None:
         figures.append(f"acc {100 * m['test_accuracy']:.1f}%")
+    if m.get("val_loss") is not None:
+        figures.append(f"val loss {m['val_loss']:.3f}")
     detail = "  ".join(figures) or result.reason
     return f"[{index}/{total}] {result.case_id}  {result.status}  {detail}  ({seconds:.1f} s)"
 
@@ -153,13 +155,14 @@ def plan_arguments(args, journal) -> tuple[str, list[str]]:
 
 
 def check_against_data(cases, plan_source: str, data_dir, download: bool) -> None:
-    """Fail before any training on unreadable data or a batch size larger than a training split."""
+    """Fail before any training on unreadable data, a text too short for a case's context, or a batch size
+    larger than a training split."""
     from suite.data import load_dataset
 
     for name in sorted({c.dataset for c in cases}):
-        train_size = len(load_dataset(name, data_dir, download).y_train)
+        data = load_dataset(name, data_dir, download)
         for case in cases:
-            if case.dataset == name and case.batch_size > train_size:
+            if case.dataset == name and case.batch_size > (train_size := len(data.for_case(case).y_train)):
                 raise ConfigError(f"plan {plan_source}: case {case.id}: field 'batch_size' is {case.batch_size}, "
                                   f"expected at most the {name} training split's {train_size} samples")
 
@@ -227,7 +230,8 @@ def register(sub) -> None:
                      "with --resume)")
     run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a base field")
     run.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
-    run.add_argument("--data-dir", default=None, help="directory of IDX files (or $TRADEOFF_BENCH_DATA)")
+    run.add_argument("--data-dir", default=None, help="data directory: IDX files, tinyshakespeare/input.txt "
+                     "(or $TRADEOFF_BENCH_DATA)")
     run.add_argument("--download", action="store_true", help="allow downloading datasets (needs torchvision)")
     run.add_argument("--resume", action="store_true",
                      help="continue the run journaled in OUT/cases.jsonl: skip its recorded cases, run the rest")

@@ -13,6 +13,8 @@ COLUMNS = {
     "test_accuracy_uncompressed": ("before compression (%)", lambda v: f"{100 * v:.2f}"),
     "accuracy_kept": ("accuracy kept (%)", lambda v: f"{100 * v:.2f}"),
     "accuracy_kept_ge_99pct": (">= 99% of fp32 (MLPerf)", lambda v: "yes" if v else "no"),
+    "val_loss": ("val loss (nats/token)", lambda v: f"{v:.4f}"),
+    "test_loss_uncompressed": ("loss before compression", lambda v: f"{v:.4f}"),
     "params_sparsity": ("weight sparsity (%)", lambda v: f"{100 * v:.1f}"),
     "params_nonzero": ("non-zero params", lambda v: f"{v:,.0f}"),
     "infer_latency_ms_p50_uncompressed": ("latency p50 before (ms)", lambda v: f"{v:.4f}"),

@@ -43,6 +43,14 @@ METRICS = {m.key: m for m in [
     # MFU is stored as a fraction of peak FLOP/s (as nanoGPT's estimate_mfu returns it), shown in %
     Metric("train_mfu", "train MFU (%)", "higher", "{:.3g}", scale=100.0),
     Metric("infer_mfu", "infer MFU (%)", "higher", "{:.3g}", scale=100.0),
+    # language models (suite/lm.py)
+    Metric("val_loss", "val loss (nats/token)", "lower", "{:.4f}", "diff"),
+    Metric("bits_per_char", "bits/char", "lower", "{:.4f}", "diff"),
+    Metric("train_tokens_per_s", "train tokens/s", "higher", "{:,.0f}"),
+    Metric("flops_per_token", "FLOPs/token", "lower", "{:,.0f}", exact=True),
+    Metric("train_flops_per_token", "train FLOPs/token", "lower", "{:,.0f}", exact=True),
+    Metric("time_to_target_s", "time to target (s)", "lower", "{:.4g}"),
+    Metric("steps_to_target", "steps to target", "lower", "{:,.0f}"),
 ]}
 
 

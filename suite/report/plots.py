@@ -9,12 +9,13 @@ written through a temporary file and a rename (`save_figure`).
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, StrMethodFormatter
+from matplotlib.ticker import LogFormatter, MaxNLocator, StrMethodFormatter
 
 from suite.errors import ConfigError
 from suite.fileio import atomic_file
@@ -26,10 +27,35 @@ from suite.report.tables import central
 PLOTS_DIR = "plots"
 MAX_RECIPES = 12  # lines in one plot beyond which its legend stops being readable
 DPI = 100
-VARIANT = {"model", "depth", "width", "shared"}  # the fields that make a model variant
-RECIPE = {"optimizer", "lr", "schedule", "weight_decay"}  # the fields of a training recipe
+VARIANT = {"model", "depth", "width", "shared", "heads", "context", "bias", "tie_head", "dropout"}  # a model variant
+RECIPE = {"optimizer", "lr", "schedule", "weight_decay", "beta2", "decay_2d_only", "grad_clip", "warmup_steps",
+          "min_lr"}  # the fields of a training recipe
 FRONT = "Pareto front"  # the label of the front's scatter, which tests read back
 ACCURACY = "test accuracy (%)"
+VAL_LOSS = "validation loss (nats/token)"
+
+
+@dataclass(frozen=True)
+class Quality:
+    """What the quality axis of a plot shows: a results key, its label and scale, which way is better."""
+
+    key: str
+    label: str
+    scale: float
+    lower_is_better: bool
+    history_key: str  # the same figure in the per-epoch history
+    title: str  # "Accuracy" in "Accuracy vs latency"
+
+
+QUALITIES = {"accuracy": Quality("test_accuracy", ACCURACY, 100.0, False, "test_accuracy", "Accuracy"),
+             "loss": Quality("val_loss", VAL_LOSS, 1.0, True, "test_loss", "Validation loss")}
+
+
+def quality(lay: Layout) -> Quality:
+    """Validation loss for a run of language models (the figure they are judged on; also where there is no
+    accuracy), test accuracy otherwise."""
+    has_loss = any(g.value("val_loss") is not None for g in lay.groups)
+    return QUALITIES["loss" if has_loss else "accuracy"]
 
 
 def new_figure(width: float = 7.5, height: float = 4.6, **subplots) -> tuple[Figure, object]:
@@ -70,23 +96,26 @@ def save(fig: Figure, out: Path, name: str) -> Path:
     return save_figure(fig, folder / f"{name}.png", dpi=DPI)
 
 
-def accuracy_points(lay: Layout, key: str) -> list[tuple[Group, float, float]]:
-    """(group, metric, test accuracy %) of every ok group that has both."""
+def accuracy_points(lay: Layout, key: str, shown: Quality = QUALITIES["accuracy"]) -> list[tuple[Group, float, float]]:
+    """(group, metric, quality in its shown unit: test accuracy %, or validation loss) of every ok group that has
+    both."""
     points = []
     for g in lay.groups:
-        x, acc = central(g, key), g.value("test_accuracy")
-        if g.status == "ok" and x is not None and acc is not None:
-            points.append((g, x, 100.0 * acc))
+        x, value = central(g, key), g.value(shown.key)
+        if g.status == "ok" and x is not None and value is not None:
+            points.append((g, x, shown.scale * value))
     return points
 
 
 def front_figure(lay: Layout, key: str, xlabel: str) -> Figure | None:
-    """Test accuracy against a cost (lower is better), the Pareto front drawn, joined and labelled."""
-    points = accuracy_points(lay, key)
+    """Test accuracy (a language model: validation loss) against a cost (lower is better), the Pareto front drawn,
+    joined and labelled."""
+    shown = quality(lay)
+    points = accuracy_points(lay, key, shown)
     if not points:
         return None
     xs, ys = [p[1] for p in points], [p[2] for p in points]
-    front = pareto_front(xs, ys)
+    front = pareto_front(xs, [-y for y in ys] if shown.lower_is_better else ys)
     fig, ax = new_figure()
     others = [i for i in range(len(points)) if i not in front]
     ax.scatter([xs[i] for i in others], [ys[i] for i in others], color="#9aa5b1", label="dominated", zorder=2)
@@ -98,9 +127,9 @@ def front_figure(lay: Layout, key: str, xlabel: str) -> Figure | None:
                     fontsize=8)
     if min(xs) > 0 and max(xs) / min(xs) > 10:
         ax.set_xscale("log")
-    ax.set(xlabel=xlabel, ylabel=ACCURACY)
+    ax.set(xlabel=xlabel, ylabel=shown.label)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper right" if shown.lower_is_better else "lower right", fontsize=8)
     return fig
 
 
@@ -146,8 +175,11 @@ def recipe_groups(lay: Layout) -> tuple[list[Group], str]:
     groups = [g for g in lay.groups if set(lay.changes(g)) <= RECIPE and history(g)]
     if len(groups) <= MAX_RECIPES:
         return groups, ""
-    best = sorted(groups, key=lambda g: -(history(g)[-1].get("test_accuracy") or 0.0))[:MAX_RECIPES]
-    title = f"the {MAX_RECIPES} of {len(groups)} recipes with the highest final test accuracy"
+    shown = quality(lay)
+    sign = 1.0 if shown.lower_is_better else -1.0
+    best = sorted(groups, key=lambda g: sign * (history(g)[-1].get(shown.history_key) or sign * -float("inf")))
+    best = best[:MAX_RECIPES]
+    title = f"the {MAX_RECIPES} of {len(groups)} recipes with the best final {shown.label.split(' (')[0]}"
     return [g for g in groups if g in best], title
 
 
@@ -163,40 +195,62 @@ def series(rows: list[dict], x: str, y: str, scale: float = 1.0) -> tuple[list, 
     return [a for a, _ in pairs], [b for _, b in pairs]
 
 
+def budget_axis(groups: list[Group]) -> tuple[str, str]:
+    """(history key, label) of the budget's unit: optimizer steps when any case has a steps budget, else epochs."""
+    return ("step", "optimizer step") if any(g.case.get("steps") for g in groups) else ("epoch", "epoch")
+
+
+def log_y(ax) -> None:
+    """A log y scale whose tick labels are plain numbers: under plain_text the default labels would show their
+    mathtext source ("$\\mathdefault{10^{-3}}$")."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(LogFormatter())
+    ax.yaxis.set_minor_formatter(LogFormatter(minor_thresholds=(1, 0.4)))
+
+
 def convergence_figure(lay: Layout) -> Figure | None:
-    """Test accuracy and train loss against epoch and wall time, one line per recipe."""
+    """Test accuracy (a language model: validation loss) and train loss against epoch (or step) and wall time,
+    one line per recipe."""
     groups, title = recipe_groups(lay)
     if not groups:
         return None
     fig, axes = new_figure(10, 7, nrows=2, ncols=2, sharey="row")
     fig.suptitle(title, fontsize=9)
-    panels = [("test_accuracy", 100.0, ACCURACY), ("train_loss", 1.0, "train loss (cross-entropy, log scale)")]
+    shown = quality(lay)
+    panels = [(shown.history_key, shown.scale, shown.label),
+              ("train_loss", 1.0, "train loss (cross-entropy, log scale)")]
     for row, (key, scale, ylabel) in enumerate(panels):
-        for col, (x, xlabel) in enumerate([("epoch", "epoch"), ("wall_time_s", "training wall time (s)")]):
+        for col, (x, xlabel) in enumerate([budget_axis(groups), ("wall_time_s", "training wall time (s)")]):
             ax = axes[row][col]
             for g in groups:
                 ax.plot(*series(history(g), x, key, scale), marker=".", label=lay.short_label(g))
             ax.set(xlabel=xlabel, ylabel=ylabel if col == 0 else None)
-            if x == "epoch":
+            if x in ("epoch", "step"):
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
             if key == "train_loss":
-                ax.set_yscale("log")
-    axes[0][1].legend(fontsize=7, loc="lower right")
+                log_y(ax)
+    axes[0][1].legend(fontsize=7, loc="upper right" if shown.lower_is_better else "lower right")
     return fig
 
 
 def schedule_figure(lay: Layout) -> Figure | None:
     """The learning rate each recipe actually used per epoch, as recorded in its history."""
     groups, title = recipe_groups(lay)
-    groups = [g for g in groups if series(history(g), "epoch", "lr")[0]]
+    x, xlabel = budget_axis(groups)
+    groups = [g for g in groups if series(history(g), x, "lr")[0]]
     if not groups:
         return None
     fig, ax = new_figure(height=3.8)
     ax.set_title(title, fontsize=9)
     for g in groups:
-        ax.plot(*series(history(g), "epoch", "lr"), marker=".", label=lay.short_label(g))
-    ax.set(xlabel="epoch", ylabel="learning rate (log scale)", yscale="log")
+        xs, rates = series(history(g), x, "lr")
+        if x == "step":  # each entry's rate is the one its interval started with: draw it at that first step
+            xs = [0, *xs[:-1]]
+        ax.plot(xs, rates, marker=".", label=lay.short_label(g))
+    ax.set(xlabel=f"{xlabel} (the rate at the start of each evaluation interval)" if x == "step" else xlabel,
+           ylabel="learning rate (log scale)")
+    log_y(ax)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -220,6 +274,22 @@ PLOTS = [
     ("Learning-rate schedules", "lr-schedules", "The learning rate each of those runs applied, per epoch.",
      schedule_figure),
 ]
+# Title and caption of those plots for a run of language models, whose quality axis is the validation loss.
+LOSS_TEXT = {
+    "pareto-accuracy-latency": (
+        "Validation loss vs latency", "Validation loss (nats per token, lower is better) against batch-1 inference "
+        "latency (p50 of one full-context forward); the Pareto front (no case is both faster and lower in loss) is "
+        "joined and labelled."),
+    "accuracy-params": (
+        "Validation loss vs parameters", "Validation loss against parameter count (shared weights once); the "
+        "labelled cases are the front (no smaller model has as low a loss)."),
+    "convergence": (
+        "Convergence", "Validation loss and train loss at each evaluation (per optimizer step under a steps budget) "
+        "and against training wall time, one line per optimizer, schedule or other recipe setting on the base model."),
+    "lr-schedules": (
+        "Learning-rate schedules", "The learning rate each of those runs applied at the start of each evaluation "
+        "interval (warmup-cosine changes it every step in between)."),
+}
 
 
 def build_plots(run, out: Path) -> list[Section]:
@@ -228,6 +298,8 @@ def build_plots(run, out: Path) -> list[Section]:
     sections = []
     for title, name, caption, draw in PLOTS:
         fig = draw(lay) if lay.groups else None
+        if quality(lay).lower_is_better:
+            title, caption = LOSS_TEXT.get(name, (title, caption))
         if fig is not None:
             sections.append(Section(title, [caption], figures=[save(fig, out, name)]))
     return sections

@@ -72,11 +72,12 @@ TRAINING = [
     Column("IQR (samples/s)", _train_iqr, lambda g, v: show("train_samples_per_s", v)),
     Column("rounds", _train_rounds, lambda g, v: show("infer_latency_samples", v)),
 ]
-OPTIONAL_TRAINING = ["train_peak_mem_mb", "train_joules_per_sample", "train_mfu"]
+OPTIONAL_TRAINING = ["train_tokens_per_s", "train_peak_mem_mb", "train_joules_per_sample", "train_mfu"]
 INFERENCE = ["infer_latency_ms_p50", "infer_latency_ms_p90", "infer_latency_ms_p99", "infer_latency_samples",
              "infer_samples_per_s", "infer_peak_mem_mb", "infer_joules_per_sample", "infer_mfu"]
-MODEL = ["params", "flops_per_sample", "train_flops_per_sample"]
+MODEL = ["params", "flops_per_sample", "train_flops_per_sample", "flops_per_token", "train_flops_per_token"]
 ACCURACY = ["test_accuracy", "test_loss", "train_seconds"]
+LANGUAGE_MODEL = ["val_loss", "bits_per_char", "time_to_target_s", "steps_to_target"]  # shown where val_loss is
 
 
 
@@ -155,12 +156,18 @@ def absent(groups: list[Group], keys: list[str]) -> list[str]:
 
 
 def _accuracy_section(groups: list[Group]) -> Section:
-    columns = [metric_column(k) for k in ACCURACY]
+    extra_keys = present(groups, LANGUAGE_MODEL) if present(groups, ["val_loss"]) else []
+    keys = [k for k in ACCURACY if not (extra_keys and k == "test_loss")]  # a language model's test loss: val loss
+    columns = [metric_column(k) for k in keys + extra_keys]
     extra = [("status", lambda g: g.status)]
     if any(len(g.ok) > 1 for g in groups):
         extra.insert(0, ("acc min–max over seeds (%)", _seed_range))
-    return Section("Accuracy", ["Test accuracy and loss after training to the case's budget (the mean over seeds), "
-                                "and the training time without evaluation."], [table(groups, columns, extra)])
+    text = ["Test accuracy and loss after training to the case's budget (the mean over seeds), and the training "
+            "time without evaluation."]
+    if extra_keys:
+        text.append("A language model's accuracy is its next-character accuracy, its loss the held-out loss per "
+                    "token (val loss; bits/char = val loss / ln 2).")
+    return Section("Accuracy", text, [table(groups, columns, extra)])
 
 
 def _seed_range(g: Group) -> str:

@@ -12,9 +12,9 @@ from suite.report.sections import Section
 from suite.report.spread import ranges_differ, samples_differ
 from suite.report.tables import NOISY, central, noisy
 
-SUMMARY = ["params", "flops_per_sample", "test_accuracy", "test_loss", "train_samples_per_s", "infer_latency_ms_p50",
-           "infer_samples_per_s", "train_seconds", "train_peak_mem_mb", "infer_peak_mem_mb",
-           "train_joules_per_sample", "infer_joules_per_sample", "train_mfu", "infer_mfu"]
+SUMMARY = ["params", "flops_per_sample", "test_accuracy", "test_loss", "val_loss", "train_samples_per_s",
+           "train_tokens_per_s", "infer_latency_ms_p50", "infer_samples_per_s", "train_seconds", "train_peak_mem_mb",
+           "infer_peak_mem_mb", "train_joules_per_sample", "infer_joules_per_sample", "train_mfu", "infer_mfu"]
 WITHIN = "within spread"
 # Figures computed from a timing share its noise: their differences are judged on that timing's spread.
 DERIVED_FROM = {"train_mfu": "train_samples_per_s", "train_seconds": "train_samples_per_s",
@@ -25,6 +25,8 @@ def evidence(group: Group, key: str):
     """What a metric's spread is known from: ("samples", raw values), ("range", (min, max)) or None."""
     if key == "train_samples_per_s" and len(group.train_rates()) > 1:
         return "samples", group.train_rates()
+    if key == "train_tokens_per_s" and len(group.train_rates()) > 1:  # a language model: samples x context
+        return "samples", [rate * group.case.get("context", 1) for rate in group.train_rates()]
     if key == "infer_latency_ms_p50" and len(group.raw("infer")) > 1:
         return "samples", [1000.0 * s for s in group.raw("infer")]
     if len(group.values(key)) > 1:  # one value per seed
@@ -96,6 +98,8 @@ def build_tradeoffs(run, out: Path) -> list[Section]:
     base = lay.base
     rows = [g for axis in lay.axes for g in lay.one_axis() if lay.changes(g)[0] == axis]
     keys = [k for k in SUMMARY if central(base, k) is not None]
+    if "val_loss" in keys:  # a language model's test loss is its val loss: one column
+        keys.remove("test_loss")
     text = [f"Each row changes one field of the base case `{base.label}` (the plan's first case) and shows the "
             "effect on each metric: xR is the ratio to the base, pp a difference in percentage points. "
             f"\"{WITHIN}\" means the two measurements overlap: their interquartile ranges overlap or a "

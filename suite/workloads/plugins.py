@@ -144,8 +144,15 @@ def check_classification(data) -> str | None:
     return None
 
 
+def check_language_model(data) -> str | None:
+    """The language-modelling check (suite/workloads/text.py, imported when used)."""
+    from suite.workloads.text import check_language_model as check
+
+    return check(data)
+
+
 # task -> the check of its tensors (a task that another workload adds brings its own check here)
-TASK_CHECKS = {"classification": check_classification}
+TASK_CHECKS = {"classification": check_classification, "language-modelling": check_language_model}
 
 
 def checked_dataset(name: str, data):

@@ -1,0 +1,73 @@
+"""Language-model figures: held-out loss per token and bits per character, tokens/s, and FLOPs per token with
+attention counted by formula.
+
+FLOPs. torch's FlopCounterMode counts matrix multiplies, and on CPU (torch 2.13) 0 FLOPs for
+`scaled_dot_product_attention`: the CPU kernel (`_scaled_dot_product_flash_attention_for_cpu`) has no FLOP
+formula registered, while the CUDA kernels have. So where a probe on the device counts nothing, the attention
+products Q K^T and (weights) V are added by formula: 4 T^2 width per block per sequence forward, 3 times that
+for forward and backward. Causal masking does NOT halve the figure: it is the full T x T product, as
+FlopCounterMode's own SDPA formula and nanoGPT's estimate_mfu count it (PaLM appendix B likewise). The training
+total then matches nanoGPT's 6 N + 12 L H Q T per token (tests/test_transformer.py), N counting the parameters
+each matrix multiply uses and H Q = width.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from suite.workloads.text import TEXT_DATASETS
+from suite.workloads.transformer import find_transformer
+
+
+def is_language_model(case) -> bool:
+    """Whether the case models text (its samples are windows of `context` tokens)."""
+    return case.dataset in TEXT_DATASETS
+
+
+ATTENTION_BY_FORMULA = ("formula: Q K^T and A V, 4 T^2 width per block forward, added to FlopCounterMode's count, "
+                        "which has no formula for this device's SDPA kernel")
+ATTENTION_COUNTED = "FlopCounterMode: its SDPA formula counts the attention products"
+
+
+@functools.cache
+def counter_counts_attention(device_type: str) -> bool:
+    """Whether FlopCounterMode counts any FLOPs for a causal scaled_dot_product_attention on this device type."""
+    q = torch.ones(1, 1, 4, 8, device=device_type)
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+    return counter.get_total_flops() > 0
+
+
+def flop_metrics(model: torch.nn.Module, x: torch.Tensor, counted: dict) -> dict:
+    """For a transformer: `flops_per_sample` and `train_flops_per_sample` (one window) with the attention FLOPs
+    added where FlopCounterMode missed them, the same per token, and `attention_flops_source` saying which
+    counted them; {} for any other model."""
+    net = find_transformer(model)
+    if net is None:
+        return {}
+    length = x.shape[1]
+    attention = net.attention_flops(length)
+    added = 0 if counter_counts_attention(x.device.type) else attention
+    forward, train = counted["flops_per_sample"] + added, counted["train_flops_per_sample"] + 3 * added
+    return {"flops_per_sample": forward, "train_flops_per_sample": train, "flops_per_token": forward // length,
+            "train_flops_per_token": train // length, "attention_flops_per_token": attention // length,
+            "attention_flops_source": ATTENTION_BY_FORMULA if added else ATTENTION_COUNTED}
+
+
+def derived_metrics(case, metrics: dict) -> dict:
+    """For a language model: `val_loss` (the held-out loss, nats per token), `bits_per_char` (the same in bits:
+    one token is one character) and `train_tokens_per_s` (training samples/s x context), from what `metrics`
+    holds; {} for other cases."""
+    if not is_language_model(case):
+        return {}
+    out = {}
+    if "test_loss" in metrics:
+        loss = metrics["test_loss"]
+        out |= {"val_loss": loss, "bits_per_char": None if loss is None else loss / math.log(2)}
+    if metrics.get("train_samples_per_s") is not None:
+        out["train_tokens_per_s"] = metrics["train_samples_per_s"] * case.context
+    return out
