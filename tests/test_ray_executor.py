@@ -8,6 +8,7 @@ the cluster started is ended by pid at the end.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -20,8 +21,8 @@ import pytest
 
 from tests.conftest import run_cli
 
-ray_cluster_utils = pytest.importorskip("ray.cluster_utils", reason="Ray is not installed (pip install -e '.[ray]')")
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                                                   reason="Ray is not installed (pip install -e '.[ray]')")]
 
 PLAN = """
 description = "four tiny cases for the Ray executor"
@@ -36,7 +37,8 @@ threads = 1
 model = ["dense", "conv"]
 optimizer = ["sgd", "adam"]
 """
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "0"}
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "0",
+           "RAY_memory_monitor_refresh_ms": "0"}
 STORE = 80 * 1024 * 1024
 
 
@@ -53,17 +55,38 @@ def ray_pids(marker: str) -> list[int]:
     return pids
 
 
+def not_loopback(pids: list[int]) -> list[str]:
+    """The listening TCP addresses of these processes that are not on the loopback interface."""
+    inodes = set()
+    for pid in pids:
+        try:
+            inodes |= {os.readlink(f) for f in Path(f"/proc/{pid}/fd").iterdir()}
+        except OSError:
+            continue
+    found = []
+    for table, loopback in (("tcp", "0100007F"), ("tcp6", "00000000000000000000000001000000")):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            address, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and f"socket:[{inode}]" in inodes and address.split(":")[0] != loopback:
+                found.append(address)
+    return found
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A head node and a second node, one CPU each, the second with another allocator setting."""
     tmp = tmp_path_factory.mktemp("ray")
     saved = {k: os.environ.get(k) for k in [*RAY_ENV, "RAY_TMPDIR"]}
     os.environ.update(RAY_ENV, RAY_TMPDIR=str(tmp))
-    cluster = ray_cluster_utils.Cluster(initialize_head=True, head_node_args={
+    from ray import cluster_utils  # after the environment: Ray reads it when imported
+
+    cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "include_dashboard": False, "object_store_memory": STORE})
     cluster.add_node(num_cpus=1, object_store_memory=STORE, env_vars={"MALLOC_ARENA_MAX": "2"})
     try:
         yield cluster.address
+        assert not_loopback(ray_pids(str(tmp)) + ray_pids("ray::")) == []  # the daemons
     finally:
         cluster.shutdown()
         for pid in ray_pids(str(tmp)):  # whatever outlived the shutdown (agents ignore SIGTERM)
@@ -168,6 +191,7 @@ def test_a_killed_worker_is_retried_once_then_an_error(cluster, plan, tmp_path):
         while any(kills.values()) and proc.poll() is None:
             for case_id in [c for c, left in kills.items() if left]:
                 for pid in case_workers(case_id)[:1]:
+                    assert not_loopback([pid, proc.pid]) == []  # a worker measuring a case, and the driver
                     os.kill(pid, signal.SIGKILL)
                     kills[case_id] -= 1
                     wait_for(lambda p=pid: not Path(f"/proc/{p}").exists(), 30, "the killed worker to go")

@@ -132,7 +132,8 @@ def run_checked(args, lock, executor, journal, plan, plan_source, sets, cases, u
               f"recorded, nothing to resume", file=sys.stderr, flush=True)
     elif stop.signum:
         print(f"tradeoff-bench: interrupted by {signal.Signals(stop.signum).name}: {len(done)}/{len(cases)} cases "
-              f"recorded in {out / JOURNAL_NAME}; resume with: tradeoff-bench run --resume --out {out}",
+              f"recorded in {out / JOURNAL_NAME}; resume with: tradeoff-bench run --resume --out {out}"
+              f"{executor_arguments(args)}",
               file=sys.stderr, flush=True)
         return 128 + stop.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
     errors = [r for r in done.values() if r.status == "error"]
@@ -141,6 +142,14 @@ def run_checked(args, lock, executor, journal, plan, plan_source, sets, cases, u
               f"{out / 'results.json'})", file=sys.stderr, flush=True)
         return 1
     return 0
+
+
+def executor_arguments(args) -> str:
+    """The executor options of this run, as they follow a resume command ("" for the local executor)."""
+    if args.executor == "local":
+        return ""
+    return (f" --executor {args.executor}" + (f" --ray-address {args.ray_address}" if args.ray_address else "")
+            + (f" --cases-per-node {args.cases_per_node}" if args.cases_per_node != 1 else ""))
 
 
 def torch_threads() -> int:

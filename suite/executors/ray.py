@@ -33,6 +33,7 @@ CHECK_TIMEOUT_S = 300  # a node check imports torch and the plug-ins in a fresh 
 GET_TIMEOUT_S = 120  # fetching a finished task's result
 POLL_S = 0.2  # how often the driver looks at its stop flag while cases run
 PLUGIN = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)$")
+MEMORY_MONITOR_ENV = "RAY_memory_monitor_refresh_ms"
 TASK_PREFIX = "tradeoff-bench "  # a running case's worker is titled "ray::tradeoff-bench CASE_ID"
 
 
@@ -122,6 +123,10 @@ class RayExecutor:
 
         if self.address:
             probe(self.address)
+        # A cluster this run starts: without Ray's memory monitor, which reads every process's memory four
+        # times a second and slowed the measured cases of a 2-core node by a third (README, "Beyond one
+        # machine"). Nodes started with `ray start` take the same variable from their environment.
+        os.environ.setdefault(MEMORY_MONITOR_ENV, "0")
         try:
             ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
         except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
