@@ -64,11 +64,12 @@ def not_loopback(pids: list[int]) -> list[str]:
         except OSError:
             continue
     found = []
-    for table, loopback in (("tcp", "0100007F"), ("tcp6", "00000000000000000000000001000000")):
+    loopback = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}  # 127.0.0.1, ::1
+    for table in ("tcp", "tcp6"):
         for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
             fields = line.split()
             address, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and f"socket:[{inode}]" in inodes and address.split(":")[0] != loopback:
+            if state == "0A" and f"socket:[{inode}]" in inodes and address.split(":")[0] not in loopback:
                 found.append(address)
     return found
 
@@ -109,24 +110,44 @@ def plan(tmp_path_factory) -> Path:
 
 
 def journal_cases(out: Path) -> list[dict]:
-    """The case lines of OUT/cases.jsonl."""
-    return [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()[1:]]
+    """The complete case lines of OUT/cases.jsonl (a line torn by a SIGKILL is left out, as resume does)."""
+    lines = (out / "cases.jsonl").read_text().splitlines(keepends=True)[1:]
+    return [json.loads(line) for line in lines if line.endswith("\n")]
 
 
 @pytest.fixture(scope="module")
 def both_runs(cluster, plan, tmp_path_factory):
-    """The plan run by the local executor and by the Ray executor on the cluster."""
+    """The plan run by the local executor, and by the Ray executor on the cluster: that run's driver is
+    SIGKILLed once its first case is journaled, then `run --resume` finishes it. Returns both output
+    folders and the case ids journaled before the kill."""
     out = tmp_path_factory.mktemp("runs")
     local = run_cli("run", "--plan", plan, "--out", out / "local")
     assert local.returncode == 0, local.stderr
-    ray_run = run_cli("run", "--plan", plan, "--out", out / "ray", "--executor", "ray", "--ray-address", cluster)
-    assert ray_run.returncode == 0, ray_run.stderr
-    return out / "local", out / "ray"
+    proc = start_run(plan, out / "ray", cluster)
+    try:
+        wait_for(lambda: (out / "ray" / "cases.jsonl").exists() and journal_cases(out / "ray"), 240, "a first case")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    before = {c["case_id"] for c in journal_cases(out / "ray")}
+    resumed = run_cli("run", "--resume", "--out", out / "ray", "--executor", "ray", "--ray-address", cluster)
+    assert resumed.returncode == 0, resumed.stderr
+    return out / "local", out / "ray", before
+
+
+def test_driver_killed_then_resume_runs_every_case_once(both_runs):
+    """SIGKILL of the driver while cases run, then --resume with the Ray executor: each case exactly once."""
+    _, out, before = both_runs
+    assert 1 <= len(before) < 4
+    ids = [c["case_id"] for c in journal_cases(out)]
+    assert len(ids) == len(set(ids)) == 4 and before < set(ids)
+    assert len(json.loads((out / "results.json").read_text())["benchmarks"]) == 12
 
 
 def test_ray_gives_the_local_executors_figures(both_runs):
     """Same case ids, statuses, parameter counts and (on CPU, with the same threads) bit-identical accuracies."""
-    local, ray_out = (json.loads((d / "results.json").read_text()) for d in both_runs)
+    local, ray_out = (json.loads((d / "results.json").read_text()) for d in both_runs[:2])
 
     def figures(doc):
         return {b["extra_info"]["case_id"]: (b["extra_info"]["status"], b["extra_info"].get("params"),
@@ -141,7 +162,7 @@ def test_ray_gives_the_local_executors_figures(both_runs):
 def test_two_fingerprints_are_two_groups_and_never_compared(both_runs, tmp_path):
     """Cases on the second node carry its fingerprint: the report shows two groups, compare pairs none of
     them with the local run's cases (measured with the head's fingerprint)."""
-    local, ray_out = both_runs
+    local, ray_out, _ = both_runs
     nodes = [c["node"] for c in journal_cases(ray_out)]
     assert len({n["fingerprint"] for n in nodes}) == 2  # two fake nodes, one CPU each: both took cases
     local_fp = {c["node"]["fingerprint"] for c in journal_cases(local)}
@@ -206,22 +227,3 @@ def test_a_killed_worker_is_retried_once_then_an_error(cluster, plan, tmp_path):
     status = {c["case_id"]: (c["status"], c["reason"]) for c in cases}
     assert status[twice][0] == "error" and "tried 2 times" in status[twice][1], status[twice]
     assert all(s == "ok" for case_id, (s, _) in status.items() if case_id != twice), status
-
-
-def test_driver_killed_then_resume_runs_every_case_once(cluster, plan, tmp_path):
-    """SIGKILL of the driver while cases run, then --resume with the Ray executor: each case exactly once."""
-    out = tmp_path / "out"
-    proc = start_run(plan, out, cluster)
-    try:
-        wait_for(lambda: (out / "cases.jsonl").exists() and len(journal_cases(out)) >= 1, 240, "a first case")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        proc.kill()
-    before = {c["case_id"] for c in journal_cases(out)}
-    assert 1 <= len(before) < 4
-    resumed = run_cli("run", "--resume", "--out", out, "--executor", "ray", "--ray-address", cluster)
-    assert resumed.returncode == 0, resumed.stderr
-    ids = [c["case_id"] for c in journal_cases(out)]
-    assert len(ids) == len(set(ids)) == 4 and before < set(ids)
-    assert len(json.loads((out / "results.json").read_text())["benchmarks"]) == 12

@@ -121,8 +121,8 @@ class RayExecutor:
 
         import ray
 
-        if self.address:
-            probe(self.address)
+        if self.address or os.environ.get("RAY_ADDRESS"):
+            probe(self.address or os.environ["RAY_ADDRESS"])
         # A cluster this run starts: without Ray's memory monitor, which reads every process's memory four
         # times a second and slowed the measured cases of a 2-core node by a third (README, "Beyond one
         # machine"). Nodes started with `ray start` take the same variable from their environment.
