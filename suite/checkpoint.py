@@ -25,7 +25,7 @@ from pathlib import Path
 
 from suite.errors import ConfigError, shown
 from suite.fileio import os_problem, read_bytes_capped
-from suite.results import STATUSES, CaseResult, case_fields, finite_number, metric_problem, strict_json
+from suite.results import STATUSES, CaseResult, case_fields, finite_number, metric_problem, node_fields, strict_json
 
 JOURNAL_NAME = "cases.jsonl"
 JOURNAL_KIND = "tradeoff-bench cases"
@@ -64,7 +64,7 @@ def header_record(plan: str, plan_source: str, sets: list[str], fingerprint: str
 def case_record(result: CaseResult) -> dict:
     """One finished case as a journal line."""
     return {"case_id": result.case_id, "case": result.case, "status": result.status, "reason": result.reason,
-            "metrics": result.metrics, "samples": result.samples}
+            "metrics": result.metrics, "samples": result.samples, **({"node": result.node} if result.node else {})}
 
 
 def read_journal(path: Path) -> Journal:
@@ -127,7 +127,7 @@ def _case(where: str, record: dict) -> CaseResult:
         if not isinstance(seconds, list) or not all(finite_number(v) for v in seconds):
             raise ConfigError(f"{where}: field 'samples.{group}' must be a list of finite numbers")
     return CaseResult(record["case_id"], record["case"], record["status"], record.get("reason", ""),
-                      record["metrics"], record["samples"])
+                      record["metrics"], record["samples"], node_fields(where, record, "field"))
 
 
 def set_aside(path: Path) -> Path | None:
@@ -181,7 +181,8 @@ class JournalWriter:
             line = json.dumps(case_record(result), allow_nan=False)
         except (ValueError, TypeError, RecursionError) as exc:
             detail = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-            result = CaseResult(result.case_id, result.case, "error", f"result could not be journaled: {detail}")
+            result = CaseResult(result.case_id, result.case, "error", f"result could not be journaled: {detail}",
+                                node=result.node)
             line = json.dumps(case_record(result), allow_nan=False)
         self._write(line + "\n", f"case {result.case_id}")
         return result

@@ -26,7 +26,9 @@ Each compared metric gets one verdict: `regressed`, `improved`, `unchanged`, `no
 
 Runs measured in different environments (fingerprint in machine_info.tradeoff_bench) or by different
 procedures (machine_info.tradeoff_bench.procedure) are refused with a ConfigError naming what differs,
-unless forced.
+unless forced. Where both runs record the node that measured each case (extra_info.node, e.g. cases spread
+over a Ray cluster), a case is compared only with the same case measured on the same fingerprint: other
+pairs get an `untested` row saying so, and runs that share no fingerprint at all are refused as before.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class Entry:
     metrics: dict  # metric -> value (the median over runs for a rolling baseline)
     samples: dict = field(default_factory=dict)  # group -> raw seconds per call (pooled over runs)
     run_values: dict = field(default_factory=dict)  # metric -> one value per baseline run
+    fingerprint: str | None = None  # of the node that measured the case (None: not recorded)
 
 
 @dataclass
@@ -160,7 +163,20 @@ def parse_thresholds(pairs: list[str]) -> dict:
 
 def entries_from_run(run) -> dict[str, Entry]:
     """A loaded Run's cases as comparison entries, by case id."""
-    return {c.case_id: Entry(c.case_id, c.case, c.status, c.metrics, c.samples) for c in run.cases}
+    run_fp = (run.machine_info.get("tradeoff_bench") or {}).get("fingerprint")
+    return {c.case_id: Entry(c.case_id, c.case, c.status, c.metrics, c.samples,
+                             fingerprint=c.node.get("fingerprint") or run_fp) for c in run.cases}
+
+
+def per_case_fingerprints(baseline, candidate) -> bool:
+    """Whether both runs record the node fingerprint of their cases (then cases are matched per fingerprint)."""
+    return any(c.node for c in baseline.cases) and any(c.node for c in candidate.cases)
+
+
+def shared_fingerprint(baseline: dict[str, Entry], candidate: dict[str, Entry]) -> bool:
+    """Whether some case of both runs was measured on the same fingerprint on both sides."""
+    return any(base.fingerprint == candidate[case_id].fingerprint
+               for case_id, base in baseline.items() if case_id in candidate)
 
 
 def environment_difference(baseline: dict, candidate: dict) -> str | None:
@@ -195,11 +211,19 @@ def run_difference(baseline_info: dict, candidate_info: dict) -> str | None:
 def compare_runs(baseline, candidate, thresholds: dict | None = None, alpha: float = ALPHA,
                  force: bool = False, process_spread: dict | None = None) -> Comparison:
     """Compare two loaded runs; a fingerprint or procedure mismatch raises ConfigError unless `force`."""
-    difference = run_difference(baseline.machine_info, candidate.machine_info)
+    from suite.procedure import procedure_difference, run_procedure
+
+    base_entries, cand_entries = entries_from_run(baseline), entries_from_run(candidate)
+    if per_case_fingerprints(baseline, candidate) and shared_fingerprint(base_entries, cand_entries):
+        difference = procedure_difference(run_procedure(baseline.machine_info), run_procedure(candidate.machine_info))
+    else:
+        difference = run_difference(baseline.machine_info, candidate.machine_info)
     if difference and not force:
         raise ConfigError(f"not comparable: {difference} (use --force to compare anyway)")
-    comparison = compare_entries(entries_from_run(baseline), entries_from_run(candidate), thresholds, alpha,
-                                 process_spread)
+    if force:  # asked for: cases measured on different fingerprints are compared too (with the warning below)
+        for entry in cand_entries.values():
+            entry.fingerprint = None
+    comparison = compare_entries(base_entries, cand_entries, thresholds, alpha, process_spread)
     if difference:
         comparison.warnings.append(f"compared despite: {difference}")
     return comparison
@@ -221,6 +245,10 @@ def compare_entries(baseline: dict[str, Entry], candidate: dict[str, Entry], thr
     for case_id, cand in candidate.items():
         base = baseline.get(case_id)
         if base is None:
+            continue
+        if base.fingerprint and cand.fingerprint and base.fingerprint != cand.fingerprint:
+            rows.append(Row(case_id, "fingerprint", None, None, None, "untested",
+                            note=f"not compared: measured on fingerprint {base.fingerprint} vs {cand.fingerprint}"))
             continue
         status_row = _status_row(base, cand)
         if status_row:

@@ -87,7 +87,7 @@ class RankDied(RuntimeError):
     """A rank ended by a signal or an exit code, with the last line it wrote to stderr."""
 
 
-def _worker(rank, world_size, case, data_dir, rounds, threads, train_budget, folder, attempt):
+def _worker(rank, world_size, case, data_dir, rounds, threads, train_budget, folder, attempt, prepare):
     """One rank: join the group, time DDP steps on the rank's shard, optionally train to the budget."""
     log = os.open(Path(folder) / f"rank{rank}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 2)  # native aborts write here too: the parent reports them as the rank's cause of death
@@ -100,7 +100,7 @@ def _worker(rank, world_size, case, data_dir, rounds, threads, train_budget, fol
         print(f"simulated abort of rank {rank} in attempt {attempt}", file=sys.stderr, flush=True)
         os.abort()
     try:
-        result = _measure(rank, world_size, case, data_dir, rounds, train_budget)
+        result = _measure(rank, world_size, case, data_dir, rounds, train_budget, prepare)
         if rank == 0:
             torch.save(asdict(result), Path(folder) / "rank0.pt")
         dist.barrier()  # every rank is done with every collective before any rank tears the group down
@@ -110,14 +110,14 @@ def _worker(rank, world_size, case, data_dir, rounds, threads, train_budget, fol
         dist.destroy_process_group()
 
 
-def _measure(rank, world_size, case, data_dir, rounds, train_budget) -> DistributedRun:
-    """Time DDP steps on the rank's shard and, if asked, train to the case's budget."""
+def _measure(rank, world_size, case, data_dir, rounds, train_budget, prepare) -> DistributedRun:
+    """Time DDP steps on the rank's shard and, if asked, train to the case's budget; `prepare(case, data_dir)`
+    builds the rank's data and initial model (suite.runner.prepare, passed in: this module imports no runner)."""
     import copy
 
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     from suite.measure import time_rounds
-    from suite.runner import prepare
     from suite.train import make_train_step, train
 
     p = prepare(case, data_dir)
@@ -134,8 +134,9 @@ def _measure(rank, world_size, case, data_dir, rounds, train_budget) -> Distribu
 
 
 def run(case, data_dir, rounds: tuple[int, int, int], world_size: int | None = None,
-        train_budget: bool = True) -> DistributedRun:
-    """Spawn `world_size` ranks (the case's by default) and return rank 0's DistributedRun.
+        train_budget: bool = True, *, prepare) -> DistributedRun:
+    """Spawn `world_size` ranks (the case's by default) and return rank 0's DistributedRun; each rank builds
+    its data and model with `prepare(case, data_dir)` (suite.runner.prepare).
 
     `rounds` is (rounds, steps per round, warm-up rounds) of the timed training step. A rank that dies is
     retried once; a second death, or a Python exception in a rank, raises RuntimeError with the rank's cause.
@@ -147,7 +148,7 @@ def run(case, data_dir, rounds: tuple[int, int, int], world_size: int | None = N
             try:
                 mp.spawn(_worker, nprocs=world_size, join=True,
                          args=(world_size, case, data_dir, rounds, rank_threads(case, case.world_size), train_budget,
-                               tmp, attempt))
+                               tmp, attempt, prepare))
             except mp.ProcessExitedException as exc:
                 died = RankDied(f"rank {exc.error_index} {_exit_text(exc.exit_code)}: "
                                 f"{_last_words(folder / f'rank{exc.error_index}.log')} (tried {ATTEMPTS} times)")

@@ -47,7 +47,8 @@ def check_run(conn, run, digest: str, last: int = DEFAULT_LAST, thresholds: dict
     if last < 1:
         raise ConfigError(f"--last {last}: must be at least 1")
     runs = comparable_runs(conn, run_fingerprint(run), procedure_key(run.machine_info), digest)
-    baseline, used = baseline_entries(conn, runs, last)
+    fingerprints = {c.case_id: c.node["fingerprint"] for c in run.cases if c.node.get("fingerprint")}
+    baseline, used = baseline_entries(conn, runs, last, fingerprints)  # a case only against its own fingerprint
     comparison = compare_entries(baseline, entries_from_run(run), thresholds, alpha, history=True)
     previous = runs[0]["id"] if runs else None
     violated = flagged_cases(conn, previous) if previous is not None else {}

@@ -3,15 +3,17 @@
     runs      one row per added run: commit, time, environment fingerprint, measurement procedure, plan,
               content digest (the same run reformatted is the same run: the digest covers commit, time,
               plan, fingerprint and cases, not bytes), and when it was accepted (`history accept`)
-    cases     status, reason and fields of each case of a run
+    cases     status, reason and fields of each case of a run, and the fingerprint of the node that measured
+              it (null before it was recorded; the column is added to older databases when opened)
     metrics   every numeric metric of each case of a run
     samples   the raw seconds per call of each group (train, infer, accuracy) of each case of a run
     verdicts  the gate's verdict on each case and metric when the run was added (suite/gate.py)
 
 `baseline_entries` is what `history check` compares against: per case, the per-run values of the last N
 runs on the same fingerprint and procedure whose verdict for that case was not a regression (unless
-accepted). Schema 1 databases are upgraded in place; their runs have no procedure, so checks re-baseline
-on new runs.
+accepted), and where the case recorded its node, measured on the same node fingerprint as the checked
+run's. Schema 1 databases are upgraded in place; their runs have no procedure, so checks re-baseline on
+new runs.
 
 Whatever is read back is checked as a results file is (finite numbers, objects where objects belong), and
 any SQLite failure, another application's database included, is a ConfigError naming the file.
@@ -48,7 +50,7 @@ CREATE TABLE IF NOT EXISTS verdicts (
     PRIMARY KEY (run_id, case_id, metric));
 CREATE TABLE IF NOT EXISTS cases (
     run_id INTEGER NOT NULL REFERENCES runs(id), case_id TEXT NOT NULL, status TEXT, reason TEXT, fields TEXT,
-    PRIMARY KEY (run_id, case_id));
+    node_fingerprint TEXT, PRIMARY KEY (run_id, case_id));
 CREATE TABLE IF NOT EXISTS metrics (
     run_id INTEGER NOT NULL, case_id TEXT NOT NULL, metric TEXT NOT NULL, value REAL,
     PRIMARY KEY (run_id, case_id, metric));
@@ -89,6 +91,8 @@ def open_history(path) -> HistoryConnection:
                                "ALTER TABLE runs ADD COLUMN accepted_at TEXT;")
         conn.executescript(SCHEMA)
         _check_tables(conn, path)
+        if "node_fingerprint" not in {row[1] for row in conn.execute("PRAGMA table_info(cases)")}:
+            conn.execute("ALTER TABLE cases ADD COLUMN node_fingerprint TEXT")  # the fingerprint that measured it
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except sqlite3.Error as exc:
         raise ConfigError(f"{path}: not a history database ({exc})") from None
@@ -173,8 +177,9 @@ def add_run(conn: sqlite3.Connection, run, digest: str, verdicts: dict | None = 
         conn.executemany("INSERT INTO verdicts VALUES (?, ?, ?, ?)",
                          [(run_id, case, metric, verdict) for (case, metric), verdict in (verdicts or {}).items()])
         for case in run.cases:
-            conn.execute("INSERT INTO cases VALUES (?, ?, ?, ?, ?)",
-                         (run_id, case.case_id, case.status, case.reason, json.dumps(case.case)))
+            conn.execute("INSERT INTO cases (run_id, case_id, status, reason, fields, node_fingerprint) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", (run_id, case.case_id, case.status, case.reason,
+                                                       json.dumps(case.case), case.node.get("fingerprint")))
             conn.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)",
                              [(run_id, case.case_id, k, float(v)) for k, v in case.metrics.items() if _numeric(v)])
             conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?)",
@@ -218,13 +223,15 @@ def flagged_cases(conn: sqlite3.Connection, run_id: int, verdicts=FLAGGED) -> di
     return flagged
 
 
-def baseline_entries(conn: sqlite3.Connection, runs: list[dict], last: int) -> tuple[dict[str, Entry], list[int]]:
+def baseline_entries(conn: sqlite3.Connection, runs: list[dict], last: int,
+                     fingerprints: dict | None = None) -> tuple[dict[str, Entry], list[int]]:
     """Per case: its values in the newest `last` of `runs` (newest first) whose verdict for the case was
     not a regression, or was accepted; an accepted run that flagged the case is the oldest one used (the new
     level starts there). A `suspect` run is left out while unconfirmed (the newest run) or once the run after
     it confirmed it (`regressed`); a suspicion the next run did not confirm was noise, and its run rejoins
     the baseline so that the spread counts it. The baseline's value of a metric is the median of those
     runs' values; raw samples come from the newest of them only (they are never pooled across runs).
+    `fingerprints` (case id -> node fingerprint): a case measured on another node fingerprint is left out.
     Returns the entries and the ids of every run used."""
     chosen: dict[str, list[int]] = {}
     closed: set[str] = set()
@@ -232,7 +239,10 @@ def baseline_entries(conn: sqlite3.Connection, runs: list[dict], last: int) -> t
     for run in runs:
         regressed = flagged_cases(conn, run["id"], ("regressed",))
         suspect = flagged_cases(conn, run["id"], ("suspect",))
-        for (case_id,) in conn.execute("SELECT case_id FROM cases WHERE run_id = ?", (run["id"],)):
+        for case_id, node in conn.execute("SELECT case_id, node_fingerprint FROM cases WHERE run_id = ?",
+                                          (run["id"],)):
+            if node and (fingerprints or {}).get(case_id, node) != node:
+                continue
             ids = chosen.setdefault(case_id, [])
             confirmed = newer_regressed is None or case_id in newer_regressed
             flagged = case_id in regressed or (case_id in suspect and confirmed)

@@ -4,7 +4,8 @@ Both front ends (`tradeoff-bench run` and `pytest benchmarks`) measure a case th
 (suite.runner.run_case) with the same settings; every results file records them in
 `machine_info.tradeoff_bench.procedure`. Only settings go in, never measured values. Two files whose
 procedures differ measured different things: `compare`, `history check` and `merge` refuse to mix them
-unless forced. Which front end or executor ran the cases is recorded too but is not a difference.
+unless forced. Which front end or executor ran the cases is recorded too but is not a difference; cases
+packed several per node on a cluster (`cases_per_node`, present only then: suite/executors/ray.py) are.
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ A language model adds train_tokens_per_s (train), flops_per_token, train_flops_p
 attention_flops_per_token and attention_flops_source (infer), val_loss and bits_per_char (accuracy); a steps
 budget has steps_to_target (and `epochs` null in the case).
 
-Every benchmark's extra_info also holds `case` (the Case fields), `case_id`, `plan` and `status`.
+Every benchmark's extra_info also holds `case` (the Case fields), `case_id`, `plan` and `status`, and
+`node`: where the case was measured ({"fingerprint": ..., "host": ...}, suite/executors/node.py; absent in
+files written before it was recorded).
 A cost figure that cannot be measured on this machine (energy without a readable counter, say) is
 absent and `<key>_reason` says why (suite.cost).
 Every metric is a finite number or null; only keys ending in `_reason` or `_source` hold text, and only
@@ -61,6 +63,7 @@ class CaseResult:
     reason: str = ""
     metrics: dict = field(default_factory=dict)
     samples: dict = field(default_factory=dict)  # group -> seconds per call, one per round
+    node: dict = field(default_factory=dict)  # where it was measured: {"fingerprint": ..., "host": ...}
 
     def row(self) -> dict:
         """One flat row: case fields, id, status, reason and every metric."""
@@ -85,7 +88,8 @@ def benchmark_entry(result: CaseResult, group: str, plan: str, extra: dict, opti
         "group": group, "name": name, "fullname": f"{BENCH_FILE}::{name}",
         "params": {"case_id": result.case_id}, "param": result.case_id,
         "extra_info": {"case": result.case, "case_id": result.case_id, "plan": plan,
-                       "status": result.status, **({"reason": result.reason} if result.reason else {}), **extra},
+                       "status": result.status, **({"reason": result.reason} if result.reason else {}),
+                       **({"node": result.node} if result.node else {}), **extra},
         "options": options, "stats": benchmark_stats(result.samples[group]),
     }
 
@@ -108,7 +112,8 @@ def group_metrics(metrics: dict, group: str) -> dict:
 
 def not_measured_record(result: CaseResult) -> dict:
     """The record of a case that produced no benchmark."""
-    return {"case_id": result.case_id, "case": result.case, "status": result.status, "reason": result.reason}
+    return {"case_id": result.case_id, "case": result.case, "status": result.status, "reason": result.reason,
+            **({"node": result.node} if result.node else {})}
 
 
 def run_document(results: list[CaseResult], plan: str, machine_info: dict, commit_info: dict,
@@ -225,7 +230,8 @@ def load_run(path) -> Run:
             raise _fail(path, f"{where} needs a string 'case_id'")
         status = _status(path, record, where, "skipped")
         cases.setdefault(record["case_id"], CaseResult(record["case_id"], _case(path, record, where), status,
-                                                       _text(path, record, "reason", f"{where}.reason")))
+                                                       _text(path, record, "reason", f"{where}.reason"),
+                                                       node=node_fields(path, record, where)))
     machine_info = _dict(path, doc, "machine_info")
     _environment(path, _dict(path, machine_info, "tradeoff_bench", "machine_info.tradeoff_bench"))
     commit_info = _dict(path, doc, "commit_info")
@@ -354,6 +360,14 @@ def metric_problem(metrics: dict) -> str | None:
     return None
 
 
+def node_fields(path, doc: dict, where: str) -> dict:
+    """`doc["node"]` (where a case was measured): an object of scalars, {} when absent."""
+    node = doc.get("node", {})
+    if not isinstance(node, dict):
+        raise _fail(path, f"{where}.node must be an object, got {_shown(node)}")
+    return _scalars(path, node, f"{where}.node")
+
+
 def case_fields(path, doc: dict, where: str) -> dict:
     """`doc["case"]` checked against CASE_FIELDS (ConfigError naming path and `where` otherwise)."""
     return _case(path, doc, where)
@@ -388,6 +402,7 @@ def _merge_benchmark(path, index: int, bench, cases: dict) -> None:
     if status != "ok":
         result.status = status
         result.reason = _text(path, extra, "reason", f"{where}.extra_info.reason") or result.reason
-    reserved = {"case", "case_id", "plan", "status", "reason"}
+    result.node = node_fields(path, extra, f"{where}.extra_info") or result.node
+    reserved = {"case", "case_id", "plan", "status", "reason", "node"}
     result.metrics.update(_metrics(path, extra, f"{where}.extra_info", reserved))
     result.samples[group] = stats["data"]

@@ -137,7 +137,7 @@ def time_training(p: Prepared, step, config: MeasureConfig) -> list[float]:
     rank 0 of the spawned ranks timed (same rounds; the same ranks then train to the budget, kept in p)."""
     rounds = training_rounds(p.case, config)
     if p.case.world_size > 1:
-        p.distributed = distributed.run(p.case, p.data_dir, rounds)
+        p.distributed = distributed.run(p.case, p.data_dir, rounds, prepare=prepare)
         return p.distributed.step_seconds
     return time_rounds(step, p.device, *rounds)
 
@@ -167,7 +167,7 @@ def lever_metrics(p: Prepared, config: MeasureConfig, train_seconds: list[float]
         metrics |= {"infer_compile_seconds_cold": cold, "infer_compile_seconds_warm": warm}
     if p.case.world_size > 1 and train_seconds:
         rounds = (config.train_rounds, config.train_steps_per_round, config.train_warmup_rounds)
-        run_1 = distributed.run(p.case, p.data_dir, rounds, world_size=1, train_budget=False)
+        run_1 = distributed.run(p.case, p.data_dir, rounds, world_size=1, train_budget=False, prepare=prepare)
         metrics |= distributed.scaling_metrics(train_seconds, run_1, p.case.world_size)
     return metrics
 
@@ -232,7 +232,7 @@ def train_for_accuracy(p: Prepared, after_epoch=None) -> tuple[torch.nn.Module, 
     model = copy.deepcopy(p.model)
     if p.case.world_size == 1:
         return model, train(p.case, model, p.data, p.device, after_epoch=after_epoch)
-    run = p.distributed or distributed.run(p.case, p.data_dir, (0, 0, 0))
+    run = p.distributed or distributed.run(p.case, p.data_dir, (0, 0, 0), prepare=prepare)
     model.load_state_dict(run.state_dict)
     return model, TrainOutcome(**run.outcome)
 

@@ -206,14 +206,15 @@ def final_cases(plan, rows: list[dict]) -> list:
     return finals
 
 
-def with_finals(plan, cases: list, done: dict):
-    """Yield `cases`, then append the finals selected from the results in `done` (case id -> CaseResult)
-    to `cases` and yield those: the run loop's second pass. A loop stopped early never reaches it."""
-    yield from list(cases)
+def in_phases(plan, cases: list, done: dict):
+    """Yield the cases still to run, phase by phase: first those of `cases` not in `done` (case id ->
+    CaseResult); then, once the caller has recorded that phase's results in `done`, the finals selected from
+    them (appended to `cases`). A study's finals thus start only when every trial is in."""
+    yield [c for c in cases if c.id not in done]
     known = {c.id for c in cases}
     finals = [case for case in final_cases(plan, records(done.values())) if case.id not in known]
     cases.extend(finals)
-    yield from finals
+    yield [c for c in finals if c.id not in done]
 
 
 def available_cases(plan, data_dir, download: bool) -> tuple[list, list]:

@@ -317,7 +317,7 @@ def check_ddp(ctx, check: Check) -> Check:
         return check.conclude([f"{backend} is not available in this torch build"])
     case = on_device(ctx, DDP_CASE)
     rounds = training_rounds(case, MeasureConfig())
-    one = distributed.run(case, None, rounds, world_size=1, train_budget=True)
+    one = distributed.run(case, None, rounds, world_size=1, train_budget=True, prepare=prepare)
     p = prepare(case)
     step, per_step = train_step(p)
     plain = time_rounds(called_once(step), p.device, *rounds)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import time
 from pathlib import Path
 
 from suite.errors import ConfigError, shown
@@ -61,13 +60,12 @@ def cmd_run(args) -> int:
 
 def run_locked(args, lock) -> int:
     """cmd_run's body; `lock` is taken before the journal is read or written."""
-    from suite.checkpoint import JOURNAL_NAME, JournalWriteError, JournalWriter, header_record, read_journal, set_aside
-    from suite.environment import machine_info
+    from suite.checkpoint import JOURNAL_NAME, read_journal
+    from suite.executors import MeasureRequest, make_executor
     from suite.plans import load_plan
-    from suite.runner import MeasureConfig, determinism_notes, run_case
+    from suite.runner import MeasureConfig
     from suite.shard import shard_plan
-    from suite.study import available_cases, with_finals
-    from suite.system_check import finish, snapshot
+    from suite.study import available_cases
     from suite.workloads.plugins import check_plugins
 
     out = Path(args.out)
@@ -79,11 +77,27 @@ def run_locked(args, lock) -> int:
     cases, unavailable = available_cases(plan, args.data_dir, args.download)
     check_against_data(cases, plan_source, args.data_dir, args.download)
     check_plugins(cases, args.data_dir, args.download)  # plug-in models and datasets, before any training
+    config = MeasureConfig()
+    executor = make_executor(args.executor, MeasureRequest(config, args.data_dir, args.download), args.ray_address,
+                             args.cases_per_node)
+    with executor:  # on Ray: connects to the cluster (exit 2 when it cannot) and cancels what is left at the end
+        executor.check(cases)
+        return run_checked(args, lock, executor, journal, plan, plan_source, sets, cases, unavailable, config)
+
+
+def run_checked(args, lock, executor, journal, plan, plan_source, sets, cases, unavailable, config) -> int:
+    """run_locked's body once every check passed: journal each case as the executor gives it back."""
+    from suite.checkpoint import JOURNAL_NAME, JournalWriteError, JournalWriter, header_record, set_aside
+    from suite.environment import machine_info
+    from suite.runner import determinism_notes
+    from suite.study import in_phases
+    from suite.system_check import finish, snapshot
+
+    out = Path(args.out)
     start_state = snapshot()
     info = machine_info()
-    config = MeasureConfig()
     info["tradeoff_bench"]["determinism"] = determinism_notes(sorted({c.device for c in cases}))
-    info["tradeoff_bench"]["procedure"] = config.procedure("cli")
+    info["tradeoff_bench"]["procedure"] = config.procedure("cli", args.executor) | executor.procedure
     fingerprint = info["tradeoff_bench"]["fingerprint"]
     lock.acquire()  # creates OUT: only after every check, so a refused plan leaves nothing behind
     done = {}
@@ -98,15 +112,14 @@ def run_locked(args, lock) -> int:
     finished, failure = False, None
     with StopOnSignal() as stop, JournalWriter(out / JOURNAL_NAME, header, journal) as writer:
         try:
-            for index, case in enumerate(with_finals(plan, cases, done), 1):  # tuning: finals follow trials
-                if case.id in done:
-                    continue
+            for phase in in_phases(plan, cases, done):  # a study's finals start when its trials are in
                 if stop.signum:
                     break
-                start = time.perf_counter()
-                result = writer.append(run_case(case, config, data_dir=args.data_dir, download=args.download))
-                done[case.id] = result
-                print(progress_line(index, len(cases), result, time.perf_counter() - start), flush=True)
+                for result, seconds in executor.run(phase, lambda: stop.signum):
+                    done[result.case_id] = result = writer.append(result)
+                    print(progress_line(len(done), len(cases), result, seconds), flush=True)
+                if stop.signum and any(c.id not in done for c in phase):
+                    break
             else:
                 finished = True
         except KeyboardInterrupt:  # a second signal: the case in flight is dropped, the finished ones kept
@@ -123,7 +136,8 @@ def run_locked(args, lock) -> int:
               f"recorded, nothing to resume", file=sys.stderr, flush=True)
     elif stop.signum:
         print(f"tradeoff-bench: interrupted by {signal.Signals(stop.signum).name}: {len(done)}/{len(cases)} cases "
-              f"recorded in {out / JOURNAL_NAME}; resume with: tradeoff-bench run --resume --out {out}",
+              f"recorded in {out / JOURNAL_NAME}; resume with: tradeoff-bench run --resume --out {out}"
+              f"{executor_arguments(args)}",
               file=sys.stderr, flush=True)
         return 128 + stop.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
     errors = [r for r in done.values() if r.status == "error"]
@@ -132,6 +146,14 @@ def run_locked(args, lock) -> int:
               f"{out / 'results.json'})", file=sys.stderr, flush=True)
         return 1
     return 0
+
+
+def executor_arguments(args) -> str:
+    """The executor options of this run, as they follow a resume command ("" for the local executor)."""
+    if args.executor == "local":
+        return ""
+    return (f" --executor {args.executor}" + (f" --ray-address {args.ray_address}" if args.ray_address else "")
+            + (f" --cases-per-node {args.cases_per_node}" if args.cases_per_node != 1 else ""))
 
 
 def torch_threads() -> int:
@@ -239,4 +261,13 @@ def register(sub) -> None:
                      help="refuse a plan of more than N cases, counted before it is expanded (default 10000)")
     run.add_argument("--shard", default=None, metavar="K/N",
                      help="run only the K-th of N disjoint, balanced parts of the plan (join them with merge)")
+    run.add_argument("--executor", default="local", metavar="NAME",
+                     help="where the cases run: local (one after another here, the default) or ray (each case a "
+                     "task on a Ray cluster, isolated by its resource request; needs pip install -e '.[ray]')")
+    run.add_argument("--ray-address", default=None, metavar="ADDR",
+                     help="the Ray cluster to use (host:port of `ray start --head`; default $RAY_ADDRESS, else a "
+                     "cluster running on this machine, else a new one here)")
+    run.add_argument("--cases-per-node", type=int, default=1, metavar="N",
+                     help="with --executor ray: pack N cases per node (sweep throughput, not isolated timings; "
+                     "recorded in the procedure, so never compared with isolated runs)")
     run.set_defaults(func=cmd_run)

@@ -6,6 +6,7 @@ rendered as report.md and/or a self-contained index.html in one output directory
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from suite.errors import ConfigError, choices_error
 from suite.fileio import ensure_dir, write_text_atomic
 from suite.report import sections as contract
+from suite.report.groups import fingerprint_groups, groups_section
 from suite.report.header import environment_section, title
 from suite.report.plots import build_plots, plain_text
 from suite.report.sections import Section
@@ -53,10 +55,20 @@ def registered_builders() -> list:
 
 
 def build_sections(runs: list[Run], out: Path, extra: list | None = None) -> list[Section]:
-    """Every section: environment, the core sections, then those of `extra` (default: sections.BUILDERS)."""
+    """Every section: environment, the core sections, then those of `extra` (default: sections.BUILDERS).
+    Cases measured on nodes of different fingerprints (suite.report.groups) get these sections once per
+    fingerprint group, each titled with its fingerprint and its plots under OUT/fingerprint-FP/."""
     merged = merge(runs)
     builders = CORE + (registered_builders() if extra is None else list(extra))
-    return [environment_section(runs, merged)] + [s for build in builders for s in build(merged, out) or []]
+    groups = fingerprint_groups(merged)
+    if len(groups) == 1:
+        return [environment_section(runs, merged)] + [s for build in builders for s in build(merged, out) or []]
+    sections = [environment_section(runs, merged), groups_section(groups)]
+    for fp, cases in groups.items():
+        group = dataclasses.replace(merged, cases=cases)
+        for section in (s for build in builders for s in build(group, out / f"fingerprint-{fp}") or []):
+            sections.append(dataclasses.replace(section, title=f"{section.title} (fingerprint {fp})"))
+    return sections
 
 
 def write_report(runs: list[Run], out, formats=tuple(FORMATS), extra: list | None = None) -> list[Path]:

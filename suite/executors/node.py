@@ -1,0 +1,45 @@
+"""Measure one case on this node and record which node it was: its environment fingerprint and host name.
+
+The fingerprint is the one of suite.devices.environment, taken with the intra-op thread count the case
+ran with (its `threads`, else the count in effect: on Ray, the CPUs the task reserved). So the same plan
+with the same `threads` gives the same fingerprints under every executor, and a node with other hardware,
+software or thread count gives another.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import time
+
+import torch
+
+from suite import runner
+from suite.devices import allocator_info, fingerprint, gpu_info, tf32_settings
+from suite.levers import intra_op_threads
+
+
+@functools.cache
+def _fixed_parts() -> dict:
+    """The parts of the environment that do not change within a process (cpuinfo takes about a second)."""
+    import cpuinfo
+
+    return {"cpu_brand": cpuinfo.get_cpu_info().get("brand_raw", "unknown"), "cpu_cores": os.cpu_count(),
+            "torch": torch.__version__, "gpus": gpu_info(), "allocator": allocator_info()}
+
+
+def node_identity(threads: int) -> dict:
+    """{"fingerprint", "host"} of this node for a case run with `threads` intra-op threads."""
+    env = {**_fixed_parts(), "torch_threads": threads, "tf32": tf32_settings()}
+    return {"fingerprint": fingerprint(env), "host": socket.gethostname()}
+
+
+def measure_here(case, request, threads: int | None = None):
+    """(CaseResult, seconds): `case` measured in this process by the runner, under `threads` intra-op
+    threads when the case sets none (None: the count in effect), with the node's identity attached."""
+    start = time.perf_counter()
+    with intra_op_threads(threads if case.threads is None else None):
+        result = runner.run_case(case, request.config, data_dir=request.data_dir, download=request.download)
+        result.node = node_identity(case.threads or torch.get_num_threads())
+    return result, time.perf_counter() - start
