@@ -62,6 +62,7 @@ def run_locked(args, lock) -> int:
     from suite.checkpoint import JOURNAL_NAME, JournalWriteError, JournalWriter, header_record, read_journal, set_aside
     from suite.environment import machine_info
     from suite.plans import load_plan
+    from suite.progress import case_progress
     from suite.runner import MeasureConfig, determinism_notes, run_case
     from suite.shard import shard_plan
     from suite.study import available_cases, with_finals
@@ -100,7 +101,9 @@ def run_locked(args, lock) -> int:
                 if stop.signum:
                     break
                 start = time.perf_counter()
-                result = writer.append(run_case(case, config, data_dir=args.data_dir, download=args.download))
+                with case_progress(index, len(cases), case) as progress:  # one updating line on a terminal
+                    result = writer.append(run_case(case, config, data_dir=args.data_dir, download=args.download,
+                                                    progress=progress))
                 done[case.id] = result
                 print(progress_line(index, len(cases), result, time.perf_counter() - start), flush=True)
             else:
@@ -180,13 +183,15 @@ def write_recorded(out: Path, results: list, plan: str, info: dict, failure: Exc
 
 def write_outputs(out: Path, results: list, plan: str, info: dict) -> None:
     """results.json and report.md, each through a temporary file and a rename."""
+    from suite.commands.summary import summary_lines
     from suite.environment import commit_info
     from suite.report.build import write_report
     from suite.results import load_run, run_document, write_json_atomic
 
     write_json_atomic(out / "results.json", run_document(results, plan, info, commit_info()))
-    write_report([load_run(out / "results.json")], out)  # report.md, index.html and plots/
-    print(f"wrote {out / 'results.json'} and {out / 'report.md'}", flush=True)
+    run = load_run(out / "results.json")
+    write_report([run], out)  # report.md, index.html and plots/
+    print("\n".join(summary_lines(out, run)), flush=True)
 
 
 class StopOnSignal:

@@ -13,6 +13,7 @@ from pathlib import Path
 from suite.errors import ConfigError, choices_error
 from suite.fileio import ensure_dir, write_text_atomic
 from suite.report import sections as contract
+from suite.report.answer import build_answer
 from suite.report.header import environment_section, title
 from suite.report.plots import build_plots, plain_text
 from suite.report.sections import Section
@@ -53,10 +54,12 @@ def registered_builders() -> list:
 
 
 def build_sections(runs: list[Run], out: Path, extra: list | None = None) -> list[Section]:
-    """Every section: environment, the core sections, then those of `extra` (default: sections.BUILDERS)."""
+    """Every section: the answer, environment, the core sections, then those of `extra` (default:
+    sections.BUILDERS)."""
     merged = merge(runs)
     builders = CORE + (registered_builders() if extra is None else list(extra))
-    return [environment_section(runs, merged)] + [s for build in builders for s in build(merged, out) or []]
+    return [*build_answer(merged, out), environment_section(runs, merged)] + [s for build in builders
+                                                                               for s in build(merged, out) or []]
 
 
 def write_report(runs: list[Run], out, formats=tuple(FORMATS), extra: list | None = None) -> list[Path]:
