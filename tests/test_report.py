@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -169,3 +170,24 @@ def test_no_module_of_the_report_or_results_imports_torch():
 def test_unknown_format_is_a_config_error(tmp_path):
     proc = run_cli("report", FIXTURE, "--format", "md,pdf", "--out", tmp_path)
     assert proc.returncode == 2 and "unknown report format 'pdf'; valid choices: md, html" in proc.stderr
+
+
+def test_report_defaults_to_the_results_folder_and_keeps_a_report_made_from_another_file(tmp_path, capsys):
+    from suite.cli import main
+
+    run_dir, other = tmp_path / "run", tmp_path / "other"
+    run_dir.mkdir(), other.mkdir()
+    shutil.copy(FIXTURE, run_dir / "results.json")
+    shutil.copy(FIXTURE, other / "out.json")
+    assert main(["report", str(run_dir / "results.json"), "--format", "md"]) == 0  # beside the results file
+    made = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "| results.json" in made
+    capsys.readouterr()
+    assert main(["report", str(other / "out.json"), "--out", str(run_dir), "--format", "md"]) == 2
+    assert capsys.readouterr().err == (f"tradeoff-bench: error: {run_dir} holds a report made from results.json, not "
+                                       f"from {other / 'out.json'}: pick another --out, or pass --force to replace "
+                                       "it\n")
+    assert (run_dir / "report.md").read_text(encoding="utf-8") == made  # untouched
+    assert main(["report", str(run_dir / "results.json"), "--out", str(run_dir), "--format", "md"]) == 0  # same file
+    assert main(["report", str(other / "out.json"), "--out", str(run_dir), "--format", "md", "--force"]) == 0
+    assert "| out.json" in (run_dir / "report.md").read_text(encoding="utf-8")

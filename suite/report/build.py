@@ -16,6 +16,7 @@ from suite.report import sections as contract
 from suite.report.answer import build_answer
 from suite.report.header import environment_section, title
 from suite.report.plots import build_plots, plain_text
+from suite.report.provenance import record_sources
 from suite.report.sections import Section
 from suite.report.tables import build_tables
 from suite.report.tradeoffs import build_tradeoffs
@@ -77,4 +78,5 @@ def write_report(runs: list[Run], out, formats=tuple(FORMATS), extra: list | Non
         text = render_markdown(heading, sections, out) if name == "md" else render_html(heading, sections)
         write_text_atomic(out / FORMATS[name], text)
         written.append(out / FORMATS[name])
+    record_sources(out, [r.path for r in runs])
     return written
