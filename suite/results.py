@@ -316,6 +316,9 @@ def _objects_of_scalars(path, value, where: str) -> None:
 
 TEXT_SUFFIXES = ("_reason", "_source", "_key")  # why a figure is absent, where it came from, which ceiling
 FLAG_METRICS = ("accuracy_kept_ge_99pct",)  # metrics that are true or false
+# Raw seconds per call of a timing that has no benchmark group of its own, kept so compare can test it: metric key
+# -> the samples group it loads into (batched inference throughput; the `infer` group is batch-1 latency).
+RAW_SAMPLES = {"infer_batch_seconds": "infer_batch"}
 
 
 def finite_number(value) -> bool:
@@ -335,6 +338,10 @@ def metric_problem(metrics: dict) -> str | None:
                 for name, inner in entry.items():
                     if not (inner is None or finite_number(inner)):
                         return f"history[{index}].{name} must be a finite number or null, got {_shown(inner)}"
+            continue
+        if key in RAW_SAMPLES:
+            if not isinstance(value, list) or not all(finite_number(v) for v in value):
+                return f"{key} must be a list of finite numbers, got {_shown(value)}"
             continue
         if key.endswith(TEXT_SUFFIXES):
             ok, expected = value is None or isinstance(value, str), "a string or null"
@@ -384,3 +391,4 @@ def _merge_benchmark(path, index: int, bench, cases: dict) -> None:
     reserved = {"case", "case_id", "plan", "status", "reason"}
     result.metrics.update(_metrics(path, extra, f"{where}.extra_info", reserved))
     result.samples[group] = stats["data"]
+    result.samples |= {name: result.metrics[key] for key, name in RAW_SAMPLES.items() if key in result.metrics}
