@@ -106,7 +106,7 @@ def not_measured_record(result: CaseResult) -> dict:
 
 
 def run_document(results: list[CaseResult], plan: str, machine_info: dict, commit_info: dict,
-                 options: dict | None = None) -> dict:
+                 options: dict | None = None, shard: str | None = None) -> dict:
     """The whole run as pytest-benchmark JSON (what `--benchmark-json` writes), plus our block."""
     benchmarks, not_measured = [], []
     for result in results:
@@ -119,13 +119,15 @@ def run_document(results: list[CaseResult], plan: str, machine_info: dict, commi
     return {
         "machine_info": machine_info, "commit_info": commit_info, "benchmarks": benchmarks,
         "datetime": datetime.now(timezone.utc).isoformat(), "version": _pytest_benchmark_version(),
-        "tradeoff_bench": tradeoff_block(plan, not_measured),
+        "tradeoff_bench": tradeoff_block(plan, not_measured, shard),
     }
 
 
-def tradeoff_block(plan: str, not_measured: list[dict]) -> dict:
-    """Our top-level block: schema version, plan name, cases without benchmarks."""
-    return {"schema_version": SCHEMA_VERSION, "plan": plan, "not_measured": not_measured}
+def tradeoff_block(plan: str, not_measured: list[dict], shard: str | None = None) -> dict:
+    """Our top-level block: schema version, plan name, cases without benchmarks, and for one part of a sharded
+    run its shard, "K/N" (merge checks that all N parts are there)."""
+    return {"schema_version": SCHEMA_VERSION, "plan": plan, "not_measured": not_measured,
+            **({"shard": shard} if shard else {})}
 
 
 def _pytest_benchmark_version() -> str:

@@ -64,7 +64,7 @@ def run_locked(args, lock) -> int:
     from suite.plans import load_plan
     from suite.progress import case_progress
     from suite.runner import MeasureConfig, determinism_notes, run_case
-    from suite.shard import shard_plan
+    from suite.shard import shard_plan, shard_text
     from suite.study import available_cases, with_finals
     from suite.system_check import finish, snapshot
 
@@ -116,7 +116,8 @@ def run_locked(args, lock) -> int:
         warning = finish(info, start_state, torch_threads())
         if warning:
             print(warning, flush=True)
-        write_recorded(out, unavailable + [done[c.id] for c in cases if c.id in done], plan.name, info, failure)
+        write_recorded(out, unavailable + [done[c.id] for c in cases if c.id in done], plan.name, info, failure,
+                       shard_text(args.shard))
     if stop.signum and finished:
         print(f"tradeoff-bench: {signal.Signals(stop.signum).name} arrived during the last case: every case is "
               f"recorded, nothing to resume", file=sys.stderr, flush=True)
@@ -165,14 +166,15 @@ def check_against_data(cases, plan_source: str, data_dir, download: bool) -> Non
                                   f"expected at most the {name} training split's {train_size} samples")
 
 
-def write_recorded(out: Path, results: list, plan: str, info: dict, failure: Exception | None) -> None:
+def write_recorded(out: Path, results: list, plan: str, info: dict, failure: Exception | None,
+                   shard: str | None = None) -> None:
     """write_outputs for the recorded cases. After a journal failure (`failure`), or when the outputs cannot
     be written, one ConfigError line: what went wrong, what is kept, and how to go on."""
     from suite.checkpoint import JOURNAL_NAME
 
     problems, kept = [str(failure)] if failure else [], f"{out / JOURNAL_NAME}"
     try:
-        write_outputs(out, results, plan, info)
+        write_outputs(out, results, plan, info, shard)
         kept += f" and {out / 'results.json'}"
     except ConfigError as exc:
         problems.append(f"results not written: {exc}")
@@ -181,14 +183,15 @@ def write_recorded(out: Path, results: list, plan: str, info: dict, failure: Exc
                           f"once the disk has space, finish with: tradeoff-bench run --resume --out {out}")
 
 
-def write_outputs(out: Path, results: list, plan: str, info: dict) -> None:
-    """results.json and report.md, each through a temporary file and a rename."""
+def write_outputs(out: Path, results: list, plan: str, info: dict, shard: str | None = None) -> None:
+    """results.json (with its shard "K/N" for a part of a sharded run) and the reports, each through a temporary
+    file and a rename."""
     from suite.commands.summary import summary_lines
     from suite.environment import commit_info
     from suite.report.build import write_report
     from suite.results import load_run, run_document, write_json_atomic
 
-    write_json_atomic(out / "results.json", run_document(results, plan, info, commit_info()))
+    write_json_atomic(out / "results.json", run_document(results, plan, info, commit_info(), shard=shard))
     run = load_run(out / "results.json")
     write_report([run], out)  # report.md, index.html and plots/
     print("\n".join(summary_lines(out, run)), flush=True)
