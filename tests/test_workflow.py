@@ -76,9 +76,10 @@ def test_history_is_checked_then_added_and_kept_on_a_data_branch(workflow):
 
 def test_every_command_parses(workflow):
     lines = commands(workflow)
-    cli = [shlex.split(line)[1:] for line in lines if line.startswith("tradeoff-bench ")]
+    cli = [shlex.split(line.split(" | ")[0])[1:] for line in lines if line.startswith("tradeoff-bench ")]
     assert {args[0] for args in cli} >= {"merge", "history", "report", "export"}
     assert any(args[:2] == ["history", "check"] for args in cli)
+    assert all("--force" in args for args in cli if args[0] == "merge")  # merges what exists, names what is missing
     parser = build_parser()
     for args in cli:
         parser.parse_args(args)  # argparse exits (SystemExit) on an unknown option or subcommand
