@@ -41,6 +41,12 @@ def test_section_reports_ceiling_mfu_memory_and_energy(tmp_path):
     [figure] = section.figures
     assert figure == tmp_path / "out" / "plots" / f"{cost.FIGURE}.png" and figure.stat().st_size > 5000
     assert list(cost.mfu_frame(run).index) == ["dense", "seed-cnn"]  # the plotted rows: lowest MFU first
+    from PIL import Image
+
+    from suite.report.plots import DPI
+
+    width = Image.open(figure).size[0]  # index.html shows images at most 1000 px wide
+    assert cost.MFU_LABEL_PT / 72 * DPI * min(1.0, 1000 / width) >= 10  # case labels of at least 10 px on the page
 
 
 def test_run_without_cost_metrics_has_no_section(tmp_path):

@@ -191,3 +191,22 @@ def test_report_defaults_to_the_results_folder_and_keeps_a_report_made_from_anot
     assert main(["report", str(run_dir / "results.json"), "--out", str(run_dir), "--format", "md"]) == 0  # same file
     assert main(["report", str(other / "out.json"), "--out", str(run_dir), "--format", "md", "--force"]) == 0
     assert "| out.json" in (run_dir / "report.md").read_text(encoding="utf-8")
+
+
+def test_pareto_labels_do_not_overlap_each_other_or_the_legend_when_points_crowd():
+    base = {"model": "conv", "depth": 2, "width": 32, "shared": False, "optimizer": "adam", "lr": 0.001,
+            "schedule": "constant", "weight_decay": 0.0, "batch_size": 64, "epochs": 3, "dataset": "digits",
+            "device": "cpu", "seed": 0}
+    cases = [CaseResult(f"w{w}", {**base, "width": w}, "ok", "",  # 10 front points within 5% of each other
+                        {"test_accuracy": 0.90 + 0.005 * k, "infer_latency_ms_p50": 0.050 + 0.00025 * k})
+             for k, w in enumerate(range(8, 88, 8))]
+    lay = layout(Run("r.json", "p", {"tradeoff_bench": {}}, {"id": "x"}, "", cases))
+    fig = front_figure(lay, "infer_latency_ms_p50", "latency")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert sorted(t.get_text() for t in ax.texts) == sorted(["base"] + [f"width {w}" for w in range(16, 88, 8)])
+    assert not [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not any(box.overlaps(legend) for box in boxes)
