@@ -51,6 +51,7 @@ class Answer:
     pick: Group | None
     ties: list[Group]
     quality: Quality
+    eligible: int = 0  # configurations within the tolerance (on the front or not)
 
 
 def quality_of(lay: Layout) -> Quality | None:
@@ -73,7 +74,7 @@ def answer(lay: Layout, key: str, better: str, goal: str, quality: Quality) -> A
     pick = min([points[i] for i in front if points[i] in close], key=lambda p: sign[better] * p[1])[0]
     # a configuration the front dominates by less than the measured spread is a tie, not a loser
     ties = [g for g, _, _ in close if g is not pick and not differ(pick, g, key)]
-    return Answer(goal, key, pick, ties, quality)
+    return Answer(goal, key, pick, ties, quality, len(close))
 
 
 def answers(lay: Layout) -> list[Answer]:
@@ -103,7 +104,8 @@ def sentence(lay: Layout, item: Answer) -> str:
         return f"{head}: none (no ok case has both figures)."
     name = f"`{item.pick.label}`" + (NOISY if noisy(item.pick) else "")
     if item.pick is lay.base:
-        what = f"{name}, the base case itself"
+        what = f"{name}, the base case itself" + (", the only configuration within that tolerance"
+                                                   if item.eligible == 1 else "")
     else:
         base_ok = lay.base.status == "ok"
         keys = [k for k in ("params",) if item.key == "params"] + ["train_samples_per_s", "infer_latency_ms_p50"]
