@@ -38,6 +38,8 @@ def test_section_reports_ceiling_mfu_memory_and_energy(tmp_path):
     assert table.loc["seed-cnn", "train J/sample"] == "-"
     assert table.loc["dense", "train J/sample"] == "0.004"
     assert table.loc["cuda-case", "train peak mem (MiB)"] == "-"
+    assert (table.loc["seed-cnn", "train peak mem (MiB)"], table.loc["dense", "infer peak mem (MiB)"]) == (
+        "15.5", "< resolution")  # as the other tables print memory
     [figure] = section.figures
     assert figure == tmp_path / "out" / "plots" / f"{cost.FIGURE}.png" and figure.stat().st_size > 5000
     assert list(cost.mfu_frame(run).index) == ["dense", "seed-cnn"]  # the plotted rows: lowest MFU first

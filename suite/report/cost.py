@@ -68,9 +68,12 @@ def plot_mfu(frame, out: Path) -> Path:
 
 
 def _cell(value, key: str) -> str:
+    """MFU in % with two decimals; memory and energy as the other tables print them ("< resolution" under 1 MiB)."""
+    from suite.report.metrics import show
+
     if value != value:  # NaN: absent
         return "-"
-    return f"{value * 100:.2f}" if key in PERCENT else f"{value:,.4g}"
+    return f"{value * 100:.2f}" if key in PERCENT else show(key, value)
 
 
 def absent_energy_paragraphs(frame) -> list[str]:
