@@ -210,3 +210,10 @@ def test_pareto_labels_do_not_overlap_each_other_or_the_legend_when_points_crowd
     assert not [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
     legend = ax.get_legend().get_window_extent(renderer)
     assert not any(box.overlaps(legend) for box in boxes)
+
+
+def test_ratios_print_without_scientific_notation():
+    from suite.report.tradeoffs import ratio_number
+
+    assert [ratio_number(r) for r in (2210.4, 100.0, 21.05, 0.41, 0.0031)] == ["2,210", "100", "21.05", "0.41",
+                                                                               "0.0031"]

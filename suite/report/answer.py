@@ -18,7 +18,7 @@ from suite.report.grouping import Group, Layout, layout
 from suite.report.pareto import pareto_front
 from suite.report.sections import Section
 from suite.report.tables import NOISY, central, noisy
-from suite.report.tradeoffs import differ
+from suite.report.tradeoffs import differ, ratio_number
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,7 @@ def ratio_text(base: Group, group: Group, key: str) -> str | None:
         return None
     if not differ(base, group, key):
         return f"within spread of the base's {RATIOS[key]}"
-    ratio = after / before
-    shown = f"{ratio:.2f}" if 0.01 <= ratio < 100 else f"{ratio:.3g}"
-    return f"{shown} times the base's {RATIOS[key]}"
+    return f"{ratio_number(after / before)} times the base's {RATIOS[key]}"
 
 
 def sentence(lay: Layout, item: Answer) -> str:
