@@ -2,8 +2,8 @@
 the elapsed time, so a case that trains for minutes is not silent until it ends.
 
 On a terminal it is one line that tqdm rewrites in place and clears when the case ends (its result line follows).
-Elsewhere (CI logs, a pipe) it prints plain lines, at most one every PLAIN_EVERY_S seconds, so short cases add
-nothing to a log. Every update is made between timed regions, never inside one: the runner calls `phase` before
+Elsewhere (CI logs, a pipe) it prints plain lines, indented under the case's result line to come and at most one
+every PLAIN_EVERY_S seconds, so short cases add nothing to a log. Every update is made between timed regions, never inside one: the runner calls `phase` before
 and after its measurements and `epoch` after an epoch's evaluation and spread rounds, outside both clocks
 (suite/train.py, suite/runner.py). tqdm's monitor thread is not started (it would wake during timed rounds).
 """
@@ -54,7 +54,7 @@ class CaseProgress:
             self.bar.set_description_str(self.text())
         elif self.clock() - self.last_plain >= PLAIN_EVERY_S:
             self.last_plain = self.clock()
-            print(self.text(), file=self.stream, flush=True)
+            print(f"  {self.text()}", file=self.stream, flush=True)  # indented: a case's result line starts with "["
 
     def close(self) -> None:
         """Clear the terminal line (the case's result line takes its place)."""

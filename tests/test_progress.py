@@ -23,8 +23,8 @@ def test_plain_lines_when_not_a_terminal_at_most_one_per_interval():
         clock.now = 100.0 + seconds
         progress.epoch({"epoch": epoch, "step": 22 * epoch, "train_loss": 1.0 / epoch})
     progress.close()
-    assert stream.getvalue().splitlines() == ["[2/5] conv-d2  training: epoch 2/10  step 44  loss 0.5000  (11.0 s)",
-                                              "[2/5] conv-d2  training: epoch 4/10  step 88  loss 0.2500  (22.0 s)"]
+    assert stream.getvalue().splitlines() == ["  [2/5] conv-d2  training: epoch 2/10  step 44  loss 0.5000  (11.0 s)",
+                                              "  [2/5] conv-d2  training: epoch 4/10  step 88  loss 0.2500  (22.0 s)"]
 
 
 def test_one_updating_line_on_a_terminal_cleared_at_the_end():
