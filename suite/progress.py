@@ -3,9 +3,9 @@ the elapsed time, so a case that trains for minutes is not silent until it ends.
 
 On a terminal it is one line that tqdm rewrites in place and clears when the case ends (its result line follows).
 Elsewhere (CI logs, a pipe) it prints plain lines, indented under the case's result line to come and at most one
-every PLAIN_EVERY_S seconds, so short cases add nothing to a log. Every update is made between timed regions, never inside one: the runner calls `phase` before
-and after its measurements and `epoch` after an epoch's evaluation and spread rounds, outside both clocks
-(suite/train.py, suite/runner.py). tqdm's monitor thread is not started (it would wake during timed rounds).
+every PLAIN_EVERY_S seconds, so short cases add nothing to a log. Every update is made between timed regions, never
+inside one: the runner calls `phase` before its measurements and `epoch` after an epoch's evaluation and spread
+rounds, outside both clocks (suite/train.py, suite/runner.py). tqdm's monitor thread is not started (it would wake during timed rounds).
 """
 
 from __future__ import annotations
