@@ -5,7 +5,8 @@ On a terminal it is one line that tqdm rewrites in place and clears when the cas
 Elsewhere (CI logs, a pipe) it prints plain lines, indented under the case's result line to come and at most one
 every PLAIN_EVERY_S seconds, so short cases add nothing to a log. Every update is made between timed regions, never
 inside one: the runner calls `phase` before its measurements and `epoch` after an epoch's evaluation and spread
-rounds, outside both clocks (suite/train.py, suite/runner.py). tqdm's monitor thread is not started (it would wake during timed rounds).
+rounds, outside both clocks (suite/train.py, suite/runner.py). tqdm's monitor thread is not started (it would wake
+during timed rounds).
 """
 
 from __future__ import annotations
