@@ -74,6 +74,12 @@ class HistoryConnection(sqlite3.Connection):
         return handled
 
 
+def baseline_median(values) -> float:
+    """The baseline level of a metric over earlier runs: their median (the mean of the middle two for an even
+    count). `history check` and `history show` both use it, so "the median of the runs before" means one thing."""
+    return float(np.median(np.asarray(values, dtype=float)))
+
+
 def open_history(path) -> HistoryConnection:
     """Open (creating if needed) a history database; anything that is not one raises ConfigError."""
     path = Path(path)
@@ -271,7 +277,7 @@ def baseline_entries(conn: sqlite3.Connection, runs: list[dict], last: int,
                                            (ids[0], case_id)):
             where = f"run {ids[0]} case {shown(case_id)} samples {shown(group)}"
             entry.samples[group] = [_number(conn, v, where) for v in _json(conn, seconds, where, list)]
-        entry.metrics = {metric: float(np.median(values)) for metric, values in entry.run_values.items()}
+        entry.metrics = {metric: baseline_median(values) for metric, values in entry.run_values.items()}
         entries[case_id] = entry
     return entries, sorted({i for ids in chosen.values() for i in ids})
 

@@ -117,7 +117,7 @@ def not_measured_record(result: CaseResult) -> dict:
 
 
 def run_document(results: list[CaseResult], plan: str, machine_info: dict, commit_info: dict,
-                 options: dict | None = None) -> dict:
+                 options: dict | None = None, shard: str | None = None) -> dict:
     """The whole run as pytest-benchmark JSON (what `--benchmark-json` writes), plus our block."""
     benchmarks, not_measured = [], []
     for result in results:
@@ -130,13 +130,15 @@ def run_document(results: list[CaseResult], plan: str, machine_info: dict, commi
     return {
         "machine_info": machine_info, "commit_info": commit_info, "benchmarks": benchmarks,
         "datetime": datetime.now(timezone.utc).isoformat(), "version": _pytest_benchmark_version(),
-        "tradeoff_bench": tradeoff_block(plan, not_measured),
+        "tradeoff_bench": tradeoff_block(plan, not_measured, shard),
     }
 
 
-def tradeoff_block(plan: str, not_measured: list[dict]) -> dict:
-    """Our top-level block: schema version, plan name, cases without benchmarks."""
-    return {"schema_version": SCHEMA_VERSION, "plan": plan, "not_measured": not_measured}
+def tradeoff_block(plan: str, not_measured: list[dict], shard: str | None = None) -> dict:
+    """Our top-level block: schema version, plan name, cases without benchmarks, and for one part of a sharded
+    run its shard, "K/N" (merge checks that all N parts are there)."""
+    return {"schema_version": SCHEMA_VERSION, "plan": plan, "not_measured": not_measured,
+            **({"shard": shard} if shard else {})}
 
 
 def _pytest_benchmark_version() -> str:
@@ -329,6 +331,9 @@ def _objects_of_scalars(path, value, where: str) -> None:
 
 TEXT_SUFFIXES = ("_reason", "_source", "_key")  # why a figure is absent, where it came from, which ceiling
 FLAG_METRICS = ("accuracy_kept_ge_99pct",)  # metrics that are true or false
+# Raw seconds per call of a timing that has no benchmark group of its own, kept so compare can test it: metric key
+# -> the samples group it loads into (batched inference throughput; the `infer` group is batch-1 latency).
+RAW_SAMPLES = {"infer_batch_seconds": "infer_batch"}
 
 
 def finite_number(value) -> bool:
@@ -348,6 +353,10 @@ def metric_problem(metrics: dict) -> str | None:
                 for name, inner in entry.items():
                     if not (inner is None or finite_number(inner)):
                         return f"history[{index}].{name} must be a finite number or null, got {_shown(inner)}"
+            continue
+        if key in RAW_SAMPLES:
+            if not isinstance(value, list) or not all(finite_number(v) for v in value):
+                return f"{key} must be a list of finite numbers, got {_shown(value)}"
             continue
         if key.endswith(TEXT_SUFFIXES):
             ok, expected = value is None or isinstance(value, str), "a string or null"
@@ -406,3 +415,4 @@ def _merge_benchmark(path, index: int, bench, cases: dict) -> None:
     reserved = {"case", "case_id", "plan", "status", "reason", "node"}
     result.metrics.update(_metrics(path, extra, f"{where}.extra_info", reserved))
     result.samples[group] = stats["data"]
+    result.samples |= {name: result.metrics[key] for key, name in RAW_SAMPLES.items() if key in result.metrics}

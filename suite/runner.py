@@ -224,14 +224,14 @@ class SpreadRounds:
         self.seconds += time_rounds(self.step, self.device, rounds, self.iterations, 0)
 
 
-def train_for_accuracy(p: Prepared, after_epoch=None) -> tuple[torch.nn.Module, TrainOutcome]:
+def train_for_accuracy(p: Prepared, after_epoch=None, on_epoch=None) -> tuple[torch.nn.Module, TrainOutcome]:
     """Train a copy of the initial model to the case's budget (the seed fixes the batch order), eager:
     torch.compile changes the speed of the same arithmetic, which the timed rounds measure. For
     world_size > 1 the ranks train with DDP and rank 0's weights come back. `after_epoch` runs between
-    epochs, outside the clocks (SpreadRounds)."""
+    epochs, outside the clocks (SpreadRounds); `on_epoch` gets each epoch's history entry (progress)."""
     model = copy.deepcopy(p.model)
     if p.case.world_size == 1:
-        return model, train(p.case, model, p.data, p.device, after_epoch=after_epoch)
+        return model, train(p.case, model, p.data, p.device, after_epoch=after_epoch, on_epoch=on_epoch)
     run = p.distributed or distributed.run(p.case, p.data_dir, (0, 0, 0), prepare=prepare)
     model.load_state_dict(run.state_dict)
     return model, TrainOutcome(**run.outcome)
@@ -278,8 +278,11 @@ def accuracy_metrics(outcome: TrainOutcome) -> dict:
 
 
 @with_case_threads
-def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None, download=False) -> CaseResult:
-    """Measure one case. An absent device gives 'skipped', an unexpected failure 'error': the run goes on."""
+def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None, download=False,
+             progress=None) -> CaseResult:
+    """Measure one case. An absent device gives 'skipped', an unexpected failure 'error': the run goes on.
+    `progress` (suite.progress.CaseProgress), if given, is told each phase and epoch between timed regions."""
+    phase = progress.phase if progress is not None else lambda name: None
     ok, reason = availability(case)
     if not ok:
         return CaseResult(case.id, case.as_dict(), "skipped", reason)
@@ -288,10 +291,12 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
         metrics = model_metrics(p)
         step, per_step = train_step(p)
         step = called_once(step) if case.world_size == 1 else step
+        phase("timing the training step")
         with CostMeter("train", p.device, per_step) as train_cost:  # peak memory and energy of the region
             train_seconds = time_training(p, train_cost.count(step), config)
         spread = SpreadRounds(p, step, config) if case.world_size == 1 else None
-        model, outcome = train_for_accuracy(p, spread)
+        phase("training")
+        model, outcome = train_for_accuracy(p, spread, progress.epoch if progress is not None else None)
         train_seconds += spread.seconds if spread else []
         metrics |= throughput_metrics("train", train_seconds, per_step) | train_metrics(case, train_cost)
         metrics |= lever_metrics(p, config, train_seconds)
@@ -300,13 +305,16 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
         if not outcome.eval_seconds:  # diverged in its first epoch: still time one evaluation
             outcome.eval_seconds = time_rounds(lambda: evaluate(model, p.data.x_test, p.data.y_test),
                                                p.device, 1, 1, 0)
+        phase("batch-1 latency")
         latency = time_rounds(latency_call(p, model), p.device, config.latency_calls, 1, config.latency_warmup)
         metrics |= latency_metrics(latency)
+        phase("batched inference")
         call, batch = batch_call(p, model)
         call = called_once(call)
         with CostMeter("infer", p.device, batch) as infer_cost:
             infer_seconds = time_rounds(infer_cost.count(call), p.device, config.infer_rounds, 1, 1)
         metrics |= throughput_metrics("infer", infer_seconds, batch) | infer_cost.metrics()
+        metrics["infer_batch_seconds"] = infer_seconds  # raw rounds, so compare can test batched throughput
         metrics |= mfu_metrics(metrics, case, p.device) | derived_metrics(case, metrics)
     except Exception as exc:  # one case failing must not lose the others
         if is_out_of_memory(exc):

@@ -38,6 +38,12 @@ def select_shard(cases, shard: str | None):
     return tuple(case for case in cases if case.id in keep)
 
 
+def shard_text(shard: str | None) -> str | None:
+    """'K/N' as recorded in a part's results file (None for no sharding)."""
+    parsed = parse_shard(shard)
+    return None if parsed is None else f"{parsed[0]}/{parsed[1]}"
+
+
 def shard_plan(plan, shard: str | None):
     """The plan with only the cases of shard 'K/N' (the plan itself when shard is None)."""
     return plan if shard is None else dataclasses.replace(plan, cases=select_shard(plan.cases, shard))
@@ -57,11 +63,33 @@ def read_part(path) -> dict:
     return strict_json(read_bytes_capped(path, what="a results file").decode("utf-8"))
 
 
+def missing_shards(parts: list[tuple[str, dict]]) -> list[str]:
+    """The shards "K/N" of a sharded run that none of the parts is; [] when no part records a shard. Parts that
+    disagree on N, repeat a shard, or mix sharded and unsharded files are refused."""
+    shards = {path: doc.get("tradeoff_bench", {}).get("shard") for path, doc in parts}
+    if not any(shards.values()):
+        return []
+    seen: dict[tuple[int, int], str] = {}
+    for path, text in shards.items():
+        if not isinstance(text, str) or SHARD.fullmatch(text) is None:
+            raise ConfigError(f"{path}: records no shard, unlike the other parts (a part of another run?)")
+        k, n = parse_shard(text)
+        if (k, n) in seen:
+            raise ConfigError(f"{path}: shard {k}/{n} is also {seen[(k, n)]}")
+        seen[(k, n)] = path
+    counts = {n for _, n in seen}
+    if len(counts) > 1:
+        raise ConfigError(f"parts of different shardings: {', '.join(sorted(shards.values()))}")
+    n = counts.pop()
+    return [f"{k}/{n}" for k in range(1, n + 1) if (k, n) not in seen]
+
+
 def merge_documents(parts: list[tuple[str, dict]], force: bool = False) -> dict:
     """One results document from (path, document) parts of the same plan, environment and procedure.
 
-    Refuses parts whose plans or environment fingerprints differ, or that share a case; and parts
-    measured by different procedures unless `force`.
+    Refuses parts whose plans or environment fingerprints differ, or that share a case; and, unless `force`,
+    parts measured by different procedures or an incomplete set of shards (the missing ones are named, and
+    recorded in the merged file's `missing_shards` when forced).
     """
     from suite.procedure import procedure_difference, run_procedure
 
@@ -89,9 +117,14 @@ def merge_documents(parts: list[tuple[str, dict]], force: bool = False) -> dict:
             if case_id in seen:
                 raise ConfigError(f"{path}: case {case_id} is also in {seen[case_id]} (overlapping shards?)")
             seen[case_id] = path
+    missing = missing_shards(parts)
+    if missing and not force:
+        raise ConfigError(f"missing shard{'s' if len(missing) > 1 else ''} {', '.join(missing)}: {len(parts)} of "
+                          f"{len(parts) + len(missing)} parts given (use --force to merge them anyway)")
     merged = dict(first)
     merged["benchmarks"] = [b for _, doc in parts for b in doc["benchmarks"]]
-    merged["tradeoff_bench"] = {**first.get("tradeoff_bench", {}),
+    block = {k: v for k, v in first.get("tradeoff_bench", {}).items() if k != "shard"}
+    merged["tradeoff_bench"] = {**block, **({"missing_shards": missing} if missing else {}),
                                 "not_measured": [r for _, doc in parts
                                                  for r in doc.get("tradeoff_bench", {}).get("not_measured", [])]}
     return merged

@@ -174,14 +174,15 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, int] = (0, 1),
-          after_epoch=None) -> TrainOutcome:
+          after_epoch=None, on_epoch=None) -> TrainOutcome:
     """Train to the case's budget (epochs, or steps: suite.budget), evaluating the held-out split (data.x_test:
     the test split, or the validation split of a tuning trial) after each epoch or evaluation interval, outside
     the training clock.
 
     A NaN or infinite loss stops training with status 'diverged' and the global step it appeared at.
     `shard` = (rank, world_size): data-parallel training on this rank's shard of every batch.
-    `after_epoch`, if given, is called after each interval's evaluation, outside both clocks.
+    `after_epoch`, if given, is called after each interval's evaluation, outside both clocks; then `on_epoch`,
+    if given, with the interval's history entry (progress display, suite/progress.py), outside both clocks too.
     """
     optimizer, full_batch = build_optimizer(case, model), OPTIMIZERS[case.optimizer].full_batch
     scaler = grad_scaler(case.precision, device)
@@ -230,6 +231,8 @@ def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, in
             schedule.step()
         if after_epoch is not None:
             after_epoch()
+        if on_epoch is not None:
+            on_epoch(outcome.history[-1])
     if outcome.status == "ok":
         outcome.test_accuracy, outcome.test_loss = accuracy, _finite_or_none(test_loss)
     outcome.target_metrics = target_metrics(case, outcome.history)  # null figures when never reached

@@ -55,7 +55,14 @@ def test_run_exits_1_when_a_case_ended_in_error(tiny_plan, tmp_path, monkeypatch
 
 
 def test_report_command_renders_a_results_file(tiny_plan, tmp_path):
-    assert run_cli("run", "--plan", tiny_plan, "--out", tmp_path / "a", "--set", "epochs=1").returncode == 0
+    run = run_cli("run", "--plan", tiny_plan, "--out", tmp_path / "a", "--set", "epochs=1")
+    assert run.returncode == 0, run.stderr
+    out, lines = tmp_path / "a", run.stdout.strip().splitlines()  # the answers, then every file written
+    assert lines[-1] == (f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'index.html'} "
+                         f"and the plots in {out / 'plots'}/")
+    assert [line.split(" within ")[0] for line in lines[-4:-1]] == [
+        "The configuration with the highest training throughput", "The configuration with the lowest batch-1 latency",
+        "The configuration with the smallest model"]
     proc = run_cli("report", tmp_path / "a" / "results.json", "--out", tmp_path / "b")
     assert proc.returncode == 0, proc.stderr
     assert "| dense-d1-w16" in (tmp_path / "b" / "report.md").read_text()

@@ -230,3 +230,34 @@ def test_injected_slowdown_hook_adds_proportional_work(monkeypatch):
     start = time.perf_counter()
     assert slowed() == "loss"
     assert time.perf_counter() - start >= 0.02 * 1.5
+
+
+def with_batched(result: CaseResult, seconds_per_batch: float, rng) -> CaseResult:
+    """The case with batched-inference rounds kept as raw samples, as run_case keeps them."""
+    rounds = list(seconds_per_batch * (1 + 0.01 * rng.standard_normal(10)))
+    result.metrics |= {"infer_samples_per_s": float(np.median([64 / s for s in rounds])), "infer_batch_seconds": rounds}
+    return result
+
+
+def test_batched_inference_is_tested_on_its_raw_rounds_and_untested_without_them(tmp_path, rng, capsys):
+    base = write_run(tmp_path / "a.json", [with_batched(synthetic_case("c", rng), 1e-3, rng)])
+    slower = write_run(tmp_path / "b.json", [with_batched(synthetic_case("c", rng), 6e-3, rng)])
+    assert load_run(base).cases[0].samples["infer_batch"] == load_run(base).cases[0].metrics["infer_batch_seconds"]
+    row = next(r for r in compare_runs(load_run(base), load_run(slower)).rows if r.metric == "infer_samples_per_s")
+    assert row.verdict == "regressed" and row.change == pytest.approx(-83.3, abs=2) and "Mann-Whitney" in row.test
+    old = json.loads(base.read_text())  # a file written before the raw rounds were kept
+    for bench in old["benchmarks"]:
+        bench["extra_info"].pop("infer_batch_seconds", None)
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    row = next(r for r in compare_runs(load_run(tmp_path / "old.json"), load_run(slower)).rows
+               if r.metric == "infer_samples_per_s")
+    assert (row.verdict, row.test) == ("untested", "no raw samples")
+
+
+def test_compare_header_follows_the_argument_order_and_numbers_read_as_in_the_report(tmp_path, rng, capsys):
+    base = write_run(tmp_path / "a.json", [synthetic_case("c", rng, params=23946)])
+    cand = write_run(tmp_path / "b.json", [synthetic_case("c", rng, params=23946)])
+    main(["compare", str(base), str(cand)])
+    out = capsys.readouterr().out
+    assert out.startswith(f"## baseline {base} vs candidate {cand}\n")
+    assert "| 23,946 " in out and "| 47,892 " in out and "e+0" not in out

@@ -38,9 +38,17 @@ def test_section_reports_ceiling_mfu_memory_and_energy(tmp_path):
     assert table.loc["seed-cnn", "train J/sample"] == "-"
     assert table.loc["dense", "train J/sample"] == "0.004"
     assert table.loc["cuda-case", "train peak mem (MiB)"] == "-"
+    assert (table.loc["seed-cnn", "train peak mem (MiB)"], table.loc["dense", "infer peak mem (MiB)"]) == (
+        "15.5", "< resolution")  # as the other tables print memory
     [figure] = section.figures
     assert figure == tmp_path / "out" / "plots" / f"{cost.FIGURE}.png" and figure.stat().st_size > 5000
     assert list(cost.mfu_frame(run).index) == ["dense", "seed-cnn"]  # the plotted rows: lowest MFU first
+    from PIL import Image
+
+    from suite.report.plots import DPI
+
+    width = Image.open(figure).size[0]  # index.html shows images at most 1000 px wide
+    assert cost.MFU_LABEL_PT / 72 * DPI * min(1.0, 1000 / width) >= 10  # case labels of at least 10 px on the page
 
 
 def test_run_without_cost_metrics_has_no_section(tmp_path):

@@ -118,6 +118,7 @@ def test_show_and_plot(tmp_path, rng, capsys):
     assert main(["history", "show", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert out.count("| aaaaaaaaaaaa") == 4 and "train_samples_per_s on fingerprint" in out
+    assert "(newest run vs the median of the 5 before it)" in out and "| vs median of 5 before " in out
     png = tmp_path / "plot.png"
     assert main(["history", "plot", "--db", str(db), "--case", "a", "--out", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
@@ -140,3 +141,20 @@ def test_change_points_find_a_level_shift_and_not_noise():
     assert change_points(level) == [8]
     assert change_points(100 + rng.normal(0, 1.0, 16)) == []
     assert change_points([5.0, 5.0, 5.0]) == []
+
+
+def test_show_and_check_share_one_median():
+    from suite.history import baseline_median
+
+    assert baseline_median([1.0, 2.0, 3.0, 10.0]) == 2.5  # the upper median (3.0) was show's figure before
+    assert baseline_median([3.0, 1.0, 2.0]) == 2.0
+
+
+def test_history_plot_numbers_whole_runs():
+    from suite.commands.history import history_figure
+
+    lines = {"a": [(1, "t", 10.0), (2, "t", 11.0), (3, "t", 10.5)], "b": [(2, "t", 5.0), (3, "t", 5.2)]}
+    figure = history_figure(lines, "train_samples_per_s", "aaaaaaaaaaaa")
+    figure.canvas.draw()
+    ticks = [t for t in figure.axes[0].get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks)

@@ -90,3 +90,19 @@ def test_absent_device_is_skipped_and_recorded(tmp_path):
         "reason": "MPS is not available on this machine"}]
     statuses = {c.case_id.split("-")[7]: c.status for c in load_run(out).cases}
     assert statuses == {"cpu": "ok", "mps": "skipped"}
+
+
+def test_a_shard_whose_cases_are_all_skipped_still_writes_its_part(tmp_path):
+    plan = tmp_path / "absent.toml"
+    plan.write_text('[base]\nmodel = "dense"\ndepth = 1\nwidth = 8\nepochs = 1\ndevice = "mps"\n')
+    out = tmp_path / "part-1.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(plan), "--shard", "1/1", "-p",
+         "no:cacheprovider", "--benchmark-json", str(out), "-q"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "3 skipped" in proc.stdout, proc.stdout[-2000:]
+    doc = json.loads(out.read_text())
+    assert doc["benchmarks"] == [] and doc["tradeoff_bench"]["shard"] == "1/1"
+    assert [r["status"] for r in doc["tradeoff_bench"]["not_measured"]] == ["skipped"]
+    assert doc["machine_info"]["tradeoff_bench"]["fingerprint"]
+    assert [c.status for c in load_run(out).cases] == ["skipped"]

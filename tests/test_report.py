@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -169,3 +170,50 @@ def test_no_module_of_the_report_or_results_imports_torch():
 def test_unknown_format_is_a_config_error(tmp_path):
     proc = run_cli("report", FIXTURE, "--format", "md,pdf", "--out", tmp_path)
     assert proc.returncode == 2 and "unknown report format 'pdf'; valid choices: md, html" in proc.stderr
+
+
+def test_report_defaults_to_the_results_folder_and_keeps_a_report_made_from_another_file(tmp_path, capsys):
+    from suite.cli import main
+
+    run_dir, other = tmp_path / "run", tmp_path / "other"
+    run_dir.mkdir(), other.mkdir()
+    shutil.copy(FIXTURE, run_dir / "results.json")
+    shutil.copy(FIXTURE, other / "out.json")
+    assert main(["report", str(run_dir / "results.json"), "--format", "md"]) == 0  # beside the results file
+    made = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "| results.json" in made
+    capsys.readouterr()
+    assert main(["report", str(other / "out.json"), "--out", str(run_dir), "--format", "md"]) == 2
+    assert capsys.readouterr().err == (f"tradeoff-bench: error: {run_dir} holds a report made from results.json, not "
+                                       f"from {other / 'out.json'}: pick another --out, or pass --force to replace "
+                                       "it\n")
+    assert (run_dir / "report.md").read_text(encoding="utf-8") == made  # untouched
+    assert main(["report", str(run_dir / "results.json"), "--out", str(run_dir), "--format", "md"]) == 0  # same file
+    assert main(["report", str(other / "out.json"), "--out", str(run_dir), "--format", "md", "--force"]) == 0
+    assert "| out.json" in (run_dir / "report.md").read_text(encoding="utf-8")
+
+
+def test_pareto_labels_do_not_overlap_each_other_or_the_legend_when_points_crowd():
+    base = {"model": "conv", "depth": 2, "width": 32, "shared": False, "optimizer": "adam", "lr": 0.001,
+            "schedule": "constant", "weight_decay": 0.0, "batch_size": 64, "epochs": 3, "dataset": "digits",
+            "device": "cpu", "seed": 0}
+    cases = [CaseResult(f"w{w}", {**base, "width": w}, "ok", "",  # 10 front points within 5% of each other
+                        {"test_accuracy": 0.90 + 0.005 * k, "infer_latency_ms_p50": 0.050 + 0.00025 * k})
+             for k, w in enumerate(range(8, 88, 8))]
+    lay = layout(Run("r.json", "p", {"tradeoff_bench": {}}, {"id": "x"}, "", cases))
+    fig = front_figure(lay, "infer_latency_ms_p50", "latency")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert sorted(t.get_text() for t in ax.texts) == sorted(["base"] + [f"width {w}" for w in range(16, 88, 8)])
+    assert not [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not any(box.overlaps(legend) for box in boxes)
+
+
+def test_ratios_print_without_scientific_notation():
+    from suite.report.tradeoffs import ratio_number
+
+    assert [ratio_number(r) for r in (2210.4, 100.0, 21.05, 0.41, 0.0031)] == ["2,210", "100", "21.05", "0.41",
+                                                                               "0.0031"]

@@ -1,4 +1,5 @@
-"""index.html in real headless Chromium: tables and every image present, no console error, no request
+"""index.html in real headless Chromium at 1400 px: the answer first, no table of the first screen wider than
+the page, tables and every image present, no console error, no request
 beyond the file itself and its data: images, a working table sorter, and a full-page screenshot kept
 in the test's tmp path.
 
@@ -32,9 +33,13 @@ PAGE_STATE = """JSON.stringify({
   tables: document.querySelectorAll("table").length,
   images: Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.src.slice(0, 22)]),
   sections: document.querySelectorAll("main > section").length,
-  height: document.documentElement.scrollHeight})"""
+  height: document.documentElement.scrollHeight,
+  firstScreenOverflow: Array.from(document.querySelectorAll(".scroll"))
+    .filter(d => d.getBoundingClientRect().top < window.innerHeight && d.scrollWidth > d.clientWidth + 1)
+    .map(d => d.closest("section").id),
+  answer: document.querySelector("main > section").id})"""
 SORT_BY_TRAINING_SPEED = """(() => {
-  const table = document.querySelector("#s2-training-throughput table");
+  const table = document.querySelector("section[id$='-training-throughput'] table");
   const column = Array.from(table.tHead.rows[0].cells).findIndex(c => c.textContent.startsWith("train samples/s"));
   table.tHead.rows[0].cells[column].click();
   table.tHead.rows[0].cells[column].click();
@@ -146,6 +151,8 @@ def test_index_html_renders_in_headless_chromium(tmp_path):
     (tmp_path / "report.png").write_bytes(base64.b64decode(shot["data"]))
     assert problems(browser.events, url) == []
     assert state["tables"] >= 6 and state["sections"] >= 10
+    assert state["answer"] == "s0-answer"  # the answer comes first
+    assert state["firstScreenOverflow"] == []  # at 1400 px no table on the first screen scrolls sideways
     assert len(state["images"]) >= 5
     assert all(complete and width > 500 and src == "data:image/png;base64," for complete, width, src in state["images"])
     speeds = [float(text.split()[0].replace(",", "")) for text in column]

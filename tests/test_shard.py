@@ -58,8 +58,31 @@ def test_run_shards_then_merge_end_to_end(tiny_plan, tmp_path):
         assert proc.returncode == 0, proc.stderr
     parts = [json.loads((tmp_path / f"s{k}" / "results.json").read_text()) for k in (1, 2)]
     assert [len({b["extra_info"]["case_id"] for b in p["benchmarks"]}) for p in parts] == [1, 1]
+    assert [p["tradeoff_bench"]["shard"] for p in parts] == ["1/2", "2/2"]
+    alone = run_cli("merge", tmp_path / "s2" / "results.json", "--out", tmp_path / "half.json")
+    assert alone.returncode == 2 and "missing shard 1/2: 1 of 2 parts given" in alone.stderr
     proc = run_cli("merge", tmp_path / "s1" / "results.json", tmp_path / "s2" / "results.json",
                    "--out", tmp_path / "all.json")
     assert proc.returncode == 0, proc.stderr
     assert sorted(c.case_id.split("-")[0] for c in load_run(tmp_path / "all.json").cases) == ["conv", "dense"]
     assert run_cli("run", "--plan", tiny_plan, "--shard", "3/2").returncode == 2
+
+
+def test_merge_requires_every_shard_unless_forced_and_names_the_missing(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    parts = []
+    for k, name in ((1, "a"), (3, "c"), (4, "d")):
+        path = write_run(tmp_path / f"p{k}.json", [synthetic_case(name, rng)])
+        doc = json.loads(path.read_text())
+        doc["tradeoff_bench"]["shard"] = f"{k}/4"
+        path.write_text(json.dumps(doc))
+        parts.append(str(path))
+    out = tmp_path / "merged.json"
+    assert main(["merge", *parts, "--out", str(out)]) == 2
+    assert "missing shard 2/4: 3 of 4 parts given (use --force to merge them anyway)" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["merge", *parts, "--out", str(out), "--force"]) == 0
+    assert capsys.readouterr().out.strip().endswith("from 3 parts; missing shards: 2/4")
+    doc = json.loads(out.read_text())
+    assert doc["tradeoff_bench"]["missing_shards"] == ["2/4"] and "shard" not in doc["tradeoff_bench"]
+    assert [c.case_id for c in load_run(out).cases] == ["a", "c", "d"]

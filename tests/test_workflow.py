@@ -76,9 +76,10 @@ def test_history_is_checked_then_added_and_kept_on_a_data_branch(workflow):
 
 def test_every_command_parses(workflow):
     lines = commands(workflow)
-    cli = [shlex.split(line)[1:] for line in lines if line.startswith("tradeoff-bench ")]
+    cli = [shlex.split(line.split(" | ")[0])[1:] for line in lines if line.startswith("tradeoff-bench ")]
     assert {args[0] for args in cli} >= {"merge", "history", "report", "export"}
     assert any(args[:2] == ["history", "check"] for args in cli)
+    assert all("--force" in args for args in cli if args[0] == "merge")  # merges what exists, names what is missing
     parser = build_parser()
     for args in cli:
         parser.parse_args(args)  # argparse exits (SystemExit) on an unknown option or subcommand
@@ -88,3 +89,14 @@ def test_every_command_parses(workflow):
     text = WORKFLOW.read_text()
     for needed in ("GITHUB_STEP_SUMMARY", "actions/upload-artifact", "history.sqlite"):
         assert needed in text
+
+
+def test_every_install_pins_the_cpu_torch_build_before_the_project(workflow):
+    for job in workflow["jobs"].values():
+        for step in job["steps"]:
+            lines = [line.strip() for line in step.get("run", "").splitlines()]
+            project = [i for i, line in enumerate(lines) if "pip install -e" in line]
+            if project:  # the CPU wheel first, so the resolver keeps it (as .ci/run and tox.ini do)
+                torch = [i for i, line in enumerate(lines) if line.startswith("python -m pip install torch==2.13.0 "
+                                                                             "--index-url https://download.pytorch.org/whl/cpu")]
+                assert torch and torch[0] < project[0], step["name"]

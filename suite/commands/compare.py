@@ -49,7 +49,7 @@ def cmd_compare(args) -> int:
     baseline, candidate = load_run(args.baseline), load_run(args.candidate)
     comparison = compare_runs(baseline, candidate, thresholds, args.alpha, args.force,
                               parse_process_spread(args.process_spread))
-    return report(comparison, f"candidate {args.candidate} against baseline {args.baseline}", args.markdown,
+    return report(comparison, f"baseline {args.baseline} vs candidate {args.candidate}", args.markdown,
                   args.allow_missing)
 
 

@@ -15,8 +15,9 @@ def cmd_export(args) -> int:
     if args.format not in FORMATS:
         raise choices_error("format", args.format, FORMATS)
     run = load_run(args.results)
+    out = Path(args.out) if args.out is not None else Path(args.results).parent
     for direction in [args.direction] if args.direction else list(TOOLS):
-        target = Path(args.out) / f"{args.format}-{direction}.json"
+        target = out / f"{args.format}-{direction}.json"
         entries = github_action_benchmark(run, direction)
         write_json_atomic(target, entries)
         print(f"wrote {target}: {len(entries)} entries for `tool: {TOOLS[direction]}`")
@@ -31,5 +32,6 @@ def register(sub) -> None:
     export.add_argument("--direction", default=None,
                         help="bigger or smaller: write only that file (default both: "
                         "FORMAT-bigger.json for customBiggerIsBetter, FORMAT-smaller.json for customSmallerIsBetter)")
-    export.add_argument("--out", default="reports/latest", help="directory of the written files")
+    export.add_argument("--out", default=None,
+                        help="directory of the written files (default: the results file's folder, as for report)")
     export.set_defaults(func=cmd_export)

@@ -45,7 +45,7 @@ def cmd_accept(args) -> int:
 def cmd_show(args) -> int:
     from tabulate import tabulate
 
-    from suite.history import change_points, open_history, recent_runs, series
+    from suite.history import baseline_median, change_points, open_history, recent_runs, series
 
     with open_history(args.db) as conn:
         runs = recent_runs(conn, args.limit)
@@ -59,21 +59,22 @@ def cmd_show(args) -> int:
         for case_id, points in series(conn, args.metric, fingerprint).items():
             values = [value for _, _, value in points]
             previous = values[-1 - args.last:-1]
-            middle = float(sorted(previous)[len(previous) // 2]) if previous else 0.0
+            middle = baseline_median(previous) if previous else 0.0
             change = (values[-1] / middle - 1) * 100 if middle else None  # no ratio to a zero
             starts = [points[i][0] for i in change_points(values)]
             trends.append([case_id, len(values), f"{values[-1]:,.4g}", "-" if change is None else f"{change:+.1f}%",
                            ", ".join(map(str, starts)) or "-"])
     print(f"\n{args.metric} on fingerprint {fingerprint} (newest run vs the median of the {args.last} before it):")
-    print(tabulate(trends, headers=["case", "runs", "latest", "vs previous", "change points at run"],
+    print(tabulate(trends, headers=["case", "runs", "latest", f"vs median of {args.last} before",
+                                    "change points at run"],
                    tablefmt="github", disable_numparse=True))
     return 0
 
 
 def cmd_plot(args) -> int:
     from suite.errors import ConfigError
-    from suite.history import change_points, open_history, recent_runs, series
-    from suite.report.plots import check_image_path, new_figure, plain_text, save_figure
+    from suite.history import open_history, recent_runs, series
+    from suite.report.plots import check_image_path, plain_text, save_figure
 
     out = Path(args.out or f"reports/history-{args.metric}.png")
     check_image_path(out)
@@ -88,19 +89,31 @@ def cmd_plot(args) -> int:
         raise ConfigError(f"{args.db}: no values of metric {args.metric!r}"
                           + (f" for case {args.case!r}" if args.case else "") + f" on fingerprint {fingerprint}")
     with plain_text():  # case ids and metric names are data: a "$" in one is not mathtext
-        figure, axes = new_figure(10, 5)
-        for case_id, points in lines.items():
-            run_ids, values = [p[0] for p in points], [p[2] for p in points]
-            (line,) = axes.plot(run_ids, values, marker="o", label=case_id)
-            for index in change_points(values):
-                axes.axvline(run_ids[index] - 0.5, color=line.get_color(), linestyle="--", alpha=0.7)
-        axes.set_xlabel("run (dashed: detected change point)")
-        axes.set_ylabel(args.metric)
-        axes.set_title(f"{args.metric} over time, fingerprint {fingerprint}")
-        axes.legend(fontsize="x-small")
+        figure = history_figure(lines, args.metric, fingerprint)
         save_figure(figure, out, dpi=100, bbox_inches="tight")
     print(f"wrote {out}: {len(lines)} cases")
     return 0
+
+
+def history_figure(lines: dict, metric: str, fingerprint: str):
+    """A metric per case against the run number (whole runs only on the axis), change points dashed."""
+    from matplotlib.ticker import MaxNLocator
+
+    from suite.history import change_points
+    from suite.report.plots import new_figure
+
+    figure, axes = new_figure(10, 5)
+    for case_id, points in lines.items():
+        run_ids, values = [p[0] for p in points], [p[2] for p in points]
+        (line,) = axes.plot(run_ids, values, marker="o", label=case_id)
+        for index in change_points(values):
+            axes.axvline(run_ids[index] - 0.5, color=line.get_color(), linestyle="--", alpha=0.7)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # run numbers: 1, 2, 3, never 1.25
+    axes.set_xlabel("run (dashed: detected change point)")
+    axes.set_ylabel(metric)
+    axes.set_title(f"{metric} over time, fingerprint {fingerprint}")
+    axes.legend(fontsize="x-small")
+    return figure
 
 
 def cmd_check(args) -> int:
@@ -127,8 +140,8 @@ def cmd_check(args) -> int:
     if not result.baseline_runs:
         print(f"{args.db}: no earlier comparable runs: nothing to check {args.results} against")
         return 0
-    title = (f"candidate {args.results} against the baseline: per case, the median of up to {args.last} unflagged "
-             f"runs among {', '.join(map(str, result.baseline_runs))}")
+    title = (f"baseline (per case, the median of up to {args.last} unflagged runs among "
+             f"{', '.join(map(str, result.baseline_runs))}) vs candidate {args.results}")
     return report(result.comparison, title, args.markdown, args.allow_missing)
 
 

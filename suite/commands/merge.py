@@ -10,7 +10,9 @@ def cmd_merge(args) -> int:
     merged = merge_documents([(path, read_part(path)) for path in args.parts], args.force)
     write_json_atomic(args.out, merged)
     run = load_run(args.out)
-    print(f"wrote {args.out}: {len(run.cases)} cases of plan {run.plan} from {len(args.parts)} parts")
+    missing = merged["tradeoff_bench"].get("missing_shards", [])
+    print(f"wrote {args.out}: {len(run.cases)} cases of plan {run.plan} from {len(args.parts)} parts"
+          + (f"; missing shards: {', '.join(missing)}" if missing else ""))
     return 0
 
 
@@ -19,5 +21,6 @@ def register(sub) -> None:
     merge = sub.add_parser("merge", help="join shard results files (same plan and fingerprint, no shared case)")
     merge.add_argument("parts", nargs="+", metavar="PART.json")
     merge.add_argument("--out", required=True, help="the merged results file")
-    merge.add_argument("--force", action="store_true", help="merge parts measured by different procedures")
+    merge.add_argument("--force", action="store_true",
+                       help="merge parts measured by different procedures, or without every shard (named)")
     merge.set_defaults(func=cmd_merge)

@@ -89,7 +89,9 @@ def run_checked(args, lock, executor, journal, plan, plan_source, sets, cases, u
     """run_locked's body once every check passed: journal each case as the executor gives it back."""
     from suite.checkpoint import JOURNAL_NAME, JournalWriteError, JournalWriter, header_record, set_aside
     from suite.environment import machine_info
+    from suite.progress import case_progress
     from suite.runner import determinism_notes
+    from suite.shard import shard_text
     from suite.study import in_phases
     from suite.system_check import finish, snapshot
 
@@ -110,12 +112,17 @@ def run_checked(args, lock, executor, journal, plan, plan_source, sets, cases, u
           + (f" (resuming: {len(done)} already recorded)" if journal else ""), flush=True)
     header = header_record(plan.name, plan_source, sets, fingerprint)
     finished, failure = False, None
+
+    def progress_for(case):
+        """The progress line of the case about to run (the local executor shows it)."""
+        return case_progress(len(done) + 1, len(cases), case)
+
     with StopOnSignal() as stop, JournalWriter(out / JOURNAL_NAME, header, journal) as writer:
         try:
             for phase in in_phases(plan, cases, done):  # a study's finals start when its trials are in
                 if stop.signum:
                     break
-                for result, seconds in executor.run(phase, lambda: stop.signum):
+                for result, seconds in executor.run(phase, lambda: stop.signum, progress=progress_for):
                     done[result.case_id] = result = writer.append(result)
                     print(progress_line(len(done), len(cases), result, seconds), flush=True)
                 if stop.signum and any(c.id not in done for c in phase):
@@ -130,7 +137,8 @@ def run_checked(args, lock, executor, journal, plan, plan_source, sets, cases, u
         warning = finish(info, start_state, torch_threads())
         if warning:
             print(warning, flush=True)
-        write_recorded(out, unavailable + [done[c.id] for c in cases if c.id in done], plan.name, info, failure)
+        write_recorded(out, unavailable + [done[c.id] for c in cases if c.id in done], plan.name, info, failure,
+                       shard_text(args.shard))
     if stop.signum and finished:
         print(f"tradeoff-bench: {signal.Signals(stop.signum).name} arrived during the last case: every case is "
               f"recorded, nothing to resume", file=sys.stderr, flush=True)
@@ -189,14 +197,15 @@ def check_against_data(cases, plan_source: str, data_dir, download: bool) -> Non
                                   f"expected at most the {name} training split's {train_size} samples")
 
 
-def write_recorded(out: Path, results: list, plan: str, info: dict, failure: Exception | None) -> None:
+def write_recorded(out: Path, results: list, plan: str, info: dict, failure: Exception | None,
+                   shard: str | None = None) -> None:
     """write_outputs for the recorded cases. After a journal failure (`failure`), or when the outputs cannot
     be written, one ConfigError line: what went wrong, what is kept, and how to go on."""
     from suite.checkpoint import JOURNAL_NAME
 
     problems, kept = [str(failure)] if failure else [], f"{out / JOURNAL_NAME}"
     try:
-        write_outputs(out, results, plan, info)
+        write_outputs(out, results, plan, info, shard)
         kept += f" and {out / 'results.json'}"
     except ConfigError as exc:
         problems.append(f"results not written: {exc}")
@@ -205,15 +214,18 @@ def write_recorded(out: Path, results: list, plan: str, info: dict, failure: Exc
                           f"once the disk has space, finish with: tradeoff-bench run --resume --out {out}")
 
 
-def write_outputs(out: Path, results: list, plan: str, info: dict) -> None:
-    """results.json and report.md, each through a temporary file and a rename."""
+def write_outputs(out: Path, results: list, plan: str, info: dict, shard: str | None = None) -> None:
+    """results.json (with its shard "K/N" for a part of a sharded run) and the reports, each through a temporary
+    file and a rename."""
+    from suite.commands.summary import summary_lines
     from suite.environment import commit_info
     from suite.report.build import write_report
     from suite.results import load_run, run_document, write_json_atomic
 
-    write_json_atomic(out / "results.json", run_document(results, plan, info, commit_info()))
-    write_report([load_run(out / "results.json")], out)  # report.md, index.html and plots/
-    print(f"wrote {out / 'results.json'} and {out / 'report.md'}", flush=True)
+    write_json_atomic(out / "results.json", run_document(results, plan, info, commit_info(), shard=shard))
+    run = load_run(out / "results.json")
+    write_report([run], out)  # report.md, index.html and plots/
+    print("\n".join(summary_lines(out, run)), flush=True)
 
 
 class StopOnSignal:

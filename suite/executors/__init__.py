@@ -43,9 +43,11 @@ class Executor(Protocol):
     def check(self, cases: list) -> None:
         """Refuse (ConfigError) before any case starts when the workers cannot run these cases."""
 
-    def run(self, cases: list, stop: Callable[[], bool]) -> Iterator[tuple]:
+    def run(self, cases: list, stop: Callable[[], bool], progress=None) -> Iterator[tuple]:
         """Yield (CaseResult, seconds) per case as each finishes; once `stop()` is true, cancel what is in
-        flight and return. Every case not yielded was not measured."""
+        flight and return. Every case not yielded was not measured. `progress(case)` makes a case's progress
+        display (suite.progress) where the executor can show one (local: yes; Ray: no, its workers have no
+        terminal)."""
 
     def __enter__(self) -> Executor: ...
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from suite.executors.node import measure_here
 
 
@@ -16,12 +18,15 @@ class LocalExecutor:
     def check(self, cases: list) -> None:
         """Nothing to check beyond what the driver checked already: this process is the worker."""
 
-    def run(self, cases: list, stop):
-        """Yield (CaseResult, seconds) per case, stopping before the next case once `stop()` is true."""
+    def run(self, cases: list, stop, progress=None):
+        """Yield (CaseResult, seconds) per case, stopping before the next case once `stop()` is true;
+        `progress(case)`, if given, makes the case's progress display (suite.progress), closed before its yield."""
         for case in cases:
             if stop():
                 return
-            yield measure_here(case, self.request)
+            with progress(case) if progress is not None else nullcontext() as shown:
+                measured = measure_here(case, self.request, progress=shown)
+            yield measured
 
     def __enter__(self) -> LocalExecutor:
         return self

@@ -35,11 +35,13 @@ def node_identity(threads: int) -> dict:
     return {"fingerprint": fingerprint(env), "host": socket.gethostname()}
 
 
-def measure_here(case, request, threads: int | None = None):
+def measure_here(case, request, threads: int | None = None, progress=None):
     """(CaseResult, seconds): `case` measured in this process by the runner, under `threads` intra-op
-    threads when the case sets none (None: the count in effect), with the node's identity attached."""
+    threads when the case sets none (None: the count in effect), with the node's identity attached;
+    `progress` (suite.progress.CaseProgress) is passed to the runner."""
     start = time.perf_counter()
     with intra_op_threads(threads if case.threads is None else None):
-        result = runner.run_case(case, request.config, data_dir=request.data_dir, download=request.download)
+        result = runner.run_case(case, request.config, data_dir=request.data_dir, download=request.download,
+                                   progress=progress)
         result.node = node_identity(case.threads or torch.get_num_threads())
     return result, time.perf_counter() - start

@@ -184,9 +184,9 @@ class RayExecutor:
                 raise ConfigError(f"node {answer['host']}: {problem} (every node needs the same environment, and "
                                   "the data at the same --data-dir path)")
 
-    def run(self, cases: list, stop):
+    def run(self, cases: list, stop, progress=None):
         """Submit every case, then yield (CaseResult, seconds) as each finishes; once `stop()` is true,
-        cancel the tasks in flight and return."""
+        cancel the tasks in flight and return. `progress` is not shown: a case's result line is its progress."""
         import ray
 
         node_cpus = self.node_cpus(cases)

@@ -14,9 +14,11 @@ from pathlib import Path
 from suite.errors import ConfigError, choices_error
 from suite.fileio import ensure_dir, write_text_atomic
 from suite.report import sections as contract
+from suite.report.answer import build_answer
 from suite.report.groups import fingerprint_groups, groups_section
 from suite.report.header import environment_section, title
 from suite.report.plots import build_plots, plain_text
+from suite.report.provenance import record_sources
 from suite.report.sections import Section
 from suite.report.tables import build_tables
 from suite.report.tradeoffs import build_tradeoffs
@@ -55,15 +57,16 @@ def registered_builders() -> list:
 
 
 def build_sections(runs: list[Run], out: Path, extra: list | None = None) -> list[Section]:
-    """Every section: environment, the core sections, then those of `extra` (default: sections.BUILDERS).
+    """Every section: the answer, environment, the core sections, then those of `extra` (default: sections.BUILDERS).
     Cases measured on nodes of different fingerprints (suite.report.groups) get these sections once per
     fingerprint group, each titled with its fingerprint and its plots under OUT/fingerprint-FP/."""
     merged = merge(runs)
     builders = CORE + (registered_builders() if extra is None else list(extra))
     groups = fingerprint_groups(merged)
     if len(groups) == 1:
-        return [environment_section(runs, merged)] + [s for build in builders for s in build(merged, out) or []]
-    sections = [environment_section(runs, merged), groups_section(groups)]
+        core = [s for build in builders for s in build(merged, out) or []]
+        return [*build_answer(merged, out), environment_section(runs, merged), *core]
+    sections = [environment_section(runs, merged), groups_section(groups)]  # no one answer across hardware
     for fp, cases in groups.items():
         group = dataclasses.replace(merged, cases=cases)
         for section in (s for build in builders for s in build(group, out / f"fingerprint-{fp}") or []):
@@ -86,4 +89,5 @@ def write_report(runs: list[Run], out, formats=tuple(FORMATS), extra: list | Non
         text = render_markdown(heading, sections, out) if name == "md" else render_html(heading, sections)
         write_text_atomic(out / FORMATS[name], text)
         written.append(out / FORMATS[name])
+    record_sources(out, [r.path for r in runs])
     return written

@@ -21,6 +21,7 @@ COST_COLUMNS = {
 PERCENT = ("train_mfu", "infer_mfu")
 MFU_PLOT_ENDS = 20  # cases shown from each end of the MFU ranking when there are more than twice as many
 FIGURE = "mfu"  # plots/mfu.png and plots/mfu.svg
+MFU_LABEL_PT = 10  # case labels of the MFU plot: 10 pt is 14 px at 100 dpi (7 pt read as about 7 px once scaled)
 
 
 def ceiling_sentence(name: str, c: dict) -> str:
@@ -56,20 +57,23 @@ def mfu_frame(run):
 def plot_mfu(frame, out: Path) -> Path:
     """Horizontal bars of train and inference MFU per case (PNG and SVG under OUT/plots/): the short
     bars leave the machine idle."""
-    fig, ax = new_figure(8, 1.2 + 0.35 * len(frame))
+    fig, ax = new_figure(10, 1.2 + 0.42 * len(frame))  # 10 pt labels: 14 px at the report's 100 dpi
     positions = range(len(frame))
     for offset, (key, label) in zip((-0.2, 0.2), MFU_KEYS.items()):
         ax.barh([p + offset for p in positions], frame[key].fillna(0), height=0.4, label=label)
-    ax.set_yticks(list(positions), frame.index, fontsize=7)
+    ax.set_yticks(list(positions), frame.index, fontsize=MFU_LABEL_PT)
     ax.set_xlabel("MFU (% of the measured matmul ceiling)")
     ax.legend(loc="lower right")
     return save(fig, out, FIGURE)
 
 
 def _cell(value, key: str) -> str:
+    """MFU in % with two decimals; memory and energy as the other tables print them ("< resolution" under 1 MiB)."""
+    from suite.report.metrics import show
+
     if value != value:  # NaN: absent
         return "-"
-    return f"{value * 100:.2f}" if key in PERCENT else f"{value:,.4g}"
+    return f"{value * 100:.2f}" if key in PERCENT else show(key, value)
 
 
 def absent_energy_paragraphs(frame) -> list[str]:

@@ -122,15 +122,26 @@ def front_figure(lay: Layout, key: str, xlabel: str) -> Figure | None:
     ax.scatter([xs[i] for i in front], [ys[i] for i in front], color="#d9480f", label=FRONT, zorder=3)
     ordered = sorted(front, key=lambda i: xs[i])
     ax.plot([xs[i] for i in ordered], [ys[i] for i in ordered], color="#d9480f", drawstyle="steps-post", zorder=1)
-    for i in front:
-        ax.annotate(lay.short_label(points[i][0]), (xs[i], ys[i]), textcoords="offset points", xytext=(5, 5),
-                    fontsize=8)
     if min(xs) > 0 and max(xs) / min(xs) > 10:
         ax.set_xscale("log")
     ax.set(xlabel=xlabel, ylabel=shown.label)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right" if shown.lower_is_better else "lower right", fontsize=8)
+    legend = ax.legend(loc="upper right" if shown.lower_is_better else "lower right", fontsize=8)
+    place_labels(ax, [(xs[i], ys[i], lay.short_label(points[i][0])) for i in front], [legend], xs, ys)
     return fig
+
+
+def place_labels(ax, labels: list[tuple[float, float, str]], avoid: list, xs: list[float], ys: list[float]) -> list:
+    """Label points without overlaps: adjustText pushes the labels apart (and off every point and the `avoid`
+    artists, the legend) and joins a moved label to its point by a thin line. Returns the Text artists."""
+    from adjustText import adjust_text
+
+    texts = [ax.text(x, y, label, fontsize=8) for x, y, label in labels]
+    if texts:
+        ax.figure.canvas.draw()  # the final limits and layout, which adjustText measures in
+        adjust_text(texts, x=xs, y=ys, objects=avoid, ax=ax, expand=(1.15, 1.4),
+                    arrowprops={"arrowstyle": "-", "color": "#7b8794", "lw": 0.6})
+    return texts
 
 
 def variant_label(case: dict) -> str:

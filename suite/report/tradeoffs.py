@@ -53,6 +53,13 @@ def differ(base: Group, group: Group, key: str) -> bool:
     return ranges_differ(*span)
 
 
+def ratio_number(ratio: float) -> str:
+    """A ratio as the report prints it: "0.41", "21.05", "2,210" (never "2.21e+03"), "0.0031"."""
+    if ratio >= 100:
+        return f"{ratio:,.0f}"
+    return f"{ratio:.2f}" if ratio >= 0.01 else f"{ratio:.2g}"
+
+
 def effect(base: Group, group: Group, key: str) -> str:
     """One cell: "x0.41" (ratio), "-0.8 pp", "+0.012" (difference), "within spread" or "-"."""
     before, after = central(base, key), central(group, key)
@@ -64,8 +71,7 @@ def effect(base: Group, group: Group, key: str) -> str:
         return WITHIN
     metric = METRICS[key]
     if metric.compare == "ratio" and before != 0:
-        ratio = after / before
-        return f"x{ratio:.2f}" if 0.01 <= ratio < 100 else f"x{ratio:.3g}"
+        return f"x{ratio_number(after / before)}"
     if metric.compare == "pp":
         return f"{(after - before) * 100:+.1f} pp"
     return f"{after - before:+.3g}"
