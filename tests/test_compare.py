@@ -209,7 +209,7 @@ def test_between_run_test_uses_the_spread_of_run_medians():
     assert between_run_test(runs, 100.2, metric, None)[0] > 0.3
     # a pooled spread of 10% (other cases are that noisy) floors this case's 0.7%: 90 is then no surprise
     assert between_run_test(runs, 90.0, metric, 0.10)[0] > 0.1
-    assert METRICS["infer_samples_per_s"].group is None  # only summary statistics per run
+    assert METRICS["infer_samples_per_s"].group == "infer_batch"  # its raw rounds (infer_batch_seconds)
 
 
 def test_injected_slowdown_hook_adds_proportional_work(monkeypatch):
