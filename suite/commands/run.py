@@ -120,7 +120,7 @@ def run_checked(args, lock, executor, journal, plan, plan_source, sets, cases, u
     with StopOnSignal() as stop, JournalWriter(out / JOURNAL_NAME, header, journal) as writer:
         try:
             for phase in in_phases(plan, cases, done):  # a study's finals start when its trials are in
-                if stop.signum:
+                if stop.signum and phase:  # a signal during the last case leaves nothing to run: finished
                     break
                 for result, seconds in executor.run(phase, lambda: stop.signum, progress=progress_for):
                     done[result.case_id] = result = writer.append(result)
