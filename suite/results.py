@@ -42,8 +42,14 @@ from suite.fileio import read_bytes_capped, write_text_atomic  # noqa: F401 (wri
 # 2: machine_info.tradeoff_bench records the measurement procedure (suite/procedure.py), the system check
 # and every ceiling used; cases record their MFU ceiling. Files of version 1 still load; they compare
 # only with each other (their procedure is unknown), so a history is re-baselined by new runs.
-SCHEMA_VERSION = 2
-READABLE_SCHEMAS = (1, 2)
+# 3: cases may record the node that measured them (`node`: fingerprint, host; suite/executors/node.py),
+# batched inference keeps its raw rounds (infer_batch_seconds), parts of a sharded run record `shard` (K/N)
+# and a forced merge `missing_shards`, language models add their metrics (val_loss, bits_per_char,
+# train_tokens_per_s, ...) and cases their fields (steps, context, heads, ...; `epochs` may be null).
+# Files of version 2 load and compare with version 3 (the procedure did not change); their batched inference
+# is untested for want of raw samples.
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = (1, 2, 3)
 GROUPS = {
     "train": "test_train_throughput",
     "infer": "test_infer_latency",

@@ -236,7 +236,7 @@ def test_a_report_that_fails_midway_leaves_the_previous_files_whole(tmp_path, mo
     monkeypatch.setattr(Figure, "savefig", lambda fig, target, *args, **kwargs: target.write(b"whole image"))
     assert run("report", path, "--out", out) == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert {p.suffix for p in before} == {".md", ".html", ".png", ".svg"}
+    assert {p.suffix for p in before} == {".md", ".html", ".png", ".svg", ".json"}  # .json: .report-sources.json
 
     def half_then_full(fig, target, *args, **kwargs):
         target.write(b"half an im")

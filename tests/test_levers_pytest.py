@@ -41,6 +41,6 @@ def test_pytest_benchmarks_measure_the_compressed_model(tmp_path):
         kept = result.metrics["test_accuracy"] / result.metrics["test_accuracy_uncompressed"]
         assert result.metrics["accuracy_kept"] == kept
         assert result.metrics["infer_latency_ms_p50_uncompressed"] > 0
-        assert set(result.samples) == {"train", "infer", "accuracy"}
+        assert set(result.samples) == {"train", "infer", "infer_batch", "accuracy"}
     doc = json.loads(out.read_text())
     assert {b["extra_info"]["case"]["threads"] for b in doc["benchmarks"]} == {1}
