@@ -19,14 +19,8 @@ import math
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from suite.workloads.text import TEXT_DATASETS
+from suite.workloads.text import TASK
 from suite.workloads.transformer import find_transformer
-
-
-def is_language_model(case) -> bool:
-    """Whether the case models text (its samples are windows of `context` tokens)."""
-    return case.dataset in TEXT_DATASETS
-
 
 ATTENTION_BY_FORMULA = ("formula: Q K^T and A V, 4 T^2 width per block forward, added to FlopCounterMode's count, "
                         "which has no formula for this device's SDPA kernel")
@@ -58,16 +52,16 @@ def flop_metrics(model: torch.nn.Module, x: torch.Tensor, counted: dict) -> dict
             "attention_flops_source": ATTENTION_BY_FORMULA if added else ATTENTION_COUNTED}
 
 
-def derived_metrics(case, metrics: dict) -> dict:
-    """For a language model: `val_loss` (the held-out loss, nats per token), `bits_per_char` (the same in bits:
-    one token is one character) and `train_tokens_per_s` (training samples/s x context), from what `metrics`
-    holds; {} for other cases."""
-    if not is_language_model(case):
+def derived_metrics(data, metrics: dict) -> dict:
+    """For a language-modelling dataset (the built-in corpora and plug-ins of that task alike): `val_loss` (the
+    held-out loss, nats per token), `bits_per_char` (the same in bits: one token is one character) and
+    `train_tokens_per_s` (training samples/s x tokens per window), from what `metrics` holds; {} for other tasks."""
+    if data.task != TASK:
         return {}
     out = {}
     if "test_loss" in metrics:
         loss = metrics["test_loss"]
         out |= {"val_loss": loss, "bits_per_char": None if loss is None else loss / math.log(2)}
     if metrics.get("train_samples_per_s") is not None:
-        out["train_tokens_per_s"] = metrics["train_samples_per_s"] * case.context
+        out["train_tokens_per_s"] = metrics["train_samples_per_s"] * data.x_train.shape[1]
     return out

@@ -315,7 +315,7 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
             infer_seconds = time_rounds(infer_cost.count(call), p.device, config.infer_rounds, 1, 1)
         metrics |= throughput_metrics("infer", infer_seconds, batch) | infer_cost.metrics()
         metrics["infer_batch_seconds"] = infer_seconds  # raw rounds, so compare can test batched throughput
-        metrics |= mfu_metrics(metrics, case, p.device) | derived_metrics(case, metrics)
+        metrics |= mfu_metrics(metrics, case, p.device) | derived_metrics(p.data, metrics)
     except Exception as exc:  # one case failing must not lose the others
         if is_out_of_memory(exc):
             return out_of_memory_result(case, exc)
