@@ -217,3 +217,14 @@ def test_ratios_print_without_scientific_notation():
 
     assert [ratio_number(r) for r in (2210.4, 100.0, 21.05, 0.41, 0.0031)] == ["2,210", "100", "21.05", "0.41",
                                                                                "0.0031"]
+
+
+def test_short_labels_stay_unique_where_the_base_lacks_a_field():
+    seed_cnn = {"model": "seed-cnn", "depth": None, "width": None, "optimizer": "adam", "seed": 0}
+    cases = [CaseResult("seed-cnn", seed_cnn), CaseResult("conv-d2", {**seed_cnn, "model": "conv", "depth": 2}),
+             CaseResult("conv-d3", {**seed_cnn, "model": "conv", "depth": 3}),
+             CaseResult("conv-d3-s1", {**seed_cnn, "model": "conv", "depth": 3, "seed": 1})]
+    lay = layout(Run("r.json", "p", {}, {}, "", cases))
+    assert [lay.short_label(g) for g in lay.groups] == ["base", "conv, depth 2", "conv, depth 3"]
+    assert lay.case_ids() == {"base": "seed-cnn", "conv, depth 2": "conv-d2", "conv, depth 3 (seed 0)": "conv-d3",
+                              "conv, depth 3 (seed 1)": "conv-d3-s1"}
