@@ -10,6 +10,7 @@ None on either side does not apply to that case (seed-cnn has no depth) and is n
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -199,7 +200,8 @@ def unique_labels(groups: list[Group], axes_of: dict[int, list[str]]) -> dict[in
     """id(group) -> its short label: the values of the axes it changes, or "base". Groups whose labels collide
     (a field that is None in the base is no axis) get the fields that differ among them appended, then a number."""
     labels = {id(g): ", ".join(field_text(a, g.case.get(a)) for a in axes_of[id(g)]) or "base" for g in groups}
-    for text in {t for t in labels.values() if list(labels.values()).count(t) > 1}:
+    counts = Counter(labels.values())
+    for text in [t for t in counts if counts[t] > 1]:
         alike = [g for g in groups if labels[id(g)] == text]
         names = [k for k in dict.fromkeys(k for g in alike for k in g.case) if k != SEED]
         apart = [k for k in names if len({json.dumps(g.case.get(k), default=str) for g in alike}) > 1]

@@ -198,12 +198,13 @@ def case_ids_section(run) -> list[Section]:
     history use."""
     import pandas as pd
 
-    ids = layout(run).case_ids()
+    lay = layout(run)
+    ids = lay.case_ids()
     if not ids:
         return []
     return [Section("Case ids", ["The report names each configuration by what it changes from the base case; "
                                  "results files, compare and history use the full case id."],
-                    [pd.DataFrame({"case": list(ids), "case id": list(ids.values())})], ids=layout(run).tooltips())]
+                    [pd.DataFrame({"case": list(ids), "case id": list(ids.values())})], ids=lay.tooltips())]
 
 
 def build_tables(run, out: Path) -> list[Section]:
