@@ -228,3 +228,13 @@ def test_short_labels_stay_unique_where_the_base_lacks_a_field():
     assert [lay.short_label(g) for g in lay.groups] == ["base", "conv, depth 2", "conv, depth 3"]
     assert lay.case_ids() == {"base": "seed-cnn", "conv, depth 2": "conv-d2", "conv, depth 3 (seed 0)": "conv-d3",
                               "conv, depth 3 (seed 1)": "conv-d3-s1"}
+
+
+def test_html_tooltips_name_the_case_of_a_rows_first_cell_only():
+    import pandas as pd
+
+    from suite.report.html import table_view
+
+    frame = pd.DataFrame({"case": ["sgd (noisy) (no bf16 hardware)", "base"], "optimizer": ["sgd", "adam"]})
+    view = table_view(frame, {"sgd": "conv-sgd-s0", "base": "conv-adam-s0"})
+    assert [[tip for _, _, tip in row] for row in view["rows"]] == [["conv-sgd-s0", ""], ["conv-adam-s0", ""]]

@@ -30,9 +30,9 @@ def case_id_of(text: str, ids: dict[str, str]) -> str:
 
 def table_view(frame, ids: dict[str, str] | None = None) -> dict:
     """A DataFrame as header and rows of (text, css class, tooltip) cells; best values get class "best", a case's
-    name its full id as the tooltip."""
-    rows = [[(value, "best" if value.endswith(BEST) else "", case_id_of(value, ids or {}))
-             for value in map(str, values)] for values in frame.itertuples(index=False)]
+    name in the first column (where every table names its row) its full id as the tooltip."""
+    rows = [[(value, "best" if value.endswith(BEST) else "", case_id_of(value, ids or {}) if column == 0 else "")
+             for column, value in enumerate(map(str, values))] for values in frame.itertuples(index=False)]
     return {"header": [str(c) for c in frame.columns], "rows": rows}
 
 
