@@ -9,6 +9,8 @@ import time
 
 import torch
 
+from suite.isa import isa_class
+
 DEVICES = {
     "cpu": "the host CPU (intra-op threads as torch reports them)",
     "cuda": "an NVIDIA GPU through CUDA (timed with CUDA events)",
@@ -173,14 +175,15 @@ def allocator_info(maps_path: str = "/proc/self/maps") -> dict:
 
 def environment(cpu: dict | None = None) -> dict:
     """What a run's figures depend on, with a short fingerprint of the parts that must match
-    for two runs to be compared (CPU model, cores, torch version, threads, GPU models and TF32, allocator),
-    and the measured matmul ceilings (suite.ceiling) of that fingerprint."""
+    for two runs to be compared (CPU model, its instruction-set class (suite.isa), cores, torch version, threads,
+    GPU models and TF32, allocator), and the measured matmul ceilings (suite.ceiling) of that fingerprint."""
     if cpu is None:
         import cpuinfo
 
         cpu = cpuinfo.get_cpu_info()
     env = {
         "cpu_brand": cpu.get("brand_raw", "unknown"),
+        "cpu_isa": isa_class(cpu),
         "cpu_cores": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
@@ -200,7 +203,7 @@ def environment(cpu: dict | None = None) -> dict:
 def fingerprint(env: dict) -> str:
     """12 hex digits identifying the environment's comparable parts (with GPUs, the TF32 settings too:
     they change what fp32 work computes and how fast; without, CPU fingerprints stay as they were)."""
-    parts = {k: env.get(k) for k in ("cpu_brand", "cpu_cores", "torch", "torch_threads", "allocator")}
+    parts = {k: env.get(k) for k in ("cpu_brand", "cpu_isa", "cpu_cores", "torch", "torch_threads", "allocator")}
     parts["gpus"] = [g.get("name") for g in env.get("gpus", [])]
     if parts["gpus"]:
         parts["tf32"] = env.get("tf32")

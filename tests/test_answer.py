@@ -36,12 +36,12 @@ def test_each_answer_is_the_best_front_member_within_half_a_point_of_the_best_ac
                      "params": "conv-d2-w24"}
     lines = answer_lines(run_of(KNOWN))
     assert lines[0] == ("The configuration with the highest training throughput within 0.5 pp of the best accuracy "
-                        "is `conv-d2-w40` (width 40): 3.00 times the base's training throughput and 0.80 times the "
+                        "is `width 40`: 3.00 times the base's training throughput and 0.80 times the "
                         "base's batch-1 latency.")
     assert lines[1].startswith("The configuration with the lowest batch-1 latency within 0.5 pp of the best accuracy "
-                               "is `conv-d2-w48` (width 48): 1.50 times the base's training throughput and 0.50 times")
+                               "is `width 48`: 1.50 times the base's training throughput and 0.50 times")
     assert lines[2] == ("The configuration with the smallest model within 0.5 pp of the best accuracy is "
-                        "`conv-d2-w24` (width 24): 0.50 times the base's parameter count, 2.00 times the base's "
+                        "`width 24`: 0.50 times the base's parameter count, 2.00 times the base's "
                         "training throughput and 0.90 times the base's batch-1 latency.")
 
 
@@ -54,7 +54,7 @@ def test_a_pick_within_the_spread_of_another_names_it_and_a_ratio_inside_the_bas
     assert item.pick.label == "conv-d2-w48" and [g.label for g in item.ties] == ["conv-d2-w32", "conv-d2-w40"]
     line = answer_lines(run_of(cases))[1]
     assert "within spread of the base's batch-1 latency" in line
-    assert line.endswith("Within its spread on that figure: `conv-d2-w32`, `conv-d2-w40`.")
+    assert line.endswith("Within its spread on that figure: `base`, `width 40`.")
 
 
 def test_language_models_answer_within_0_02_of_the_best_validation_loss(tmp_path):
@@ -62,7 +62,7 @@ def test_language_models_answer_within_0_02_of_the_best_validation_loss(tmp_path
              case(8, 2.50, 9000, 0.1, 100, quality="val_loss")]
     lines = answer_lines(run_of(cases))
     assert lines[0].startswith("The configuration with the highest training throughput within 0.02 of the best "
-                               "validation loss is `conv-d2-w40` (width 40): 4.00 times")
+                               "validation loss is `width 40`: 4.00 times")
 
 
 def test_the_answer_is_the_first_section_of_both_reports(tmp_path):
@@ -71,4 +71,10 @@ def test_the_answer_is_the_first_section_of_both_reports(tmp_path):
     assert markdown.split("## ")[1].startswith("Answer\n\nThe configuration with the highest training throughput")
     html = written[1].read_text()
     assert html.index("<h2>Answer</h2>") < html.index("<h2>Environment</h2>")
-    assert "<code>conv-d2-w40</code> (width 40): 3.00 times the base&#39;s training throughput" in html
+    assert '<code title="conv-d2-w40">width 40</code>: 3.00 times the base&#39;s training throughput' in html
+    assert html.count('<td title="conv-d2-w64">width 64</td>') == 5  # 4 tables of figures and the case ids list
+    assert "conv-d2-w40" not in markdown.split("## Case ids")[0]  # the full id: in the tooltip and the list only
+    listed = [[c.strip() for c in line.split("|")[1:3]] for line in markdown.split("## Case ids")[1].splitlines()
+              if line.startswith("| ")]
+    widths = (40, 8, 48, 24, 64, 28)
+    assert listed[1:] == [["base", "conv-d2-w32"], *([f"width {w}", f"conv-d2-w{w}"] for w in widths)]

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from suite.devices import fingerprint
 from tests.conftest import run_cli
 
 
@@ -17,7 +18,8 @@ def test_run_writes_results_and_report(tiny_plan, tmp_path):
     case_ids = {b["extra_info"]["case_id"] for b in doc["benchmarks"]}
     assert case_ids == {"dense-d1-w16-adam-lr0.001-constant-digits-cpu-b64-e1-s0",
                         "conv-d1-w16-adam-lr0.001-constant-digits-cpu-b64-e1-s0"}
-    assert doc["machine_info"]["tradeoff_bench"]["fingerprint"]
+    env = doc["machine_info"]["tradeoff_bench"]
+    assert env["fingerprint"] == fingerprint(env)  # the hash of the parts the block records
     report = (out / "report.md").read_text()
     for case_id in case_ids:
         assert f"| {case_id}" in report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from suite.cases import Case
@@ -61,4 +62,6 @@ def test_peak_memory_grows_with_batch_size(ceiling_cache):  # noqa: F811
         for prefix in ("train", "infer"):
             key = f"{prefix}_joules_per_sample"
             assert (key in r.metrics) != (f"{key}_reason" in r.metrics)
-        assert r.metrics["train_mfu"] > 0 and r.metrics["infer_mfu"] > 0
+        m, ceiling = r.metrics, r.metrics["mfu_ceiling_gflops"] * 1e9  # MFU = FLOPs/sample x samples/s / ceiling
+        assert m["train_mfu"] == pytest.approx(m["train_flops_per_sample"] * m["train_samples_per_s"] / ceiling)
+        assert m["infer_mfu"] == pytest.approx(m["flops_per_sample"] * m["infer_samples_per_s"] / ceiling)

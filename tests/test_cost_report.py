@@ -33,16 +33,17 @@ def test_section_reports_ceiling_mfu_memory_and_energy(tmp_path):
     assert section.paragraphs[0].startswith("Ceiling cpu-fp32-t1: 112.4 GFLOP/s")
     assert "2048x2048 fp32" in section.paragraphs[0]
     assert f"train_joules_per_sample absent in 1 rows: {NO_RAPL}" in section.paragraphs
-    table = section.tables[0].set_index("case")
-    assert table.loc["seed-cnn", "train MFU (%)"] == "61.50"
-    assert table.loc["seed-cnn", "train J/sample"] == "-"
+    table = section.tables[0].set_index("case")  # cases by their short labels: the first is the base
+    assert list(table.index) == ["base", "dense", "conv"]
+    assert table.loc["base", "train MFU (%)"] == "61.50"
+    assert table.loc["base", "train J/sample"] == "-"
     assert table.loc["dense", "train J/sample"] == "0.004"
-    assert table.loc["cuda-case", "train peak mem (MiB)"] == "-"
-    assert (table.loc["seed-cnn", "train peak mem (MiB)"], table.loc["dense", "infer peak mem (MiB)"]) == (
+    assert table.loc["conv", "train peak mem (MiB)"] == "-"
+    assert (table.loc["base", "train peak mem (MiB)"], table.loc["dense", "infer peak mem (MiB)"]) == (
         "15.5", "< resolution")  # as the other tables print memory
     [figure] = section.figures
     assert figure == tmp_path / "out" / "plots" / f"{cost.FIGURE}.png" and figure.stat().st_size > 5000
-    assert list(cost.mfu_frame(run).index) == ["dense", "seed-cnn"]  # the plotted rows: lowest MFU first
+    assert list(cost.mfu_frame(run).index) == ["dense", "base"]  # the plotted rows: lowest MFU first
     from PIL import Image
 
     from suite.report.plots import DPI

@@ -1,6 +1,7 @@
 """Runs that survive faults: SIGKILL and resume, SIGINT/SIGTERM, divergence, out-of-memory, the journal."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ from collections import Counter
 import pytest
 import torch
 
-from suite import cli
+from suite import cli, train
 from suite.cases import Case
 from suite.checkpoint import JOURNAL_NAME, JournalWriter, header_record, read_journal
 from suite.commands.run import StopOnSignal
@@ -140,13 +141,25 @@ def run_in_process(*args) -> int:
 def test_divergence_and_out_of_memory_are_recorded_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
     plan, out = write_plan(tmp_path, FAULTY), tmp_path / "out"
     monkeypatch.setenv(SIMULATE_OOM_ENV, "-s7")
+    losses = []  # every training-loop loss of the lr 1e6 case, as its step returned it
+    step = train.minibatch_step
+
+    def recorded_step(model, optimizer, *args):
+        loss = step(model, optimizer, *args)
+        if sys._getframe(1).f_code.co_name == "train" and optimizer.param_groups[0]["lr"] == 1e6:
+            losses.append(float(loss))
+        return loss
+
+    monkeypatch.setattr(train, "minibatch_step", recorded_step)
     assert run_in_process("--plan", plan, "--out", out) == 0
     by_status = {c.status: c for c in load_run(out / "results.json").cases}
     assert sorted(by_status) == ["diverged", "ok", "oom"]
     diverged = by_status["diverged"]
     assert "lr1e+06" in diverged.case_id and diverged.metrics["diverged_step"] >= 1
     assert diverged.metrics["test_accuracy"] is None
-    assert diverged.metrics["last_finite_loss"] is None or diverged.metrics["last_finite_loss"] < 1e30
+    first_bad = next(i for i, loss in enumerate(losses) if not math.isfinite(loss))
+    assert first_bad >= 1 and diverged.metrics["diverged_step"] == first_bad + 1  # lr 1e6 blows up after a step
+    assert diverged.metrics["last_finite_loss"] == losses[first_bad - 1]  # the loss of the step before, as trained
     oom = by_status["oom"]
     assert oom.case_id.endswith("-s7") and "out of memory at batch size 64 (free after cleanup: " in oom.reason
     assert "can't allocate memory" in oom.reason

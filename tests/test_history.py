@@ -143,11 +143,33 @@ def test_change_points_find_a_level_shift_and_not_noise():
     assert change_points([5.0, 5.0, 5.0]) == []
 
 
-def test_show_and_check_share_one_median():
-    from suite.history import baseline_median
+def table_row(out: str, *first: str) -> list[str]:
+    """The cells of the one Markdown table row of `out` whose first cells are `first`."""
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("|")]
+    [row] = [r for r in rows if r[:len(first)] == list(first)]
+    return row
 
-    assert baseline_median([1.0, 2.0, 3.0, 10.0]) == 2.5  # the upper median (3.0) was show's figure before
-    assert baseline_median([3.0, 1.0, 2.0]) == 2.0
+
+def test_show_and_check_share_one_median(tmp_path, rng, capsys):
+    """Over one history of four runs, `history check` prints as its baseline the median of the four (the mean of the
+    middle two), and `history show` the newest run's change against that same figure."""
+    db = tmp_path / "h.sqlite"
+    paths = [write_run(tmp_path / f"run{i}.json", [synthetic_case("a", rng, scale)])
+             for i, scale in enumerate((1.0, 1.2, 1.5, 2.0, 1.0))]
+    for path in paths[:4]:
+        assert main(["history", "add", str(path), "--db", str(db)]) == 0
+    values = [load_run(p).cases[0].metrics["train_samples_per_s"] for p in paths]
+    low, high = sorted(values[:4])[1:3]
+    change = f"{(values[4] / ((low + high) / 2) - 1) * 100:+.1f}%"
+    assert change not in {f"{(values[4] / m - 1) * 100:+.1f}%" for m in (low, high)}  # either half would differ
+    capsys.readouterr()
+    assert main(["history", "check", str(paths[4]), "--db", str(db), "--last", "4"]) == 0
+    checked = table_row(capsys.readouterr().out, "a", "train_samples_per_s (samples/s)")
+    assert checked[2:5] == [f"{(low + high) / 2:,.0f}", f"{values[4]:,.0f}", change]
+    assert main(["history", "add", str(paths[4]), "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["history", "show", "--db", str(db), "--last", "4"]) == 0
+    assert table_row(capsys.readouterr().out, "a")[3] == change
 
 
 def test_history_plot_numbers_whole_runs():

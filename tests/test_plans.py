@@ -8,6 +8,7 @@ from suite.plans import expand_plan, load_plan, plan_names
 
 def test_shipped_plans_expand():
     assert {"quick", "default", "full"} <= set(plan_names())
+    assert all(load_plan(name).cases for name in plan_names())  # every shipped plan expands to valid cases
     assert len(load_plan("quick").cases) == 8
 
 

@@ -3,7 +3,9 @@
 import json
 import subprocess
 import sys
+from collections import Counter
 
+from suite.devices import fingerprint
 from suite.results import load_run
 from tests.conftest import REPO
 
@@ -25,10 +27,11 @@ def test_benchmark_json_holds_every_metric(tiny_plan, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:]
     doc = json.loads(out.read_text())
     assert len(doc["benchmarks"]) == 2 * 3
+    assert Counter(b["extra_info"]["case"]["model"] for b in doc["benchmarks"]) == {"dense": 3, "conv": 3}
     for bench in doc["benchmarks"]:
         extra = bench["extra_info"]
         assert {"case", "case_id", "plan", "status"} <= set(extra)
-        assert extra["case"]["model"] in ("dense", "conv") and bench["param"] == extra["case_id"]
+        assert bench["param"] == extra["case_id"]
         assert set(METRICS[bench["group"]]) <= set(extra), bench["group"]
         assert bench["stats"]["rounds"] == len(bench["stats"]["data"]) > 0
     assert doc["machine_info"]["tradeoff_bench"]["torch"].startswith("2.")
@@ -53,7 +56,10 @@ def same_procedure_through_both_front_ends(plan, pytest_json, tmp_path):
     assert (blocks[0].pop("front_end"), blocks[1].pop("front_end")) == ("cli", "pytest") and blocks[0] == blocks[1]
     assert blocks[0]["train_spread_rounds"] == 20 and blocks[0]["gc"] == "enabled"
     compare = [sys.executable, "-m", "suite.cli", "compare", str(cli / "results.json")]
-    assert subprocess.run([*compare, str(pytest_json)], cwd=REPO, capture_output=True).returncode in (0, 1)
+    compared = subprocess.run([*compare, str(pytest_json)], cwd=REPO, capture_output=True, text=True)
+    assert compared.returncode in (0, 1), compared.stderr  # timings of two processes may differ: 1 is a verdict
+    rows = {line.split("|")[1].strip() for line in compared.stdout.splitlines() if line.startswith("| ")} - {"case"}
+    assert rows == {c.case_id for c in load_run(pytest_json).cases}  # every case compared, none refused
     doc = json.loads(pytest_json.read_text())
     doc["machine_info"]["tradeoff_bench"]["procedure"]["latency_calls"] = 100
     other = tmp_path / "other-procedure.json"
@@ -104,5 +110,6 @@ def test_a_shard_whose_cases_are_all_skipped_still_writes_its_part(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["benchmarks"] == [] and doc["tradeoff_bench"]["shard"] == "1/1"
     assert [r["status"] for r in doc["tradeoff_bench"]["not_measured"]] == ["skipped"]
-    assert doc["machine_info"]["tradeoff_bench"]["fingerprint"]
+    env = doc["machine_info"]["tradeoff_bench"]
+    assert env["fingerprint"] == fingerprint(env)  # the hash of the parts the block records
     assert [c.status for c in load_run(out).cases] == ["skipped"]

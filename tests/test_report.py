@@ -217,3 +217,24 @@ def test_ratios_print_without_scientific_notation():
 
     assert [ratio_number(r) for r in (2210.4, 100.0, 21.05, 0.41, 0.0031)] == ["2,210", "100", "21.05", "0.41",
                                                                                "0.0031"]
+
+
+def test_short_labels_stay_unique_where_the_base_lacks_a_field():
+    seed_cnn = {"model": "seed-cnn", "depth": None, "width": None, "optimizer": "adam", "seed": 0}
+    cases = [CaseResult("seed-cnn", seed_cnn), CaseResult("conv-d2", {**seed_cnn, "model": "conv", "depth": 2}),
+             CaseResult("conv-d3", {**seed_cnn, "model": "conv", "depth": 3}),
+             CaseResult("conv-d3-s1", {**seed_cnn, "model": "conv", "depth": 3, "seed": 1})]
+    lay = layout(Run("r.json", "p", {}, {}, "", cases))
+    assert [lay.short_label(g) for g in lay.groups] == ["base", "conv, depth 2", "conv, depth 3"]
+    assert lay.case_ids() == {"base": "seed-cnn", "conv, depth 2": "conv-d2", "conv, depth 3 (seed 0)": "conv-d3",
+                              "conv, depth 3 (seed 1)": "conv-d3-s1"}
+
+
+def test_html_tooltips_name_the_case_of_a_rows_first_cell_only():
+    import pandas as pd
+
+    from suite.report.html import table_view
+
+    frame = pd.DataFrame({"case": ["sgd (noisy) (no bf16 hardware)", "base"], "optimizer": ["sgd", "adam"]})
+    view = table_view(frame, {"sgd": "conv-sgd-s0", "base": "conv-adam-s0"})
+    assert [[tip for _, _, tip in row] for row in view["rows"]] == [["conv-sgd-s0", ""], ["conv-adam-s0", ""]]

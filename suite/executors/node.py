@@ -1,9 +1,9 @@
 """Measure one case on this node and record which node it was: its environment fingerprint and host name.
 
-The fingerprint is the one of suite.devices.environment, taken with the intra-op thread count the case
-ran with (its `threads`, else the count in effect: on Ray, the CPUs the task reserved). So the same plan
-with the same `threads` gives the same fingerprints under every executor, and a node with other hardware,
-software or thread count gives another.
+The fingerprint is the one of suite.devices.environment (CPU brand and instruction-set class among its parts),
+taken with the intra-op thread count the case ran with (its `threads`, else the count in effect: on Ray, the CPUs
+the task reserved). So the same plan with the same `threads` gives the same fingerprints under every executor, and
+a node with other hardware, software or thread count gives another.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 
 from suite import runner
 from suite.devices import allocator_info, fingerprint, gpu_info, tf32_settings
+from suite.isa import isa_class
 from suite.levers import intra_op_threads
 
 
@@ -25,7 +26,8 @@ def _fixed_parts() -> dict:
     """The parts of the environment that do not change within a process (cpuinfo takes about a second)."""
     import cpuinfo
 
-    return {"cpu_brand": cpuinfo.get_cpu_info().get("brand_raw", "unknown"), "cpu_cores": os.cpu_count(),
+    cpu = cpuinfo.get_cpu_info()
+    return {"cpu_brand": cpu.get("brand_raw", "unknown"), "cpu_isa": isa_class(cpu), "cpu_cores": os.cpu_count(),
             "torch": torch.__version__, "gpus": gpu_info(), "allocator": allocator_info()}
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suite.report.grouping import Group, Layout, layout
+from suite.report.hardware import mark
 from suite.report.pareto import pareto_front
 from suite.report.sections import Section
 from suite.report.tables import NOISY, central, noisy
@@ -96,11 +97,12 @@ def ratio_text(base: Group, group: Group, key: str) -> str | None:
 
 
 def sentence(lay: Layout, item: Answer) -> str:
-    """One answer as a sentence (case ids in backticks)."""
+    """One answer as a sentence, configurations named by their short labels in backticks (the full ids are in the
+    report's case ids list)."""
     head = f"The configuration with the {item.goal} within {item.quality.text}"
     if item.pick is None:
         return f"{head}: none (no ok case has both figures)."
-    name = f"`{item.pick.label}`" + (NOISY if noisy(item.pick) else "")
+    name = f"`{lay.short_label(item.pick)}`" + (NOISY if noisy(item.pick) else "") + mark(item.pick.unsupported)
     if item.pick is lay.base:
         what = f"{name}, the base case itself" + (", the only configuration within that tolerance"
                                                    if item.eligible == 1 else "")
@@ -109,10 +111,10 @@ def sentence(lay: Layout, item: Answer) -> str:
         keys = [k for k in ("params",) if item.key == "params"] + ["train_samples_per_s", "infer_latency_ms_p50"]
         parts = [t for t in (ratio_text(lay.base, item.pick, k) for k in keys) if t] if base_ok else []
         figures = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else "".join(parts)
-        what = f"{name} ({lay.short_label(item.pick)})" + (f": {figures}" if figures else "")
+        what = name + (f": {figures}" if figures else "")
     ties = ""
     if item.ties:
-        listed = ", ".join(f"`{g.label}`" for g in item.ties[:3]) + (" ..." if len(item.ties) > 3 else "")
+        listed = ", ".join(f"`{lay.short_label(g)}`" for g in item.ties[:3]) + (" ..." if len(item.ties) > 3 else "")
         ties = f" Within its spread on that figure: {listed}."
     return f"{head} is {what}.{ties}"
 

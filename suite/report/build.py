@@ -15,12 +15,13 @@ from suite.errors import ConfigError, choices_error
 from suite.fileio import ensure_dir, write_text_atomic
 from suite.report import sections as contract
 from suite.report.answer import build_answer
+from suite.report.grouping import layout
 from suite.report.groups import fingerprint_groups, groups_section
 from suite.report.header import environment_section, title
 from suite.report.plots import build_plots, plain_text
 from suite.report.provenance import record_sources
 from suite.report.sections import Section
-from suite.report.tables import build_tables
+from suite.report.tables import build_tables, case_ids_section
 from suite.report.tradeoffs import build_tradeoffs
 from suite.results import Run
 
@@ -59,18 +60,24 @@ def registered_builders() -> list:
 def build_sections(runs: list[Run], out: Path, extra: list | None = None) -> list[Section]:
     """Every section: the answer, environment, the core sections, then those of `extra` (default: sections.BUILDERS).
     Cases measured on nodes of different fingerprints (suite.report.groups) get these sections once per
-    fingerprint group, each titled with its fingerprint and its plots under OUT/fingerprint-FP/."""
+    fingerprint group, each titled with its fingerprint and its plots under OUT/fingerprint-FP/. The case ids list
+    ends the report (one per fingerprint group), and every section carries it for the HTML's tooltips."""
     merged = merge(runs)
     builders = CORE + (registered_builders() if extra is None else list(extra))
     groups = fingerprint_groups(merged)
     if len(groups) == 1:
         core = [s for build in builders for s in build(merged, out) or []]
-        return [*build_answer(merged, out), environment_section(runs, merged), *core]
+        ids = layout(merged).tooltips()
+        return [dataclasses.replace(s, ids=s.ids or ids) for s in [*build_answer(merged, out),
+                environment_section(runs, merged), *core, *case_ids_section(merged)]]
     sections = [environment_section(runs, merged), groups_section(groups)]  # no one answer across hardware
     for fp, cases in groups.items():
         group = dataclasses.replace(merged, cases=cases)
-        for section in (s for build in builders for s in build(group, out / f"fingerprint-{fp}") or []):
-            sections.append(dataclasses.replace(section, title=f"{section.title} (fingerprint {fp})"))
+        ids = layout(group).tooltips()
+        for section in [*(s for build in builders for s in build(group, out / f"fingerprint-{fp}") or []),
+                        *case_ids_section(group)]:
+            sections.append(dataclasses.replace(section, title=f"{section.title} (fingerprint {fp})",
+                                                ids=section.ids or ids))
     return sections
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from suite.report.grouping import layout
 from suite.report.plots import new_figure, save
 from suite.report.sections import BUILDERS, Section
 
@@ -41,10 +42,10 @@ def ceiling_paragraphs(run) -> list[str]:
 
 
 def cost_frame(run):
-    """Case ids by row and the cost metrics by column (NaN where a case has no figure)."""
-    import pandas as pd
-
-    frame = pd.DataFrame(run.rows()).set_index("case_id")
+    """Cases by row, named as the report names them (grouping.Layout.member_label), and the cost metrics by column
+    (NaN where a case has no figure)."""
+    lay = layout(run)
+    frame = pd.DataFrame(run.rows(), index=pd.Index([lay.member_label(c) for c in run.cases], name="case"))
     return frame.reindex(columns=[*COST_COLUMNS, *(f"{k}_reason" for k in COST_COLUMNS if "joules" in k)])
 
 
@@ -95,7 +96,7 @@ def cost_sections(run, out_dir: Path) -> list[Section]:
     table = frame[list(COST_COLUMNS)].copy()
     for key in COST_COLUMNS:
         table[key] = [_cell(v, key) for v in table[key]]
-    table = table.rename(columns=COST_COLUMNS).reset_index().rename(columns={"case_id": "case"})
+    table = table.rename(columns=COST_COLUMNS).reset_index()
     paragraphs = ceiling_paragraphs(run) + [
         "MFU = model FLOPs per sample x samples/s / measured ceiling (PaLM, arXiv:2204.02311, appendix B); "
         "peak memory is above what was resident when the measured region began; energy comes from hardware "

@@ -10,10 +10,12 @@ None on either side does not apply to that case (seed-cnn has no depth) and is n
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from suite.report.hardware import unsupported
 from suite.report.metrics import number
 from suite.results import CaseResult, Run
 
@@ -25,6 +27,7 @@ class Group:
     """The cases of one configuration that differ only in their seed (one case when there is one seed)."""
 
     members: list[CaseResult]
+    unsupported: str | None = None  # "bf16" or "int8": ran on a CPU without those instructions (report.hardware)
 
     @property
     def case(self) -> dict:
@@ -33,7 +36,8 @@ class Group:
 
     @property
     def label(self) -> str:
-        """The first member's case id (every id of the group differs only in its seed)."""
+        """The first member's case id (every id of the group differs only in its seed): what results files, compare
+        and history name; a report leads with Layout.short_label instead."""
         return self.members[0].case_id
 
     @property
@@ -101,11 +105,13 @@ def changed_fields(case: dict, base: dict) -> list[str]:
 
 @dataclass
 class Layout:
-    """The groups of a run, its base group and, per group, the axes it changes from the base."""
+    """The groups of a run, its base group and, per group, the axes it changes from the base and its short label."""
 
     groups: list[Group]
     base: Group
     axes_of: dict[int, list[str]]  # id(group) -> the axes it changes (fields implied by another dropped)
+    labels: dict[int, str] = field(default_factory=dict)  # id(group) -> its short label, unique in the run
+    members: dict[int, str] = field(default_factory=dict)  # id(case) -> its member label, filled when first asked
 
     @property
     def axes(self) -> list[str]:
@@ -123,8 +129,35 @@ class Layout:
         return [g for g in self.groups if len(self.changes(g)) == 1]
 
     def short_label(self, group: Group) -> str:
-        """A plot label: the values a group changes, or "base"."""
-        return ", ".join(field_text(a, group.case.get(a)) for a in self.changes(group)) or "base"
+        """What a report calls a group (answer, tables, plots): the values it changes, or "base"; where two groups
+        would read alike, the fields that tell them apart follow."""
+        return self.labels[id(group)]
+
+    def member_label(self, member: CaseResult) -> str:
+        """What a report calls one case: its group's short label, with its seed where the group pools several, and
+        a number where cases of other ids would still read alike (results files without seeds)."""
+        if not self.members:
+            taken: dict[str, list[str]] = {}
+            for g in self.groups:
+                for m in g.members:
+                    seed = m.case.get(SEED)
+                    text = self.short_label(g) + (f" (seed {seed})" if len(g.members) > 1 and seed is not None else "")
+                    ids = taken.setdefault(text, [])
+                    ids += [m.case_id] if m.case_id not in ids else []
+                    self.members[id(m)] = text + (f" #{ids.index(m.case_id) + 1}" if ids.index(m.case_id) else "")
+        return self.members[id(member)]
+
+    def case_ids(self) -> dict[str, str]:
+        """Name -> full case id as the report's case ids list shows them: a group of one case by its short label,
+        each member of a group that pools seeds by its member label."""
+        ids = {}
+        for g in self.groups:
+            ids.update({self.member_label(m): m.case_id for m in g.members})
+        return ids
+
+    def tooltips(self) -> dict[str, str]:
+        """case_ids() and every group's short label (a group that pools seeds: its first member's id)."""
+        return {**{self.short_label(g): g.label for g in self.groups}, **self.case_ids()}
 
 
 def field_text(name: str, value) -> str:
@@ -133,11 +166,14 @@ def field_text(name: str, value) -> str:
         return name if value else f"not {name}"
     if isinstance(value, str):
         return value
+    if value is None:
+        return f"no {name}"
     return f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
 
 
 def layout(run: Run) -> Layout:
-    """Group a run's cases and work out which axes each group changes from the base (the first case).
+    """Group a run's cases, mark those that ran without hardware support for their lever (report.hardware), and
+    work out which axes each group changes from the base (the first case).
 
     A changed field is implied by another changed field when every group with that other field's
     value has this field's value too (lr follows the optimizer when a plan leaves lr at its default):
@@ -146,6 +182,8 @@ def layout(run: Run) -> Layout:
     groups = group_cases(run.cases)
     if not groups:
         return Layout([], Group([]), {})
+    for g in groups:
+        g.unsupported = next((lever for lever in (unsupported(m, run) for m in g.members) if lever), None)
     base = groups[0]
     changed = {id(g): changed_fields(g.case, base.case) for g in groups}
     axes_of = {}
@@ -155,7 +193,27 @@ def layout(run: Run) -> Layout:
             if not any(_implies(groups, g, other, name) for other in kept):
                 kept.append(name)
         axes_of[id(g)] = kept
-    return Layout(groups, base, axes_of)
+    return Layout(groups, base, axes_of, unique_labels(groups, axes_of))
+
+
+def unique_labels(groups: list[Group], axes_of: dict[int, list[str]]) -> dict[int, str]:
+    """id(group) -> its short label: the values of the axes it changes, or "base". Groups whose labels collide
+    (a field that is None in the base is no axis) get the fields that differ among them appended, then a number."""
+    labels = {id(g): ", ".join(field_text(a, g.case.get(a)) for a in axes_of[id(g)]) or "base" for g in groups}
+    counts = Counter(labels.values())
+    for text in [t for t in counts if counts[t] > 1]:
+        alike = [g for g in groups if labels[id(g)] == text]
+        names = [k for k in dict.fromkeys(k for g in alike for k in g.case) if k != SEED]
+        apart = [k for k in names if len({json.dumps(g.case.get(k), default=str) for g in alike}) > 1]
+        for g in alike:
+            labels[id(g)] = ", ".join([text, *(field_text(k, g.case.get(k)) for k in apart)])
+    seen: dict[str, int] = {}
+    for g in groups:  # still alike (fields that print alike): number them in file order
+        text = labels[id(g)]
+        seen[text] = seen.get(text, 0) + 1
+        if seen[text] > 1:
+            labels[id(g)] = f"{text} #{seen[text]}"
+    return labels
 
 
 def _implies(groups: list[Group], group: Group, cause: str, effect: str) -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from suite.isa import isa_class
 from suite.report.grouping import group_cases
+from suite.report.hardware import hardware_paragraphs
 from suite.report.sections import Section
 from suite.results import STATUSES, Run
 
@@ -45,8 +47,10 @@ def gpus(env: dict) -> str:
 def environment_row(run: Run) -> dict:
     """One results file's context as table cells."""
     env = run.machine_info.get("tradeoff_bench") or {}
+    isa = env.get("cpu_isa") or isa_class(run.machine_info.get("cpu"))  # files before the class was recorded: flags
     return {"results file": Path(run.path).name, "when": when(run.datetime), "commit": commit(run.commit_info),
-            "plan": run.plan or "?", "CPU": f"{env.get('cpu_brand', '?')} ({env.get('cpu_cores', '?')} cores)",
+            "plan": run.plan or "?", "CPU": f"{env.get('cpu_brand', '?')} ({env.get('cpu_cores', '?')} cores"
+                                            f"{'' if isa == 'unknown' else ', ' + isa})",
             "GPU": gpus(env), "torch": str(env.get("torch", "?")), "threads": str(env.get("torch_threads", "?")),
             "fingerprint": str(env.get("fingerprint", "?"))}
 
@@ -82,9 +86,10 @@ def procedure_line(runs: list[Run]) -> list[str]:
 
 
 def environment_section(runs: list[Run], merged: Run) -> Section:
-    """The header section: busy-machine warnings, the case counts, the procedure and one environment row per
-    results file."""
+    """The header section: busy-machine warnings, the case counts, the procedure, which rows ran without hardware
+    support for their lever (report.hardware) and one environment row per results file."""
     import pandas as pd
 
-    return Section("Environment", [*busy_warnings(runs), counts(merged), *procedure_line(runs)],
+    return Section("Environment", [*busy_warnings(runs), counts(merged), *procedure_line(runs),
+                                   *hardware_paragraphs(merged)],
                    [pd.DataFrame([environment_row(r) for r in runs])])

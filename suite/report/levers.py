@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from suite.report.grouping import layout
+from suite.report.hardware import mark, unsupported
 from suite.report.sections import BUILDERS, Section
 
 # key -> (column, how to show the stored value)
@@ -31,7 +33,9 @@ LEVER_KEYS = ("accuracy_kept", "compile_seconds_cold", "scaling_efficiency")
 
 
 def lever_rows(run) -> list[dict]:
-    """One dict per case that used a lever with figures of its own (compression, compile, DDP)."""
+    """One dict per case that used a lever with figures of its own (compression, compile, DDP), the case named
+    as the report names it (grouping.Layout.member_label)."""
+    lay = layout(run)
     rows = []
     for case in run.cases:
         m = dict(case.metrics)
@@ -39,7 +43,7 @@ def lever_rows(run) -> list[dict]:
             continue
         if m.get("infer_latency_ms_p50_uncompressed") and m.get("infer_latency_ms_p50"):
             m["latency_ratio"] = m["infer_latency_ms_p50"] / m["infer_latency_ms_p50_uncompressed"]
-        rows.append({"case": case.case_id, **{k: m.get(k) for k in COLUMNS}})
+        rows.append({"case": lay.member_label(case) + mark(unsupported(case, run)), **{k: m.get(k) for k in COLUMNS}})
     return rows
 
 

@@ -21,6 +21,7 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)  # plain text; escaped in HTML
     tables: list = field(default_factory=list)  # pandas DataFrames, cells already formatted as text
     figures: list[Path] = field(default_factory=list)  # PNG files inside the output directory
+    ids: dict[str, str] = field(default_factory=dict)  # a case's name in the report -> its full id (HTML tooltips)
 
 
 Builder = Callable[["object", Path], list[Section]]

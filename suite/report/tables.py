@@ -1,5 +1,5 @@
-"""The report's tables: training, inference, model and accuracy, one row per case (seeds pooled),
-the best value of each column marked, and every case that is not ok listed with its reason."""
+"""The report's tables: training, inference, model and accuracy, one row per case (seeds pooled) named by its short
+label, the best value of each column marked, and every case that is not ok listed with its reason."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.report.grouping import Group, layout
+from suite.report.grouping import Group, Layout, layout
+from suite.report.hardware import mark
 from suite.report.metrics import BELOW_RESOLUTION, METRICS, show
 from suite.report.sections import Section
 from suite.report.spread import quartiles
@@ -103,14 +104,19 @@ TABLES = [
 ]
 
 
-def table(groups: list[Group], columns: list[Column], extra: list[tuple[str, Callable]] = ()):
+def name(lay: Layout, g: Group) -> str:
+    """A group as a report names it: its short label, then "(noisy)" and "(no bf16 hardware)" where they apply."""
+    return lay.short_label(g) + (NOISY if noisy(g) else "") + mark(g.unsupported)
+
+
+def table(lay: Layout, groups: list[Group], columns: list[Column], extra: list[tuple[str, Callable]] = ()):
     """A DataFrame of text cells, one row per group, the best ok value of each column marked."""
     import pandas as pd
 
     seeds = any(len(g.members) > 1 for g in groups)
     rows = []
     for g in groups:
-        row = {"case": g.label + (NOISY if noisy(g) else ""), **({"seeds": str(len(g.members))} if seeds else {})}
+        row = {"case": name(lay, g), **({"seeds": str(len(g.members))} if seeds else {})}
         row.update({c.header: c.text(g, c.value(g)) for c in columns})
         row.update({header: fn(g) for header, fn in extra})
         rows.append(row)
@@ -155,7 +161,7 @@ def absent(groups: list[Group], keys: list[str]) -> list[str]:
     return lines
 
 
-def _accuracy_section(groups: list[Group]) -> Section:
+def _accuracy_section(lay: Layout, groups: list[Group]) -> Section:
     extra_keys = present(groups, LANGUAGE_MODEL) if present(groups, ["val_loss"]) else []
     keys = [k for k in ACCURACY if not (extra_keys and k == "test_loss")]  # a language model's test loss: val loss
     columns = [metric_column(k) for k in keys + extra_keys]
@@ -167,7 +173,7 @@ def _accuracy_section(groups: list[Group]) -> Section:
     if extra_keys:
         text.append("A language model's accuracy is its next-character accuracy, its loss the held-out loss per "
                     "token (val loss; bits/char = val loss / ln 2).")
-    return Section("Accuracy", text, [table(groups, columns, extra)])
+    return Section("Accuracy", text, [table(lay, groups, columns, extra)])
 
 
 def _seed_range(g: Group) -> str:
@@ -175,21 +181,36 @@ def _seed_range(g: Group) -> str:
     return f"{100 * min(values):.2f}–{100 * max(values):.2f}" if len(values) > 1 else "-"
 
 
-def not_ok_section(groups: list[Group]) -> list[Section]:
+def not_ok_section(lay: Layout) -> list[Section]:
     """Every case that diverged, was skipped or failed, with its reason (one row per seed)."""
     import pandas as pd
 
-    rows = [{"case": m.case_id, "status": m.status, "reason": m.reason or "-"}
-            for g in groups for m in g.members if m.status != "ok"]
+    rows = [{"case": lay.member_label(m), "status": m.status, "reason": m.reason or "-"}
+            for g in lay.groups for m in g.members if m.status != "ok"]
     if not rows:
         return []
     return [Section("Cases not ok", [f"{len(rows)} case(s) did not finish normally; their figures above, where "
                                      "there are any, are not marked best."], [pd.DataFrame(rows)])]
 
 
+def case_ids_section(run) -> list[Section]:
+    """The report's one list from the short labels it shows to the full case ids that results files, compare and
+    history use."""
+    import pandas as pd
+
+    lay = layout(run)
+    ids = lay.case_ids()
+    if not ids:
+        return []
+    return [Section("Case ids", ["The report names each configuration by what it changes from the base case; "
+                                 "results files, compare and history use the full case id."],
+                    [pd.DataFrame({"case": list(ids), "case id": list(ids.values())})], ids=lay.tooltips())]
+
+
 def build_tables(run, out: Path) -> list[Section]:
     """The four tables (a table only lists cases that have its metrics) and the not-ok list."""
-    groups = layout(run).groups
+    lay = layout(run)
+    groups = lay.groups
     sections = []
     for spec in TABLES:
         shown = [g for g in groups if any(spec.row_key in m.metrics for m in g.members)]
@@ -198,7 +219,7 @@ def build_tables(run, out: Path) -> list[Section]:
             text = [f"{spec.text} {BEST.strip()} marks the best value of a column; \"{NOISY.strip()}\" a case "
                     "whose timed rounds spread by more than 10% of their median (IQR/median).",
                     *absent(shown, spec.keys)]
-            sections.append(Section(spec.title, text, [table(shown, columns)]))
+            sections.append(Section(spec.title, text, [table(lay, shown, columns)]))
     if groups:
-        sections.append(_accuracy_section(groups))
-    return sections + not_ok_section(groups)
+        sections.append(_accuracy_section(lay, groups))
+    return sections + not_ok_section(lay)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from suite.report.grouping import Group, Layout, layout
+from suite.report.hardware import mark
 from suite.report.metrics import METRICS, below_resolution
 from suite.report.sections import Section
 from suite.report.spread import ranges_differ, samples_differ
@@ -106,15 +107,16 @@ def build_tradeoffs(run, out: Path) -> list[Section]:
     keys = [k for k in SUMMARY if central(base, k) is not None]
     if "val_loss" in keys:  # a language model's test loss is its val loss: one column
         keys.remove("test_loss")
-    text = [f"Each row changes one field of the base case `{base.label}` (the plan's first case) and shows the "
-            "effect on each metric: xR is the ratio to the base, pp a difference in percentage points. "
+    text = [f"Each row changes one field of the base case `{lay.short_label(base)}` (the plan's first case) and "
+            "shows the effect on each metric: xR is the ratio to the base, pp a difference in percentage points. "
             f"\"{WITHIN}\" means the two measurements overlap: their interquartile ranges overlap or a "
             "Mann-Whitney U test over the raw samples finds no difference at p < 0.05 (min–max ranges where "
             "only those were kept; a single value inside the other side's range). Figures derived from a "
             "timing (MFU, train time) are judged on that timing's spread. Accuracy has a spread only "
             "with several seeds: between single seeds, differences are printed as measured."]
     if base.status != "ok":
-        return [Section("Trade-offs", [f"The base case `{base.label}` is {base.status}: no trade-offs to show."])]
+        return [Section("Trade-offs", [f"The base case `{lay.short_label(base)}` is {base.status}: no trade-offs to "
+                                       "show."])]
     lonely = [a for a in lay.axes if not any(lay.changes(g)[0] == a for g in lay.one_axis())]
     if lonely:
         text.append(f"Axes never varied alone from the base (see the tables): {', '.join(lonely)}.")
@@ -123,7 +125,7 @@ def build_tradeoffs(run, out: Path) -> list[Section]:
     if any(noisy(g) for g in [base, *rows]):
         text.append(f"Rows marked \"{NOISY.strip()}\" (or a noisy base case) have timings whose rounds spread by "
                     "more than 10% of their median: read their timing ratios with care.")
-    table = pd.DataFrame([{"change": change_label(lay, g) + (NOISY if noisy(g) else ""),
+    table = pd.DataFrame([{"change": change_label(lay, g) + (NOISY if noisy(g) else "") + mark(g.unsupported),
                            **{METRICS[k].label: effect(base, g, k) if g.status == "ok" else g.status for k in keys}}
                           for g in rows])
     return [Section("Trade-offs", text, [table])]
