@@ -44,3 +44,27 @@ def test_flops_of_a_linear_layer():
     assert flops["flops_per_sample"] == 2 * 64 * 10
     # backward: only the weight gradient (the input needs none), another 2*64*10
     assert flops["train_flops_per_sample"] == 2 * 2 * 64 * 10
+
+
+def test_a_counted_step_keeps_its_prepare_outside_the_clock(tmp_path):
+    """CostMeter.count must pass the step's prepare on: otherwise the step draws its batches inside the rounds."""
+    import time
+
+    from suite.cost import CostMeter
+
+    pending = []
+
+    def prepare(calls):
+        if len(pending) < calls:
+            time.sleep(0.02)  # drawing a batch order: host work that must stay out of the clock
+            pending.extend(range(calls - len(pending)))
+
+    def step():
+        prepare(1)
+        pending.pop()
+
+    step.prepare = prepare
+    with CostMeter("train", torch.device("cpu"), 8, rapl_root=tmp_path) as meter:
+        seconds = time_rounds(meter.count(step), torch.device("cpu"), rounds=3, iterations=2, warmup_rounds=1)
+    assert meter.calls == (3 + 1) * 2
+    assert max(seconds) < 0.005  # each round would hold a 20 ms sleep (10 ms per call) if prepare ran inside
