@@ -22,7 +22,7 @@ from suite.data import Dataset, load_dataset, validation_split
 from suite.devices import torch_device
 from suite.levers import availability, prepare_model, with_case_threads
 from suite.lm import derived_metrics, flop_metrics
-from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_rounds
+from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_latency, time_rounds
 from suite.models import build_model, count_params
 from suite.oom import is_out_of_memory, out_of_memory_result
 from suite.optim import OPTIMIZERS
@@ -39,8 +39,9 @@ class MeasureConfig:
     train_warmup_rounds: int = 2
     train_spread_rounds: int = 20  # more rounds taken between the epochs of the accuracy run (SpreadRounds)
     spread_warmup_steps: int = 1  # untimed steps before the spread rounds that follow each evaluation
-    latency_calls: int = 200  # p99 needs >= P99_MIN_SAMPLES calls: with fewer it is omitted (measure.py)
+    latency_calls: int = 1000  # p99 needs >= P99_MIN_SAMPLES calls: with fewer it is omitted (measure.py)
     latency_warmup: int = 10
+    latency_bound_s: float = 10.0  # fewer calls (and no p99) where the warm-up says latency_calls would take longer
     infer_rounds: int = 10
     gc: str = "enabled"  # Python's garbage collector stays on during timed rounds, as in users' programs
 
@@ -184,6 +185,13 @@ def latency_call(p: Prepared, model: torch.nn.Module):
     return call
 
 
+def latency_seconds(p: Prepared, model: torch.nn.Module, config: MeasureConfig) -> tuple[list[float], str]:
+    """Seconds per batch-1 call of `model` and why fewer than config.latency_calls were timed ("" if not):
+    the one latency procedure, for the case's model and for a compressed case's model before compression."""
+    return time_latency(latency_call(p, model), p.device, config.latency_calls, config.latency_warmup,
+                        config.latency_bound_s)
+
+
 def batch_call(p: Prepared, model: torch.nn.Module):
     """(call, samples) for one forward at the case's batch size: batched inference throughput."""
     model = maybe_compile(model.eval(), p.case.compile)
@@ -243,9 +251,9 @@ def compress_trained(p: Prepared, model: torch.nn.Module, outcome: TrainOutcome,
     inference and accuracy figures then measure; the metrics compare it with the model before."""
     if (p.case.pruning, p.case.quantization) == ("none", "none") or outcome.status != "ok":
         return model, outcome, {}
-    before = time_rounds(latency_call(p, model), p.device, config.latency_calls, 1, config.latency_warmup)
+    before = latency_metrics(*latency_seconds(p, model, config))
     metrics = {"test_accuracy_uncompressed": outcome.test_accuracy,
-               "infer_latency_ms_p50_uncompressed": latency_metrics(before)["infer_latency_ms_p50"],
+               "infer_latency_ms_p50_uncompressed": before["infer_latency_ms_p50"],
                "params_state_dict_bytes_uncompressed": compression.state_dict_bytes(model),
                "test_loss_uncompressed": outcome.test_loss}
     model = copy.deepcopy(model)
@@ -306,8 +314,8 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
             outcome.eval_seconds = time_rounds(lambda: evaluate(model, p.data.x_test, p.data.y_test),
                                                p.device, 1, 1, 0)
         phase("batch-1 latency")
-        latency = time_rounds(latency_call(p, model), p.device, config.latency_calls, 1, config.latency_warmup)
-        metrics |= latency_metrics(latency)
+        latency, fewer = latency_seconds(p, model, config)
+        metrics |= latency_metrics(latency, fewer)
         phase("batched inference")
         call, batch = batch_call(p, model)
         call = called_once(call)

@@ -73,8 +73,9 @@ TRAINING = [
     Column("rounds", _train_rounds, lambda g, v: show("infer_latency_samples", v)),
 ]
 OPTIONAL_TRAINING = ["train_tokens_per_s", "train_peak_mem_mb", "train_joules_per_sample", "train_mfu"]
-INFERENCE = ["infer_latency_ms_p50", "infer_latency_ms_p90", "infer_latency_ms_p99", "infer_latency_samples",
-             "infer_samples_per_s", "infer_peak_mem_mb", "infer_joules_per_sample", "infer_mfu"]
+INFERENCE = ["infer_latency_ms_p50", "infer_latency_ms_p90", "infer_latency_ms_p99", "infer_latency_ms_max",
+             "infer_latency_samples", "infer_samples_per_s", "infer_peak_mem_mb", "infer_joules_per_sample",
+             "infer_mfu"]
 MODEL = ["params", "flops_per_sample", "train_flops_per_sample", "flops_per_token", "train_flops_per_token"]
 ACCURACY = ["test_accuracy", "test_loss", "train_seconds"]
 LANGUAGE_MODEL = ["val_loss", "bits_per_char", "time_to_target_s", "steps_to_target"]  # shown where val_loss is
