@@ -102,7 +102,7 @@ def benchmark_entry(result: CaseResult, group: str, plan: str, extra: dict, opti
 
 GROUP_KEYS = {
     "train": ("train_samples_per_s", "train_peak_mem", "train_joules", "train_mfu", "compile_seconds",
-              "scaling_efficiency", "mfu_ceiling", "train_tokens_per_s"),
+              "scaling_efficiency", "mfu_ceiling", "train_tokens_per_s", "train_e2e_samples_per_s"),
     "infer": ("infer_", "params", "flops_per_sample", "train_flops_per_sample", "flops_per_token",
               "train_flops_per_token", "attention_flops"),
     "accuracy": ("test_", "train_seconds", "eval_seconds", "history", "diverged_step", "last_finite_loss",

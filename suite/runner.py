@@ -157,6 +157,19 @@ def train_metrics(case: Case, cost: CostMeter) -> dict:
     return metrics
 
 
+DDP_E2E_REASON = ("not measured: data-parallel ranks each train on a shard of every batch, and the processes "
+                  "report one rank's samples only")
+
+
+def e2e_metrics(case: Case, outcome: TrainOutcome) -> dict:
+    """`train_e2e_samples_per_s`: samples over the accuracy run's training-phase wall time (TrainOutcome.e2e_seconds:
+    batch drawing, syncs and host work between steps included, evaluation excluded), beside the step-only
+    `train_samples_per_s`; a data-parallel case gets the reason instead."""
+    if case.world_size > 1:
+        return {"train_e2e_samples_per_s_reason": DDP_E2E_REASON}
+    return {"train_e2e_samples_per_s": outcome.samples / outcome.e2e_seconds} if outcome.e2e_seconds > 0 else {}
+
+
 def lever_metrics(p: Prepared, config: MeasureConfig, train_seconds: list[float]) -> dict:
     """Figures that only some levers have, each measured apart from the steady-state rounds:
     compile seconds (cold and warm), and data-parallel scaling of `train_seconds` against world size 1."""
@@ -307,6 +320,7 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
         model, outcome = train_for_accuracy(p, spread, progress.epoch if progress is not None else None)
         train_seconds += spread.seconds if spread else []
         metrics |= throughput_metrics("train", train_seconds, per_step) | train_metrics(case, train_cost)
+        metrics |= e2e_metrics(case, outcome)
         metrics |= lever_metrics(p, config, train_seconds)
         model, outcome, compressed = compress_trained(p, model, outcome, config)
         metrics |= accuracy_metrics(outcome) | compressed

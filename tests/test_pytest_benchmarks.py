@@ -9,7 +9,7 @@ from tests.conftest import REPO
 
 METRICS = {
     "train": ["train_samples_per_s", "train_samples_per_s_min", "train_samples_per_s_max",
-              "train_samples_per_s_iqr", "train_samples_per_s_rounds"],
+              "train_samples_per_s_iqr", "train_samples_per_s_rounds", "train_e2e_samples_per_s"],
     "infer": ["infer_latency_ms_p50", "infer_latency_ms_p90", "infer_latency_ms_p99", "infer_latency_ms_max",
               "infer_latency_ms_iqr", "infer_latency_samples",
               "infer_samples_per_s", "params", "flops_per_sample", "train_flops_per_sample"],
