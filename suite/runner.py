@@ -27,6 +27,7 @@ from suite.models import build_model, count_params
 from suite.oom import is_out_of_memory, out_of_memory_result
 from suite.optim import OPTIMIZERS
 from suite.results import CaseResult
+from suite.study import compressed_target_metrics
 from suite.train import TrainOutcome, evaluate, make_train_step, train
 
 
@@ -261,7 +262,8 @@ def train_for_accuracy(p: Prepared, after_epoch=None, on_epoch=None) -> tuple[to
 def compress_trained(p: Prepared, model: torch.nn.Module, outcome: TrainOutcome,
                      config: MeasureConfig) -> tuple[torch.nn.Module, TrainOutcome, dict]:
     """Prune (then fine-tune) and/or quantize the trained model. The compressed model is what the case's
-    inference and accuracy figures then measure; the metrics compare it with the model before."""
+    inference and accuracy figures then measure, its time-to-target included (suite.study.compressed_target_metrics,
+    the fine-tune's history kept as `finetune_history`); the metrics compare it with the model before."""
     if (p.case.pruning, p.case.quantization) == ("none", "none") or outcome.status != "ok":
         return model, outcome, {}
     before = latency_metrics(*latency_seconds(p, model, config))
@@ -269,11 +271,12 @@ def compress_trained(p: Prepared, model: torch.nn.Module, outcome: TrainOutcome,
                "infer_latency_ms_p50_uncompressed": before["infer_latency_ms_p50"],
                "params_state_dict_bytes_uncompressed": compression.state_dict_bytes(model),
                "test_loss_uncompressed": outcome.test_loss}
-    model = copy.deepcopy(model)
+    model, finetune = copy.deepcopy(model), None
     if p.case.pruning != "none":
         compression.prune_model(model, *compression.parse_pruning(p.case.pruning))
         if p.case.finetune_epochs:
-            train(budget.finetune_case(p.case), model, p.data, p.device)
+            finetune = train(budget.finetune_case(p.case), model, p.data, p.device)
+            metrics["finetune_history"] = finetune.history  # the pruned model's own curve
         compression.make_pruning_permanent(model)
         metrics |= compression.sparsity_metrics(model)
     if p.case.quantization != "none":
@@ -283,7 +286,9 @@ def compress_trained(p: Prepared, model: torch.nn.Module, outcome: TrainOutcome,
     accuracy, loss = evaluation()
     metrics |= compression.kept_metrics(accuracy, outcome.test_accuracy)
     metrics["params_state_dict_bytes"] = compression.state_dict_bytes(model)
-    outcome = dataclasses.replace(outcome, test_accuracy=accuracy, test_loss=loss,
+    curve = finetune.history if finetune is not None and p.case.quantization == "none" else None
+    targets = compressed_target_metrics(p.case, outcome.history, outcome.train_seconds, curve)
+    outcome = dataclasses.replace(outcome, test_accuracy=accuracy, test_loss=loss, target_metrics=targets,
                                   eval_seconds=time_rounds(evaluation, p.device, 3, 1, 0))
     return model, outcome, metrics
 
