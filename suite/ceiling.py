@@ -7,7 +7,8 @@ call, then the median rate over ROUNDS timed rounds of enough calls to last ROUN
 
 Every measurement, a re-check included, ends within MAX_SECONDS whatever the hardware (an emulated bf16
 matmul of 2048 x 2048 takes tens of seconds on a CPU without bf16 instructions): the size grows from
-START_SIZE, doubling while a call of the next size (8x the FLOPs) still fits its share of the time, up to n;
+START_SIZE, doubling while a call of the next size (8x the FLOPs) still fits its share of the time, up to n
+(a size's call time is the fastest of three, so one stalled call does not stop the search);
 rounds stop early when the next one would pass the bound. The record names the size and rounds used.
 
 Figures are cached per environment fingerprint (CPU, cores, torch, threads, GPUs, allocator) in
@@ -46,6 +47,7 @@ ROUNDS = 5
 ROUND_S = 0.1
 MAX_SECONDS = 5.0  # the bound on one measurement, whatever the hardware
 START_SIZE = 32  # the first size timed: 65,536 FLOPs, a fraction of a second even emulated
+SIZE_CALLS = 3  # calls timed per size while searching for the size that fits
 # IQR/median above which a figure is flagged noisy and not cached (torch.utils.benchmark's Measurement
 # warns on a large IQR/median the same way; 10% is the agreement the ceiling is held to)
 NOISY_IQR = 0.1
@@ -69,16 +71,28 @@ def _gemm(device: torch.device, precision: str, n: int):
 
 
 def _fitting_size(device: torch.device, precision: str, wanted: int, share: float):
-    """(n, call, seconds per call): the largest of START_SIZE, 2x, 4x, ... (at most `wanted`) whose call, timed
-    after a warm-up call, leaves the next size (8x the FLOPs) over `share` seconds, or `wanted` itself."""
+    """(n, call, seconds per call): the largest of START_SIZE, 2x, 4x, ... (at most `wanted`) whose call leaves
+    the next size (8x the FLOPs) over `share` seconds, or `wanted` itself. A size's call time is the fastest of
+    SIZE_CALLS calls: the first allocates and picks kernels, and one call stalled by another process must not
+    stop the search at a size too small to show the device's rate."""
     n = min(START_SIZE, wanted)
     while True:
         call = _gemm(device, precision, n)
-        time_region(device, call)  # untimed warm-up: the first call at a size allocates and picks kernels
-        per_call = time_region(device, call)
+        per_call = min(time_region(device, call) for _ in range(SIZE_CALLS))
         if n >= wanted or 8 * per_call > share:
             return n, call, per_call
         n = min(2 * n, wanted)
+
+
+def _timed_round(device: torch.device, call, iterations: int, deadline: float) -> float:
+    """Seconds per call over `iterations` calls, timed a tenth at a time and cut short once `deadline` has passed:
+    a machine slowed down mid-round (other processes taking the cores) cannot hold a measurement past its bound."""
+    chunk, done, elapsed = max(1, iterations // 10), 0, 0.0
+    while done < iterations and (done == 0 or time.perf_counter() <= deadline):
+        calls = min(chunk, iterations - done)
+        elapsed += time_region(device, call, calls)
+        done += calls
+    return elapsed / done
 
 
 def measure_ceiling(device: torch.device, precision: str = "fp32", n: int | None = None,
@@ -92,14 +106,14 @@ def measure_ceiling(device: torch.device, precision: str = "fp32", n: int | None
     wanted = n or GEMM_SIZE.get(device.type, ACCELERATOR_GEMM_SIZE)
     begin = time.perf_counter()
     with matmul_tf32(device, precision) as tf32:
-        # the size search costs about 2.3 calls of the final size, the rounds `rounds` more at most
-        n, call, per_call = _fitting_size(device, precision, wanted, max_seconds / (rounds + 3))
+        # the size search costs about 3.4 calls of the final size (3 per size, 1/8 as long for each size before), the
+        # rounds `rounds` more at most
+        n, call, per_call = _fitting_size(device, precision, wanted, max_seconds / (rounds + 4))
         iterations = max(1, round(ROUND_S / per_call))
         cpu_before, wall_before = time.process_time(), time.perf_counter()
-        seconds = []
-        while len(seconds) < rounds and (not seconds or time.perf_counter() + seconds[-1] * iterations
-                                         <= begin + max_seconds):
-            seconds.append(time_region(device, call, iterations) / iterations)
+        seconds, deadline = [], begin + max_seconds
+        while len(seconds) < rounds and (not seconds or time.perf_counter() + seconds[-1] * iterations <= deadline):
+            seconds.append(_timed_round(device, call, iterations, deadline))
         cpu_share = (time.process_time() - cpu_before) / ((time.perf_counter() - wall_before)
                                                           * torch.get_num_threads())
         matmul_precision = torch.get_float32_matmul_precision()

@@ -90,11 +90,14 @@ def test_a_busy_or_noisy_ceiling_is_cached_flagged_and_reused_only_while_the_rec
 class SlowMachine:
     """A simulated machine whose matmul takes 2n^3 / rate seconds on a simulated clock."""
 
-    def __init__(self, rate: float):
-        self.rate, self.now = rate, 0.0
+    def __init__(self, rate: float, slower_after: int | None = None, factor: float = 1.0):
+        self.rate, self.now, self.calls = rate, 0.0, 0
+        self.slower_after, self.factor = slower_after, factor  # other processes take the cores after some calls
 
     def matmul(self, a, b, out):
-        self.now += 2 * a.shape[0] ** 3 / self.rate
+        self.calls += 1
+        slower = self.slower_after is not None and self.calls > self.slower_after
+        self.now += 2 * a.shape[0] ** 3 / self.rate * (self.factor if slower else 1.0)
 
     def install(self, monkeypatch):
         import time
@@ -125,7 +128,7 @@ def test_rounds_stop_at_the_bound_when_even_the_smallest_size_is_slow(monkeypatc
     machine.install(monkeypatch)
     record = ceiling.measure_ceiling(CPU, "fp32", n=2048)
     assert record["n"] == 32 and 1 <= record["rounds"] < ceiling.ROUNDS
-    assert machine.now <= ceiling.MAX_SECONDS + 2 * 2 * 32**3 / 5e4  # the two size-search calls, then the rounds
+    assert machine.now <= ceiling.MAX_SECONDS + 3 * 2 * 32**3 / 5e4  # the size-search calls, then the rounds
 
 
 def test_environment_block_holds_the_cpu_ceiling(ceiling_cache):  # noqa: F811
@@ -210,3 +213,13 @@ def test_tf32_enters_the_fingerprint_only_with_gpus(tf32_flags):
     assert fingerprint({**cpu_env, "tf32": on}) == fingerprint({**cpu_env, "tf32": off}) == fingerprint(cpu_env)
     assert fingerprint({**gpu_env, "tf32": on}) != fingerprint({**gpu_env, "tf32": off})
     assert fingerprint({**gpu_env, "tf32": off}) != fingerprint({**cpu_env, "tf32": off})
+
+
+def test_a_round_is_cut_when_the_machine_slows_down_in_it(monkeypatch):
+    """256x256 at 1e10 FLOP/s: rounds of 30 calls (3.4 ms each); after the size search (12 calls) every call
+    takes 100x longer, so one round would take 10 s: it is cut at the bound, within one tenth of a round."""
+    machine = SlowMachine(1e10, slower_after=12, factor=100)
+    machine.install(monkeypatch)
+    record = ceiling.measure_ceiling(CPU, "fp32", n=256)
+    assert record["n"] == 256 and record["iterations"] == 30 and record["rounds"] == 1
+    assert machine.now <= ceiling.MAX_SECONDS + 3 * 100 * 2 * 256**3 / 1e10
