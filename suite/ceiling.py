@@ -48,7 +48,7 @@ ROUND_S = 0.1
 MAX_SECONDS = 5.0  # the bound on one measurement, whatever the hardware
 START_SIZE = 32  # the first size timed: 65,536 FLOPs, a fraction of a second even emulated
 SIZE_CALLS = 3  # calls timed per size while searching for the size that fits
-# IQR/median above which a figure is flagged noisy and not cached (torch.utils.benchmark's Measurement
+# IQR/median above which a figure is flagged noisy (torch.utils.benchmark's Measurement
 # warns on a large IQR/median the same way; 10% is the agreement the ceiling is held to)
 NOISY_IQR = 0.1
 CACHE_ENV = "TRADEOFF_BENCH_CACHE"

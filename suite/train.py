@@ -217,7 +217,7 @@ def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, in
                 schedule.step()
         synchronize(device)
         outcome.train_seconds += time.perf_counter() - start
-        outcome.samples += len(data.y_train) if full_batch else sum(len(i) for i in chunk)
+        outcome.samples += len(data.y_train) * len(chunk) if full_batch else sum(len(i) for i in chunk)
         losses = torch.stack(losses).float().cpu()
         finite = torch.isfinite(losses)
         if finite.any():

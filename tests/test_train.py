@@ -49,3 +49,5 @@ def test_end_to_end_training_time_holds_batch_drawing_and_leaves_out_evaluation_
     e2e = e2e_metrics(p.case, outcome)["train_e2e_samples_per_s"]
     assert e2e == outcome.samples / outcome.e2e_seconds < outcome.samples / outcome.train_seconds
     assert "rank" in e2e_metrics(p.case.replace(world_size=2), outcome)["train_e2e_samples_per_s_reason"]
+    full = prepare(Case(model="dense", depth=1, width=16, optimizer="gd", lr=0.1, steps=3, eval_interval=2))
+    assert train_for_accuracy(full)[1].samples == 3 * len(full.data.y_train)  # each full-batch step: the whole split
