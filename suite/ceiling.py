@@ -5,13 +5,21 @@ enough that the GEMM kernels run at their steady rate), 2 * n**3 FLOPs per matmu
 n multiply-adds each, 2 FLOPs per multiply-add as torch's FlopCounterMode counts them), one warm-up
 call, then the median rate over ROUNDS timed rounds of enough calls to last ROUND_S seconds.
 
+Every measurement, a re-check included, ends within MAX_SECONDS whatever the hardware (an emulated bf16
+matmul of 2048 x 2048 takes tens of seconds on a CPU without bf16 instructions): the size grows from
+START_SIZE, doubling while a call of the next size (8x the FLOPs) still fits its share of the time, up to n
+(a size's call time is the fastest of three, so one stalled call does not stop the search);
+rounds stop early when the next one would pass the bound. The record names the size and rounds used.
+
 Figures are cached per environment fingerprint (CPU, cores, torch, threads, GPUs, allocator) in
 $TRADEOFF_BENCH_CACHE, else $XDG_CACHE_HOME/tradeoff-bench, else ~/.cache/tradeoff-bench. A cached
 figure is trusted for one process only after a short re-measurement (RECHECK_ROUNDS rounds, about half a
 second) agrees with it within RECHECK_TOLERANCE; otherwise it is measured again in full and replaced.
-A figure is never cached when it was measured on a busy machine: noisy rounds (NOISY_IQR), or this
-process getting less than BUSY_CPU_SHARE of the CPU time its threads could use while timing. Every
-ceiling a run used is listed in its environment block, and each case names its own (mfu_ceiling_key).
+Every measured figure is cached, so the fresh processes of one run reuse it; one measured on a busy machine
+(noisy rounds, NOISY_IQR, or this process getting less than BUSY_CPU_SHARE of the CPU time its threads could
+use while timing) is flagged, and like any cached figure serves a later process only while the re-check agrees
+(a quieter machine measures it again). Every ceiling a run used is listed in its environment block, and each
+case names its own (mfu_ceiling_key).
 """
 
 from __future__ import annotations
@@ -37,7 +45,10 @@ GEMM_SIZE = {"cpu": 2048}
 ACCELERATOR_GEMM_SIZE = 8192
 ROUNDS = 5
 ROUND_S = 0.1
-# IQR/median above which a figure is flagged noisy and not cached (torch.utils.benchmark's Measurement
+MAX_SECONDS = 5.0  # the bound on one measurement, whatever the hardware
+START_SIZE = 32  # the first size timed: 65,536 FLOPs, a fraction of a second even emulated
+SIZE_CALLS = 3  # calls timed per size while searching for the size that fits
+# IQR/median above which a figure is flagged noisy (torch.utils.benchmark's Measurement
 # warns on a large IQR/median the same way; 10% is the agreement the ceiling is held to)
 NOISY_IQR = 0.1
 CACHE_ENV = "TRADEOFF_BENCH_CACHE"
@@ -48,26 +59,61 @@ BUSY_CPU_SHARE = 0.85  # matmul threads busy less than 85% of the time: another 
 _measured: dict[str, dict] = {}  # ceiling_name -> record, for this process
 
 
+_matmul = torch.matmul  # the timed operation (tests put a simulated slow machine here)
+
+
+def _gemm(device: torch.device, precision: str, n: int):
+    """A call multiplying two seeded n x n matrices of `precision` on `device` into a preallocated output."""
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(n, n, generator=generator).to(device, PRECISIONS[precision]) for _ in range(2))
+    out = torch.empty_like(a)
+    return lambda: _matmul(a, b, out=out)
+
+
+def _fitting_size(device: torch.device, precision: str, wanted: int, share: float):
+    """(n, call, seconds per call): the largest of START_SIZE, 2x, 4x, ... (at most `wanted`) whose call leaves
+    the next size (8x the FLOPs) over `share` seconds, or `wanted` itself. A size's call time is the fastest of
+    SIZE_CALLS calls: the first allocates and picks kernels, and one call stalled by another process must not
+    stop the search at a size too small to show the device's rate."""
+    n = min(START_SIZE, wanted)
+    while True:
+        call = _gemm(device, precision, n)
+        per_call = min(time_region(device, call) for _ in range(SIZE_CALLS))
+        if n >= wanted or 8 * per_call > share:
+            return n, call, per_call
+        n = min(2 * n, wanted)
+
+
+def _timed_round(device: torch.device, call, iterations: int, deadline: float) -> float:
+    """Seconds per call over `iterations` calls, timed a tenth at a time and cut short once `deadline` has passed:
+    a machine slowed down mid-round (other processes taking the cores) cannot hold a measurement past its bound."""
+    chunk, done, elapsed = max(1, iterations // 10), 0, 0.0
+    while done < iterations and (done == 0 or time.perf_counter() <= deadline):
+        calls = min(chunk, iterations - done)
+        elapsed += time_region(device, call, calls)
+        done += calls
+    return elapsed / done
+
+
 def measure_ceiling(device: torch.device, precision: str = "fp32", n: int | None = None,
-                    rounds: int = ROUNDS) -> dict:
-    """Time square matmuls on `device` and return the rate (FLOP/s) with its spread and method."""
+                    rounds: int = ROUNDS, max_seconds: float = MAX_SECONDS) -> dict:
+    """Time square matmuls on `device` and return the rate (FLOP/s) with its spread and method, within
+    `max_seconds` (smaller matrices than `n`, or fewer rounds, where the hardware is slow)."""
     if precision not in PRECISIONS:
         raise choices_error("precision", precision, PRECISIONS)
     if precision == "tf32" and device.type != "cuda":
         raise ConfigError(f"precision 'tf32' is a CUDA matmul mode; on {device.type} measure 'fp32'")
-    n = n or GEMM_SIZE.get(device.type, ACCELERATOR_GEMM_SIZE)
-    generator = torch.Generator().manual_seed(0)
-    a, b = (torch.randn(n, n, generator=generator).to(device, PRECISIONS[precision]) for _ in range(2))
-    out = torch.empty_like(a)
-
-    def call():
-        torch.matmul(a, b, out=out)
-
+    wanted = n or GEMM_SIZE.get(device.type, ACCELERATOR_GEMM_SIZE)
+    begin = time.perf_counter()
     with matmul_tf32(device, precision) as tf32:
-        time_region(device, call)  # untimed warm-up
-        iterations = max(1, round(ROUND_S / time_region(device, call)))
+        # the size search costs about 3.4 calls of the final size (3 per size, 1/8 as long for each size before), the
+        # rounds `rounds` more at most
+        n, call, per_call = _fitting_size(device, precision, wanted, max_seconds / (rounds + 4))
+        iterations = max(1, round(ROUND_S / per_call))
         cpu_before, wall_before = time.process_time(), time.perf_counter()
-        seconds = [time_region(device, call, iterations) / iterations for _ in range(rounds)]
+        seconds, deadline = [], begin + max_seconds
+        while len(seconds) < rounds and (not seconds or time.perf_counter() + seconds[-1] * iterations <= deadline):
+            seconds.append(_timed_round(device, call, iterations, deadline))
         cpu_share = (time.process_time() - cpu_before) / ((time.perf_counter() - wall_before)
                                                           * torch.get_num_threads())
         matmul_precision = torch.get_float32_matmul_precision()
@@ -75,13 +121,15 @@ def measure_ceiling(device: torch.device, precision: str = "fp32", n: int | None
     return {
         "device": device.type, "precision": precision, "flops_per_s": rate["median"],
         "flops_per_s_min": rate["min"], "flops_per_s_max": rate["max"], "flops_per_s_iqr": rate["iqr"],
-        "noisy": rate["iqr"] > NOISY_IQR * rate["median"], "rounds": rounds, "iterations": iterations, "n": n,
+        "noisy": rate["iqr"] > NOISY_IQR * rate["median"], "rounds": len(seconds), "iterations": iterations,
+        "n": n, "n_wanted": wanted, "seconds": round(time.perf_counter() - begin, 3),
         # on CPU the matmul keeps every thread busy: a lower share means other work shared the cores
         "busy": device.type == "cpu" and cpu_share < BUSY_CPU_SHARE, "cpu_share": round(cpu_share, 3),
         "torch_threads": torch.get_num_threads(), "tf32": tf32,
         "float32_matmul_precision": matmul_precision,
-        "method": f"median over {rounds} rounds of {iterations} torch.matmul of two {n}x{n} {precision} matrices, "
-                  f"2*n^3 FLOPs each",
+        "method": f"median over {len(seconds)} rounds of {iterations} torch.matmul of two {n}x{n} {precision} "
+                  f"matrices, 2*n^3 FLOPs each" + (f" ({wanted}x{wanted} would pass the {max_seconds:g} s bound)"
+                                                   if n < wanted else ""),
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -149,8 +197,7 @@ def get_ceiling(device: torch.device, precision: str = "fp32", fingerprint: str 
             replaced = record.get("flops_per_s") if usable else None
             record = measure_ceiling(device, precision) | {"fingerprint": fingerprint, "replaced_flops_per_s": replaced}
             record["measure_seconds"] = time.perf_counter() - begin
-            if not (record.get("noisy") or record.get("busy")):  # a figure from a busy machine serves this process only
-                write_json_atomic(path, {**cached, name: record})
+            write_json_atomic(path, {**cached, name: record})  # busy or noisy ones flagged: see the docstring
         _measured[name] = record
     return _measured[name]
 

@@ -32,12 +32,15 @@ class CostMeter:
         self.memory, self.energy = PeakMemory(device), Energy(device, rapl_root)
 
     def count(self, fn):
-        """fn, counting its calls (warm-up calls included: they ran inside the metered region)."""
+        """fn, counting its calls (warm-up calls included: they ran inside the metered region). fn's
+        `prepare`, where it has one, is kept: time_rounds runs it outside the clock (suite.measure)."""
 
         def counted(*args, **kwargs):
             self.calls += 1
             return fn(*args, **kwargs)
 
+        if hasattr(fn, "prepare"):
+            counted.prepare = fn.prepare
         return counted
 
     def __enter__(self) -> CostMeter:

@@ -42,17 +42,34 @@ def throughput_metrics(prefix: str, seconds_per_call, samples_per_call: int) -> 
 P99_MIN_SAMPLES = 1000
 
 
-def latency_metrics(seconds_per_call) -> dict:
-    """Batch-1 inference latency percentiles in milliseconds (p50, p90, IQR; p99 from 1,000 calls on),
-    with the sample count."""
+def time_latency(fn, device: torch.device, calls: int, warmup: int, bound_s: float) -> tuple[list[float], str]:
+    """Seconds of each of `calls` single calls of fn after `warmup` calls, and why fewer were taken ("" if not).
+
+    The warm-up calls are timed one by one: when their median says `calls` calls would take longer than
+    `bound_s` (a slow model), only as many calls as fit in `bound_s` are timed, and the reason says so.
+    """
+    warm = time_rounds(fn, device, warmup, 1, 0)
+    per_call = float(np.median(warm)) if warm else 0.0
+    if per_call * calls <= bound_s:
+        return time_rounds(fn, device, calls, 1, 0), ""
+    fitting = max(1, int(bound_s / per_call))
+    reason = (f"{calls} calls would take about {per_call * calls:.3g} s (median of {len(warm)} warm-up calls), "
+              f"over the {bound_s:g} s bound, so {fitting} were timed")
+    return time_rounds(fn, device, fitting, 1, 0), reason
+
+
+def latency_metrics(seconds_per_call, fewer_reason: str = "") -> dict:
+    """Batch-1 inference latency in milliseconds: p50, p90, p99 (from 1,000 calls on; else absent with the
+    reason, `fewer_reason` where time_latency took fewer calls), max and IQR, with the call count."""
     ms = np.asarray(seconds_per_call, dtype=float) * 1000.0
     p25, p50, p75, p90, p99 = np.percentile(ms, [25, 50, 75, 90, 99])
     metrics = {"infer_latency_ms_p50": float(p50), "infer_latency_ms_p90": float(p90),
-               "infer_latency_ms_iqr": float(p75 - p25), "infer_latency_samples": int(ms.size)}
+               "infer_latency_ms_max": float(ms.max()), "infer_latency_ms_iqr": float(p75 - p25),
+               "infer_latency_samples": int(ms.size)}
     if ms.size >= P99_MIN_SAMPLES:
         return metrics | {"infer_latency_ms_p99": float(p99)}
-    return metrics | {"infer_latency_ms_p99_reason": f"p99 needs at least {P99_MIN_SAMPLES} calls, "
-                                                     f"{ms.size} were timed"}
+    reason = f"p99 needs at least {P99_MIN_SAMPLES} calls, {ms.size} were timed"
+    return metrics | {"infer_latency_ms_p99_reason": reason + (f": {fewer_reason}" if fewer_reason else "")}
 
 
 def flops_per_sample(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:

@@ -102,12 +102,12 @@ def benchmark_entry(result: CaseResult, group: str, plan: str, extra: dict, opti
 
 GROUP_KEYS = {
     "train": ("train_samples_per_s", "train_peak_mem", "train_joules", "train_mfu", "compile_seconds",
-              "scaling_efficiency", "mfu_ceiling", "train_tokens_per_s"),
+              "scaling_efficiency", "mfu_ceiling", "train_tokens_per_s", "train_e2e_samples_per_s"),
     "infer": ("infer_", "params", "flops_per_sample", "train_flops_per_sample", "flops_per_token",
               "train_flops_per_token", "attention_flops"),
     "accuracy": ("test_", "train_seconds", "eval_seconds", "history", "diverged_step", "last_finite_loss",
                  "time_to_target_s", "epochs_to_target", "accuracy_kept", "steps_to_target", "val_loss",
-                 "bits_per_char"),
+                 "bits_per_char", "finetune_history"),
 }
 
 
@@ -340,6 +340,7 @@ FLAG_METRICS = ("accuracy_kept_ge_99pct",)  # metrics that are true or false
 # Raw seconds per call of a timing that has no benchmark group of its own, kept so compare can test it: metric key
 # -> the samples group it loads into (batched inference throughput; the `infer` group is batch-1 latency).
 RAW_SAMPLES = {"infer_batch_seconds": "infer_batch"}
+HISTORY_KEYS = ("history", "finetune_history")  # per-epoch curves: the training run's, a pruned model's fine-tune
 
 
 def finite_number(value) -> bool:
@@ -350,15 +351,15 @@ def finite_number(value) -> bool:
 def metric_problem(metrics: dict) -> str | None:
     """What is wrong with the first bad metric ("train_samples_per_s must be ..."), or None when every metric is
     a finite number or null (text under TEXT_SUFFIXES, true/false in FLAG_METRICS, `history` a list of objects
-    of finite numbers or nulls)."""
+    of finite numbers or nulls, and so `finetune_history`)."""
     for key, value in metrics.items():
-        if key == "history":
+        if key in HISTORY_KEYS:
             if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
-                return f"history must be a list of objects, got {_shown(value)}"
+                return f"{key} must be a list of objects, got {_shown(value)}"
             for index, entry in enumerate(value):
                 for name, inner in entry.items():
                     if not (inner is None or finite_number(inner)):
-                        return f"history[{index}].{name} must be a finite number or null, got {_shown(inner)}"
+                        return f"{key}[{index}].{name} must be a finite number or null, got {_shown(inner)}"
             continue
         if key in RAW_SAMPLES:
             if not isinstance(value, list) or not all(finite_number(v) for v in value):

@@ -22,11 +22,12 @@ from suite.data import Dataset, load_dataset, validation_split
 from suite.devices import torch_device
 from suite.levers import availability, prepare_model, with_case_threads
 from suite.lm import derived_metrics, flop_metrics
-from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_rounds
+from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_latency, time_rounds
 from suite.models import build_model, count_params
 from suite.oom import is_out_of_memory, out_of_memory_result
 from suite.optim import OPTIMIZERS
 from suite.results import CaseResult
+from suite.study import compressed_target_metrics
 from suite.train import TrainOutcome, evaluate, make_train_step, train
 
 
@@ -39,8 +40,9 @@ class MeasureConfig:
     train_warmup_rounds: int = 2
     train_spread_rounds: int = 20  # more rounds taken between the epochs of the accuracy run (SpreadRounds)
     spread_warmup_steps: int = 1  # untimed steps before the spread rounds that follow each evaluation
-    latency_calls: int = 200  # p99 needs >= P99_MIN_SAMPLES calls: with fewer it is omitted (measure.py)
+    latency_calls: int = 1000  # p99 needs >= P99_MIN_SAMPLES calls: with fewer it is omitted (measure.py)
     latency_warmup: int = 10
+    latency_bound_s: float = 10.0  # fewer calls (and no p99) where the warm-up says latency_calls would take longer
     infer_rounds: int = 10
     gc: str = "enabled"  # Python's garbage collector stays on during timed rounds, as in users' programs
 
@@ -156,6 +158,19 @@ def train_metrics(case: Case, cost: CostMeter) -> dict:
     return metrics
 
 
+DDP_E2E_REASON = ("not measured: data-parallel ranks each train on a shard of every batch, and the processes "
+                  "report one rank's samples only")
+
+
+def e2e_metrics(case: Case, outcome: TrainOutcome) -> dict:
+    """`train_e2e_samples_per_s`: samples over the accuracy run's training-phase wall time (TrainOutcome.e2e_seconds:
+    batch drawing, syncs and host work between steps included, evaluation excluded), beside the step-only
+    `train_samples_per_s`; a data-parallel case gets the reason instead."""
+    if case.world_size > 1:
+        return {"train_e2e_samples_per_s_reason": DDP_E2E_REASON}
+    return {"train_e2e_samples_per_s": outcome.samples / outcome.e2e_seconds} if outcome.e2e_seconds > 0 else {}
+
+
 def lever_metrics(p: Prepared, config: MeasureConfig, train_seconds: list[float]) -> dict:
     """Figures that only some levers have, each measured apart from the steady-state rounds:
     compile seconds (cold and warm), and data-parallel scaling of `train_seconds` against world size 1."""
@@ -182,6 +197,13 @@ def latency_call(p: Prepared, model: torch.nn.Module):
             return model(x)
 
     return call
+
+
+def latency_seconds(p: Prepared, model: torch.nn.Module, config: MeasureConfig) -> tuple[list[float], str]:
+    """Seconds per batch-1 call of `model` and why fewer than config.latency_calls were timed ("" if not):
+    the one latency procedure, for the case's model and for a compressed case's model before compression."""
+    return time_latency(latency_call(p, model), p.device, config.latency_calls, config.latency_warmup,
+                        config.latency_bound_s)
 
 
 def batch_call(p: Prepared, model: torch.nn.Module):
@@ -240,19 +262,21 @@ def train_for_accuracy(p: Prepared, after_epoch=None, on_epoch=None) -> tuple[to
 def compress_trained(p: Prepared, model: torch.nn.Module, outcome: TrainOutcome,
                      config: MeasureConfig) -> tuple[torch.nn.Module, TrainOutcome, dict]:
     """Prune (then fine-tune) and/or quantize the trained model. The compressed model is what the case's
-    inference and accuracy figures then measure; the metrics compare it with the model before."""
+    inference and accuracy figures then measure, its time-to-target included (suite.study.compressed_target_metrics,
+    the fine-tune's history kept as `finetune_history`); the metrics compare it with the model before."""
     if (p.case.pruning, p.case.quantization) == ("none", "none") or outcome.status != "ok":
         return model, outcome, {}
-    before = time_rounds(latency_call(p, model), p.device, config.latency_calls, 1, config.latency_warmup)
+    before = latency_metrics(*latency_seconds(p, model, config))
     metrics = {"test_accuracy_uncompressed": outcome.test_accuracy,
-               "infer_latency_ms_p50_uncompressed": latency_metrics(before)["infer_latency_ms_p50"],
+               "infer_latency_ms_p50_uncompressed": before["infer_latency_ms_p50"],
                "params_state_dict_bytes_uncompressed": compression.state_dict_bytes(model),
                "test_loss_uncompressed": outcome.test_loss}
-    model = copy.deepcopy(model)
+    model, finetune = copy.deepcopy(model), None
     if p.case.pruning != "none":
         compression.prune_model(model, *compression.parse_pruning(p.case.pruning))
         if p.case.finetune_epochs:
-            train(budget.finetune_case(p.case), model, p.data, p.device)
+            finetune = train(budget.finetune_case(p.case), model, p.data, p.device)
+            metrics["finetune_history"] = finetune.history  # the pruned model's own curve
         compression.make_pruning_permanent(model)
         metrics |= compression.sparsity_metrics(model)
     if p.case.quantization != "none":
@@ -262,7 +286,9 @@ def compress_trained(p: Prepared, model: torch.nn.Module, outcome: TrainOutcome,
     accuracy, loss = evaluation()
     metrics |= compression.kept_metrics(accuracy, outcome.test_accuracy)
     metrics["params_state_dict_bytes"] = compression.state_dict_bytes(model)
-    outcome = dataclasses.replace(outcome, test_accuracy=accuracy, test_loss=loss,
+    curve = finetune.history if finetune is not None and p.case.quantization == "none" else None
+    targets = compressed_target_metrics(p.case, outcome.history, outcome.train_seconds, curve)
+    outcome = dataclasses.replace(outcome, test_accuracy=accuracy, test_loss=loss, target_metrics=targets,
                                   eval_seconds=time_rounds(evaluation, p.device, 3, 1, 0))
     return model, outcome, metrics
 
@@ -299,6 +325,7 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
         model, outcome = train_for_accuracy(p, spread, progress.epoch if progress is not None else None)
         train_seconds += spread.seconds if spread else []
         metrics |= throughput_metrics("train", train_seconds, per_step) | train_metrics(case, train_cost)
+        metrics |= e2e_metrics(case, outcome)
         metrics |= lever_metrics(p, config, train_seconds)
         model, outcome, compressed = compress_trained(p, model, outcome, config)
         metrics |= accuracy_metrics(outcome) | compressed
@@ -306,8 +333,8 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
             outcome.eval_seconds = time_rounds(lambda: evaluate(model, p.data.x_test, p.data.y_test),
                                                p.device, 1, 1, 0)
         phase("batch-1 latency")
-        latency = time_rounds(latency_call(p, model), p.device, config.latency_calls, 1, config.latency_warmup)
-        metrics |= latency_metrics(latency)
+        latency, fewer = latency_seconds(p, model, config)
+        metrics |= latency_metrics(latency, fewer)
         phase("batched inference")
         call, batch = batch_call(p, model)
         call = called_once(call)

@@ -58,6 +58,26 @@ def target_metrics(case, history: list[dict]) -> dict:
     return {"time_to_target_s": entry and entry["wall_time_s"], count[0]: entry and entry[count[1]]}
 
 
+NO_CURVE_REASON = ("no time to target: the compressed model has no training curve of its own (quantized after "
+                   "training, or pruned without fine-tuning), and the curve before compression is another model's")
+
+
+def compressed_target_metrics(case, history: list[dict], train_seconds: float, finetune_history) -> dict:
+    """Time to the case's target of a compressed model. Pruned and fine-tuned (`finetune_history`: the fine-tune's
+    own history, the model not quantized after it): the training before pruning (`train_seconds`, and the epochs
+    and steps of `history`) plus the fine-tune curve to the target, null when that curve never reaches it. Any
+    other compressed model (`finetune_history` None) has no curve: no figures, `time_to_target_s_reason` instead.
+    Nothing without a target."""
+    if case.target_accuracy is None and case.target_val_loss is None:
+        return {}
+    if finetune_history is None:
+        return {"time_to_target_s_reason": NO_CURVE_REASON}
+    before = history[-1] if history else {"epoch": 0, "step": 0}
+    shifted = [entry | {"wall_time_s": train_seconds + entry["wall_time_s"], "epoch": before["epoch"] + entry["epoch"],
+                        "step": before["step"] + entry["step"]} for entry in finetune_history]
+    return target_metrics(case, shifted)
+
+
 def interval(values) -> dict:
     """Mean, sample standard deviation and the two-sided 95% Student-t interval of the mean of `values`
     (None entries dropped); n counts the values used. One value gives a zero-width interval, sd 0."""

@@ -40,6 +40,8 @@ class TrainOutcome:
     diverged_step: int | None = None
     last_finite_loss: float | None = None
     target_metrics: dict = field(default_factory=dict)  # time_to_target_s, epochs_to_target or steps_to_target
+    samples: int = 0  # training samples this process stepped through
+    e2e_seconds: float = 0.0  # the training phase's wall time: batch drawing and syncs in, evaluation out
 
 
 def batches(data: Dataset, batch_size: int, generator: torch.Generator, full_only: bool = False):
@@ -179,6 +181,8 @@ def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, in
     the test split, or the validation split of a tuning trial) after each epoch or evaluation interval, outside
     the training clock.
 
+    `e2e_seconds` is the training phase's wall time: the train clock plus drawing each pass's batch order and the
+    host work between steps, evaluation and the callbacks left out (what a user's loop timing would include).
     A NaN or infinite loss stops training with status 'diverged' and the global step it appeared at.
     `shard` = (rank, world_size): data-parallel training on this rank's shard of every batch.
     `after_epoch`, if given, is called after each interval's evaluation, outside both clocks; then `on_epoch`,
@@ -196,7 +200,9 @@ def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, in
         return sharded(batches(data, case.batch_size, generator, full_only=full_only), shard)
 
     outcome = TrainOutcome("ok", None, None, 0.0)
-    steps, last_finite = 0, None
+    steps, last_finite, outside = 0, None, 0.0  # outside: evaluation and callbacks, not the training phase
+    synchronize(device)
+    phase_start = time.perf_counter()
     for epoch, chunk in enumerate(budget.interval_batches(case, passes, full_batch), 1):
         lr = optimizer.param_groups[0]["lr"]
         model.train()
@@ -211,6 +217,7 @@ def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, in
                 schedule.step()
         synchronize(device)
         outcome.train_seconds += time.perf_counter() - start
+        outcome.samples += len(data.y_train) * len(chunk) if full_batch else sum(len(i) for i in chunk)
         losses = torch.stack(losses).float().cpu()
         finite = torch.isfinite(losses)
         if finite.any():
@@ -221,18 +228,20 @@ def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, in
             outcome.last_finite_loss = last_finite
             break
         steps += len(losses)
+        if not per_step:
+            schedule.step()
         start = time.perf_counter()
         accuracy, test_loss = evaluate(model, data.x_test, data.y_test)
         outcome.eval_seconds.append(time.perf_counter() - start)
         outcome.history.append({"epoch": epoch, "train_loss": float(losses.mean()), "test_accuracy": accuracy,
                                 "test_loss": _finite_or_none(test_loss), "wall_time_s": outcome.train_seconds,
                                 "lr": lr, "step": steps, "eval_s": outcome.eval_seconds[-1]})
-        if not per_step:
-            schedule.step()
         if after_epoch is not None:
             after_epoch()
         if on_epoch is not None:
             on_epoch(outcome.history[-1])
+        outside += time.perf_counter() - start
+    outcome.e2e_seconds = time.perf_counter() - phase_start - outside
     if outcome.status == "ok":
         outcome.test_accuracy, outcome.test_loss = accuracy, _finite_or_none(test_loss)
     outcome.target_metrics = target_metrics(case, outcome.history)  # null figures when never reached

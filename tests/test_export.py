@@ -22,3 +22,14 @@ def test_export_writes_both_directions_beside_the_results_file(tmp_path, capsys)
     assert entry["unit"] == "samples/s" and entry["value"] == base.metrics["train_samples_per_s"]
     assert any(e["name"] == f"{base.case_id} infer_latency_ms_p50" and e["unit"] == "ms" for e in smaller)
     assert capsys.readouterr().out.count(f"wrote {results.parent}") == 2
+
+
+def test_end_to_end_throughput_is_exported_without_a_round_count():
+    from suite.export import github_action_benchmark
+
+    run = load_run(FIXTURE)
+    case = run.cases[0]
+    case.metrics |= {"train_e2e_samples_per_s": 1234.0, "infer_latency_samples": 1000}
+    entry = next(e for e in github_action_benchmark(run, "bigger")
+                 if e["name"] == f"{case.case_id} train_e2e_samples_per_s")
+    assert entry["value"] == 1234.0 and "rounds" not in entry["extra"]  # one figure, not the latency calls

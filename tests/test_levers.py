@@ -110,9 +110,11 @@ def test_pruning_reaches_the_asked_sparsity_and_structured_spares_the_classifier
 
 
 def test_static_int8_quantizes_conv_and_linear_and_keeps_the_accuracy(tmp_path):
-    result = run_case(Case(model="conv", depth=1, width=32, epochs=2, quantization="static-int8"), FAST)
+    result = run_case(Case(model="conv", depth=1, width=32, epochs=2, quantization="static-int8",
+                           target_accuracy=0.01), FAST)
     m = result.metrics
     assert result.status == "ok", result.reason
+    assert "time_to_target_s" not in m and "no training curve" in m["time_to_target_s_reason"]
     assert m["accuracy_kept"] == pytest.approx(m["test_accuracy"] / m["test_accuracy_uncompressed"])
     assert m["accuracy_kept_ge_99pct"] == (m["accuracy_kept"] >= 0.99)
     assert m["accuracy_kept"] > 0.9
@@ -139,10 +141,15 @@ def test_quantize_swaps_in_int8_modules():
 
 def test_unstructured_pruning_reports_latency_before_and_after(tmp_path):
     result = run_case(Case(model="dense", depth=1, width=16, epochs=2, pruning="l1-unstructured:0.9",
-                           finetune_epochs=1), FAST)
+                           finetune_epochs=1, target_accuracy=0.01), FAST)
     m = result.metrics
     assert result.status == "ok", result.reason
     assert m["params_sparsity"] == pytest.approx(0.9, abs=0.01)
+    # time-to-target: the whole training before pruning plus the fine-tune curve, not the unpruned model's epoch 1
+    assert len(m["finetune_history"]) == 1 and m["epochs_to_target"] == 3
+    assert m["time_to_target_s"] == m["train_seconds"] + m["finetune_history"][0]["wall_time_s"]
+    write_json_atomic(tmp_path / "r.json", run_document([result], "t", {}, {}))  # the curve survives the file
+    assert load_run(tmp_path / "r.json").cases[0].metrics["finetune_history"] == m["finetune_history"]
     assert m["infer_latency_ms_p50_uncompressed"] > 0 and m["infer_latency_ms_p50"] > 0
     json.dumps(m, allow_nan=False)  # plain, finite JSON values (raises on NaN or inf)
     assert all(math.isfinite(v) for v in m.values() if isinstance(v, float))

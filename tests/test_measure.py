@@ -1,6 +1,8 @@
+import time
+
 import torch
 
-from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_rounds
+from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_latency, time_rounds
 from suite.stats import spread
 
 
@@ -20,9 +22,29 @@ def test_latency_percentiles_in_ms_and_p99_only_from_a_thousand_calls():
     m = latency_metrics([i / 1000 for i in range(1, 101)])  # 1..100 ms
     assert round(m["infer_latency_ms_p50"], 6) == 50.5 and round(m["infer_latency_ms_iqr"], 6) == 49.5
     assert "infer_latency_ms_p99" not in m and "1000 calls, 100 were timed" in m["infer_latency_ms_p99_reason"]
-    assert m["infer_latency_samples"] == 100
+    assert m["infer_latency_samples"] == 100 and m["infer_latency_ms_max"] == 100.0
     m = latency_metrics([i / 10000 for i in range(1, 1001)])  # 0.1..100 ms
     assert round(m["infer_latency_ms_p99"], 6) == 99.001 and "infer_latency_ms_p99_reason" not in m
+
+
+def test_latency_takes_a_thousand_calls_unless_they_would_pass_the_bound():
+    from suite.runner import MeasureConfig
+
+    config = MeasureConfig()
+    assert (config.latency_calls, config.latency_bound_s) == (1000, 10.0)
+    calls = []
+    seconds, fewer = time_latency(lambda: calls.append(1), torch.device("cpu"), 1000, 5, 10.0)
+    assert len(seconds) == 1000 and len(calls) == 1005 and fewer == ""
+    assert "infer_latency_ms_p99" in latency_metrics(seconds, fewer)
+
+    def slow():  # 2 ms a call: 1,000 calls would take 2 s, over a bound of 0.05 s
+        time.sleep(0.002)
+
+    seconds, fewer = time_latency(slow, torch.device("cpu"), 1000, 3, 0.05)
+    assert 1 <= len(seconds) <= 25 and "1000 calls would take about 2" in fewer and "0.05 s bound" in fewer
+    m = latency_metrics(seconds, fewer)
+    assert "infer_latency_ms_p99" not in m and m["infer_latency_samples"] == len(seconds)
+    assert m["infer_latency_ms_p99_reason"].endswith(fewer) and m["infer_latency_ms_max"] >= 2.0
 
 
 def test_time_rounds_counts_calls_and_warmup_and_prepares_outside_the_clock():
@@ -44,3 +66,25 @@ def test_flops_of_a_linear_layer():
     assert flops["flops_per_sample"] == 2 * 64 * 10
     # backward: only the weight gradient (the input needs none), another 2*64*10
     assert flops["train_flops_per_sample"] == 2 * 2 * 64 * 10
+
+
+def test_a_counted_step_keeps_its_prepare_outside_the_clock(tmp_path):
+    """CostMeter.count must pass the step's prepare on: otherwise the step draws its batches inside the rounds."""
+    from suite.cost import CostMeter
+
+    pending = []
+
+    def prepare(calls):
+        if len(pending) < calls:
+            time.sleep(0.02)  # drawing a batch order: host work that must stay out of the clock
+            pending.extend(range(calls - len(pending)))
+
+    def step():
+        prepare(1)
+        pending.pop()
+
+    step.prepare = prepare
+    with CostMeter("train", torch.device("cpu"), 8, rapl_root=tmp_path) as meter:
+        seconds = time_rounds(meter.count(step), torch.device("cpu"), rounds=3, iterations=2, warmup_rounds=1)
+    assert meter.calls == (3 + 1) * 2
+    assert max(seconds) < 0.005  # each round would hold a 20 ms sleep (10 ms per call) if prepare ran inside

@@ -11,8 +11,9 @@ from tests.conftest import REPO
 
 METRICS = {
     "train": ["train_samples_per_s", "train_samples_per_s_min", "train_samples_per_s_max",
-              "train_samples_per_s_iqr", "train_samples_per_s_rounds"],
-    "infer": ["infer_latency_ms_p50", "infer_latency_ms_p90", "infer_latency_ms_iqr", "infer_latency_samples",
+              "train_samples_per_s_iqr", "train_samples_per_s_rounds", "train_e2e_samples_per_s"],
+    "infer": ["infer_latency_ms_p50", "infer_latency_ms_p90", "infer_latency_ms_p99", "infer_latency_ms_max",
+              "infer_latency_ms_iqr", "infer_latency_samples",
               "infer_samples_per_s", "params", "flops_per_sample", "train_flops_per_sample"],
     "accuracy": ["test_accuracy", "test_loss", "train_seconds", "history"],
 }
@@ -41,6 +42,7 @@ def test_benchmark_json_holds_every_metric(tiny_plan, tmp_path):
     run = load_run(out)
     assert len(run.cases) == 2 and all(c.status == "ok" for c in run.cases)
     assert all(set(sum(METRICS.values(), [])) <= set(c.metrics) for c in run.cases)
+    assert all(c.metrics["infer_latency_samples"] == 1000 == len(c.samples["infer"]) for c in run.cases)
     same_procedure_through_both_front_ends(tiny_plan, out, tmp_path)
 
 
@@ -65,7 +67,7 @@ def same_procedure_through_both_front_ends(plan, pytest_json, tmp_path):
     other = tmp_path / "other-procedure.json"
     other.write_text(json.dumps(doc))
     refused = subprocess.run([*compare, str(other)], cwd=REPO, capture_output=True, text=True)
-    assert refused.returncode == 2 and "latency_calls 200 vs 100" in refused.stderr
+    assert refused.returncode == 2 and "latency_calls 1000 vs 100" in refused.stderr
 
 
 def test_only_the_plans_case_tests_are_collected():

@@ -122,3 +122,27 @@ def test_performance_profile_fractions():
     assert profile["a"] == pytest.approx([1 / 3, 2 / 3, 2 / 3])
     assert profile["b"] == pytest.approx([1 / 3, 2 / 3, 2 / 3])
     assert profile["c"] == [0.0, 0.0, 0.0]
+
+
+def test_a_pruned_row_reaches_its_target_on_its_own_fine_tune_curve():
+    history = [{"epoch": 1, "step": 10, "test_accuracy": 0.8, "test_loss": 2.1, "wall_time_s": 1.0},
+               {"epoch": 2, "step": 20, "test_accuracy": 0.95, "test_loss": 1.9, "wall_time_s": 2.0}]
+    finetune = [{"epoch": 1, "step": 10, "test_accuracy": 0.85, "test_loss": 2.05, "wall_time_s": 0.5},
+                {"epoch": 2, "step": 20, "test_accuracy": 0.91, "test_loss": 2.038, "wall_time_s": 1.0}]
+    case = SimpleNamespace(target_accuracy=0.9, target_val_loss=None, steps=None)
+    assert study.compressed_target_metrics(case, history, 2.0, finetune) == {"time_to_target_s": 3.0,
+                                                                              "epochs_to_target": 4}
+    # reached before pruning, never by the pruned model: null, not the unpruned model's 2.0 s
+    case.target_accuracy = 0.95
+    assert study.compressed_target_metrics(case, history, 2.0, finetune) == {"time_to_target_s": None,
+                                                                              "epochs_to_target": None}
+    loss_case = SimpleNamespace(target_accuracy=None, target_val_loss=2.0, steps=20)
+    assert study.compressed_target_metrics(loss_case, history, 2.0, finetune) == {"time_to_target_s": None,
+                                                                                   "steps_to_target": None}
+    loss_case.target_val_loss = 2.05
+    assert study.compressed_target_metrics(loss_case, history, 2.0, finetune) == {"time_to_target_s": 2.5,
+                                                                                   "steps_to_target": 30}
+    assert study.compressed_target_metrics(loss_case, history, 2.0, None) == {
+        "time_to_target_s_reason": study.NO_CURVE_REASON}  # quantized: no curve of its own
+    assert study.compressed_target_metrics(SimpleNamespace(target_accuracy=None, target_val_loss=None, steps=None),
+                                           history, 2.0, None) == {}

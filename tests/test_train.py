@@ -35,3 +35,19 @@ def test_history_has_one_entry_per_epoch_and_excludes_evaluation():
 def test_absent_device_is_skipped_with_reason():
     result = run_case(Case(device="cuda"))
     assert result.status == "skipped" and "CUDA is not available" in result.reason
+
+
+def test_end_to_end_training_time_holds_batch_drawing_and_leaves_out_evaluation_and_callbacks():
+    import time
+
+    from suite.runner import e2e_metrics
+
+    p = prepare(Case(model="dense", depth=1, width=16, epochs=2))
+    _, outcome = train_for_accuracy(p, after_epoch=lambda: time.sleep(0.1))  # between epochs: outside the phase
+    assert outcome.samples == 2 * len(p.data.y_train)
+    assert outcome.train_seconds < outcome.e2e_seconds < outcome.train_seconds + 0.1
+    e2e = e2e_metrics(p.case, outcome)["train_e2e_samples_per_s"]
+    assert e2e == outcome.samples / outcome.e2e_seconds < outcome.samples / outcome.train_seconds
+    assert "rank" in e2e_metrics(p.case.replace(world_size=2), outcome)["train_e2e_samples_per_s_reason"]
+    full = prepare(Case(model="dense", depth=1, width=16, optimizer="gd", lr=0.1, steps=3, eval_interval=2))
+    assert train_for_accuracy(full)[1].samples == 3 * len(full.data.y_train)  # each full-batch step: the whole split

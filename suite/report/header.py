@@ -79,10 +79,15 @@ def procedure_line(runs: list[Run]) -> list[str]:
     block = (runs[0].machine_info.get("tradeoff_bench") or {}).get("procedure") if runs else None
     if not isinstance(block, dict):
         return ["Measurement procedure: not recorded (a results file of schema 1)."]
-    return [f"Measurement procedure v{block.get('version')}: {block.get('train_warmup_rounds')} warm-up and "
+    bound = block.get("latency_bound_s")  # absent before procedure v3
+    fewer = f" (fewer where they would take over {bound:g} s: then no p99)" if isinstance(bound, (int, float)) else ""
+    return [f"Measurement procedure v{block.get('version')}: train samples/s times the training step alone "
+            f"(batches drawn outside the clock), {block.get('train_warmup_rounds')} warm-up and "
             f"{block.get('train_rounds')} contiguous rounds of {block.get('train_steps_per_round')} training steps, "
-            f"then {block.get('train_spread_rounds')} rounds spread between epochs; {block.get('latency_calls')} "
-            f"batch-1 calls; garbage collector {block.get('gc')}; front end {block.get('front_end')}."]
+            f"then {block.get('train_spread_rounds')} rounds spread between epochs; train e2e samples/s is samples "
+            "over the training phase's wall time (batch drawing and syncs included, evaluation excluded); "
+            f"{block.get('latency_calls')} batch-1 calls{fewer}; garbage collector {block.get('gc')}; "
+            f"front end {block.get('front_end')}."]
 
 
 def environment_section(runs: list[Run], merged: Run) -> Section:

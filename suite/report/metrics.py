@@ -25,9 +25,11 @@ class Metric:
 
 METRICS = {m.key: m for m in [
     Metric("train_samples_per_s", "train samples/s", "higher", "{:,.0f}"),
+    Metric("train_e2e_samples_per_s", "train e2e samples/s", "higher", "{:,.0f}"),
     Metric("infer_latency_ms_p50", "latency p50 (ms)", "lower", "{:.4f}"),
     Metric("infer_latency_ms_p90", "latency p90 (ms)", "lower", "{:.4f}"),
     Metric("infer_latency_ms_p99", "latency p99 (ms)", "lower", "{:.4f}"),
+    Metric("infer_latency_ms_max", "latency max (ms)", "lower", "{:.4f}"),
     Metric("infer_latency_samples", "latency samples", "", "{:,.0f}"),
     Metric("infer_samples_per_s", "batched infer samples/s", "higher", "{:,.0f}"),
     Metric("params", "params", "lower", "{:,.0f}", exact=True),
