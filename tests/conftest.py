@@ -27,6 +27,22 @@ model = ["dense", "conv"]
 """
 
 
+def in_ci() -> bool:
+    """Whether the tests run under CI: the environment variable CI is set to anything but "", "0" or "false"."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
+def require_data(path: Path, needed: str, env: str) -> Path:
+    """PATH when PATH/NEEDED is a file. Otherwise the test skips with the reason, or fails under CI (in_ci()),
+    where a missing data set would silently leave the real-data tests out."""
+    if (path / needed).is_file():
+        return path
+    reason = f"{needed} not found in {path} (set {env})"
+    if in_ci():
+        pytest.fail(f"{reason}; CI is set, so missing test data fails instead of skipping", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def ceiling_cache(tmp_path_factory):
     """Keep the measured compute ceilings of the test session out of the user's cache (subprocesses too)."""
@@ -44,9 +60,7 @@ def ceiling_cache(tmp_path_factory):
 def mnist_dir() -> Path:
     """The MNIST t10k IDX files: $TRADEOFF_BENCH_MNIST_DIR, else shared/data/mnist-t10k beside the repo."""
     path = Path(os.environ.get(MNIST_ENV, REPO.parent / "shared" / "data" / "mnist-t10k"))
-    if not (path / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"MNIST t10k files not found in {path} (set {MNIST_ENV})")
-    return path
+    return require_data(path, "t10k-images-idx3-ubyte.gz", MNIST_ENV)
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +68,7 @@ def text_data_dir() -> Path:
     """A data directory holding tinyshakespeare/input.txt: $TRADEOFF_BENCH_TEXT_DIR, else shared/data beside the
     repo."""
     path = Path(os.environ.get(TEXT_ENV, REPO.parent / "shared" / "data"))
-    if not (path / "tinyshakespeare" / "input.txt").is_file():
-        pytest.skip(f"tinyshakespeare/input.txt not found in {path} (set {TEXT_ENV})")
-    return path
+    return require_data(path, "tinyshakespeare/input.txt", TEXT_ENV)
 
 
 @pytest.fixture
