@@ -83,3 +83,34 @@ def run_cli(*args, cwd=None, timeout=600) -> subprocess.CompletedProcess:
     """Run `tradeoff-bench ARGS` as a user would, in a subprocess."""
     return subprocess.run([sys.executable, "-m", "suite.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout)
+
+
+# The tiny plan and a case on MPS (skipped where MPS is absent), run once per session by each front end:
+# tests of the CLI, of pytest benchmarks, of reproducibility and of skipped devices assert on the same two runs.
+SHARED_PLAN = TINY_PLAN + '[sweep]\ndevice = ["mps"]\n'
+
+
+@pytest.fixture(scope="session")
+def shared_plan(tmp_path_factory) -> Path:
+    """SHARED_PLAN as a file."""
+    path = tmp_path_factory.mktemp("shared-plan") / "tiny.toml"
+    path.write_text(SHARED_PLAN)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cli_run(shared_plan, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`tradeoff-bench run --plan SHARED_PLAN --out DIR` in a subprocess: (DIR, the finished process)."""
+    out = tmp_path_factory.mktemp("cli-run") / "out"
+    return out, run_cli("run", "--plan", shared_plan, "--out", out)
+
+
+@pytest.fixture(scope="session")
+def bench_run(shared_plan, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`pytest benchmarks/test_cases.py --plan SHARED_PLAN --set device=cpu --benchmark-json FILE` in a
+    subprocess (the base case's device set to what it already is): (FILE, the finished process)."""
+    out = tmp_path_factory.mktemp("bench-run") / "out.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(shared_plan),
+                           "-p", "no:cacheprovider", "--benchmark-json", str(out), "-q", "-rs", "--set", "device=cpu"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    return out, proc
