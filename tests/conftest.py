@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.ray_helpers import RAY_ENV, STORE, not_loopback, ray_pids
 
 REPO = Path(__file__).resolve().parent.parent
 MNIST_ENV = "TRADEOFF_BENCH_MNIST_DIR"
@@ -114,3 +117,33 @@ def bench_run(shared_plan, tmp_path_factory) -> tuple[Path, subprocess.Completed
                            "-p", "no:cacheprovider", "--benchmark-json", str(out), "-q", "-rs", "--set", "device=cpu"],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     return out, proc
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory) -> str:
+    """One local Ray cluster for the session: a head node and a second node, one CPU each, the second with another
+    allocator setting (so another environment fingerprint); its address. Every process it started is ended by pid
+    at the end, and none of them listened off the loopback interface."""
+    tmp = tmp_path_factory.mktemp("ray")
+    saved = {k: os.environ.get(k) for k in [*RAY_ENV, "RAY_TMPDIR"]}
+    os.environ.update(RAY_ENV, RAY_TMPDIR=str(tmp))
+    from ray import cluster_utils  # after the environment: Ray reads it when imported
+
+    cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "include_dashboard": False, "object_store_memory": STORE})
+    cluster.add_node(num_cpus=1, object_store_memory=STORE, env_vars={"MALLOC_ARENA_MAX": "2"})
+    try:
+        yield cluster.address
+        assert not_loopback(ray_pids(str(tmp)) + ray_pids("ray::")) == []  # the daemons
+    finally:
+        cluster.shutdown()
+        for pid in ray_pids(str(tmp)):  # whatever outlived the shutdown (agents ignore SIGTERM)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
