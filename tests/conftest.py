@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.ray_helpers import RAY_ENV, STORE, not_loopback, ray_pids
 
 REPO = Path(__file__).resolve().parent.parent
 MNIST_ENV = "TRADEOFF_BENCH_MNIST_DIR"
@@ -27,6 +30,22 @@ model = ["dense", "conv"]
 """
 
 
+def in_ci() -> bool:
+    """Whether the tests run under CI: the environment variable CI is set to anything but "", "0" or "false"."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
+def require_data(path: Path, needed: str, env: str) -> Path:
+    """PATH when PATH/NEEDED is a file. Otherwise the test skips with the reason, or fails under CI (in_ci()),
+    where a missing data set would silently leave the real-data tests out."""
+    if (path / needed).is_file():
+        return path
+    reason = f"{needed} not found in {path} (set {env})"
+    if in_ci():
+        pytest.fail(f"{reason}; CI is set, so missing test data fails instead of skipping", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def ceiling_cache(tmp_path_factory):
     """Keep the measured compute ceilings of the test session out of the user's cache (subprocesses too)."""
@@ -44,9 +63,7 @@ def ceiling_cache(tmp_path_factory):
 def mnist_dir() -> Path:
     """The MNIST t10k IDX files: $TRADEOFF_BENCH_MNIST_DIR, else shared/data/mnist-t10k beside the repo."""
     path = Path(os.environ.get(MNIST_ENV, REPO.parent / "shared" / "data" / "mnist-t10k"))
-    if not (path / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"MNIST t10k files not found in {path} (set {MNIST_ENV})")
-    return path
+    return require_data(path, "t10k-images-idx3-ubyte.gz", MNIST_ENV)
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +71,7 @@ def text_data_dir() -> Path:
     """A data directory holding tinyshakespeare/input.txt: $TRADEOFF_BENCH_TEXT_DIR, else shared/data beside the
     repo."""
     path = Path(os.environ.get(TEXT_ENV, REPO.parent / "shared" / "data"))
-    if not (path / "tinyshakespeare" / "input.txt").is_file():
-        pytest.skip(f"tinyshakespeare/input.txt not found in {path} (set {TEXT_ENV})")
-    return path
+    return require_data(path, "tinyshakespeare/input.txt", TEXT_ENV)
 
 
 @pytest.fixture
@@ -71,3 +86,64 @@ def run_cli(*args, cwd=None, timeout=600) -> subprocess.CompletedProcess:
     """Run `tradeoff-bench ARGS` as a user would, in a subprocess."""
     return subprocess.run([sys.executable, "-m", "suite.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout)
+
+
+# The tiny plan and a case on MPS (skipped where MPS is absent), run once per session by each front end:
+# tests of the CLI, of pytest benchmarks, of reproducibility and of skipped devices assert on the same two runs.
+SHARED_PLAN = TINY_PLAN + '[sweep]\ndevice = ["mps"]\n'
+
+
+@pytest.fixture(scope="session")
+def shared_plan(tmp_path_factory) -> Path:
+    """SHARED_PLAN as a file."""
+    path = tmp_path_factory.mktemp("shared-plan") / "tiny.toml"
+    path.write_text(SHARED_PLAN)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cli_run(shared_plan, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`tradeoff-bench run --plan SHARED_PLAN --out DIR` in a subprocess: (DIR, the finished process)."""
+    out = tmp_path_factory.mktemp("cli-run") / "out"
+    return out, run_cli("run", "--plan", shared_plan, "--out", out)
+
+
+@pytest.fixture(scope="session")
+def bench_run(shared_plan, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`pytest benchmarks/test_cases.py --plan SHARED_PLAN --set device=cpu --benchmark-json FILE` in a
+    subprocess (the base case's device set to what it already is): (FILE, the finished process)."""
+    out = tmp_path_factory.mktemp("bench-run") / "out.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(shared_plan),
+                           "-p", "no:cacheprovider", "--benchmark-json", str(out), "-q", "-rs", "--set", "device=cpu"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    return out, proc
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory) -> str:
+    """One local Ray cluster for the session: a head node and a second node, one CPU each, the second with another
+    allocator setting (so another environment fingerprint); its address. Every process it started is ended by pid
+    at the end, and none of them listened off the loopback interface."""
+    tmp = tmp_path_factory.mktemp("ray")
+    saved = {k: os.environ.get(k) for k in [*RAY_ENV, "RAY_TMPDIR"]}
+    os.environ.update(RAY_ENV, RAY_TMPDIR=str(tmp))
+    from ray import cluster_utils  # after the environment: Ray reads it when imported
+
+    cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "include_dashboard": False, "object_store_memory": STORE})
+    cluster.add_node(num_cpus=1, object_store_memory=STORE, env_vars={"MALLOC_ARENA_MAX": "2"})
+    try:
+        yield cluster.address
+        assert not_loopback(ray_pids(str(tmp)) + ray_pids("ray::")) == []  # the daemons
+    finally:
+        cluster.shutdown()
+        for pid in ray_pids(str(tmp)):  # whatever outlived the shutdown (agents ignore SIGTERM)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -1,23 +1,24 @@
-"""End-to-end: the real `tradeoff-bench` command in a subprocess."""
+"""End-to-end: the real `tradeoff-bench` command in a subprocess (and, for bad input, its `main` in this process)."""
 
 import json
 
 import pytest
 
+from suite.cli import main
 from suite.devices import fingerprint
 from tests.conftest import run_cli
 
 
-def test_run_writes_results_and_report(tiny_plan, tmp_path):
-    out = tmp_path / "out"
-    proc = run_cli("run", "--plan", tiny_plan, "--out", out, "--set", "epochs=1")
+def test_run_writes_results_and_report(cli_run):
+    out, proc = cli_run
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
-    assert len(lines) == 2 and all("  ok  " in line and "samples/s" in line for line in lines)
+    assert len(lines) == 3 and all("  ok  " in line and "samples/s" in line for line in lines[:2])
+    assert "  skipped  " in lines[2] and "MPS is not available on this machine" in lines[2]
     doc = json.loads((out / "results.json").read_text())
     case_ids = {b["extra_info"]["case_id"] for b in doc["benchmarks"]}
-    assert case_ids == {"dense-d1-w16-adam-lr0.001-constant-digits-cpu-b64-e1-s0",
-                        "conv-d1-w16-adam-lr0.001-constant-digits-cpu-b64-e1-s0"}
+    assert case_ids == {"dense-d1-w16-adam-lr0.001-constant-digits-cpu-b64-e2-s0",
+                        "conv-d1-w16-adam-lr0.001-constant-digits-cpu-b64-e2-s0"}
     env = doc["machine_info"]["tradeoff_bench"]
     assert env["fingerprint"] == fingerprint(env)  # the hash of the parts the block records
     report = (out / "report.md").read_text()
@@ -42,7 +43,6 @@ def test_every_case_names_its_ceiling_and_the_run_lists_every_ceiling_used(tiny_
 def test_run_exits_1_when_a_case_ended_in_error(tiny_plan, tmp_path, monkeypatch, capsys):
     """Everything is written first; the last line counts the errors."""
     from suite import runner
-    from suite.cli import main
     from suite.results import CaseResult
 
     def failing(case, *args, **kwargs):
@@ -56,16 +56,16 @@ def test_run_exits_1_when_a_case_ended_in_error(tiny_plan, tmp_path, monkeypatch
     assert {r["status"] for r in doc["tradeoff_bench"]["not_measured"]} == {"error"}
 
 
-def test_report_command_renders_a_results_file(tiny_plan, tmp_path):
-    run = run_cli("run", "--plan", tiny_plan, "--out", tmp_path / "a", "--set", "epochs=1")
+def test_report_command_renders_a_results_file(cli_run, tmp_path):
+    out, run = cli_run
     assert run.returncode == 0, run.stderr
-    out, lines = tmp_path / "a", run.stdout.strip().splitlines()  # the answers, then every file written
+    lines = run.stdout.strip().splitlines()  # the answers, then every file written
     assert lines[-1] == (f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'index.html'} "
                          f"and the plots in {out / 'plots'}/")
     assert [line.split(" within ")[0] for line in lines[-4:-1]] == [
         "The configuration with the highest training throughput", "The configuration with the lowest batch-1 latency",
         "The configuration with the smallest model"]
-    proc = run_cli("report", tmp_path / "a" / "results.json", "--out", tmp_path / "b")
+    proc = run_cli("report", out / "results.json", "--out", tmp_path / "b")
     assert proc.returncode == 0, proc.stderr
     assert "| dense-d1-w16" in (tmp_path / "b" / "report.md").read_text()
 
@@ -87,20 +87,25 @@ def test_list_names_every_registry():
     (["run", "--set", "layers=3"], "unknown case field 'layers'; valid fields: model"),
     (["run", "--set", "dataset=mnist", "--data-dir", "/nonexistent-dir"], "does not exist"),
 ])
-def test_bad_input_is_one_line_and_exit_2(args, message):
-    proc = run_cli(*args)
-    assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):
+    """In this process (the command's own exit code and stderr: next test)."""
+    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
 
 
-def test_malformed_plan_file_and_corrupt_data_dir(tmp_path):
+def test_malformed_plan_file_and_corrupt_data_dir(tmp_path, capsys):
+    """The real command: exit 2 and one line on stderr."""
     plan = tmp_path / "broken.toml"
     plan.write_text("[base]\nmodel = 'conv'\n[matrix]\ndepth = 2\n")
-    proc = run_cli("run", "--plan", plan)
-    assert proc.returncode == 2 and "depth must be a non-empty list" in proc.stderr
+    proc = run_cli("run", "--plan", plan, "--out", tmp_path / "out")
+    assert proc.returncode == 2 and "depth must be a non-empty list" in proc.stderr and proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
     data = tmp_path / "data"
     data.mkdir()
     (data / "t10k-images-idx3-ubyte.gz").write_bytes(b"garbage")
     (data / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
-    proc = run_cli("run", "--set", "dataset=mnist", "--data-dir", data)
-    assert proc.returncode == 2 and "cannot read IDX file" in proc.stderr and proc.stderr.count("\n") == 1
+    assert main(["run", "--set", "dataset=mnist", "--data-dir", str(data), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read IDX file" in err and err.count("\n") == 1

@@ -6,29 +6,26 @@ import torch
 
 from suite.cases import Case
 from suite.runner import prepare
-from tests.conftest import run_cli
-
-CASE_SETS = ["--set", "model=conv", "--set", "depth=1", "--set", "width=8", "--set", "epochs=2"]
 
 
-def accuracy_figures(out) -> tuple:
-    """(test accuracy, test loss, per-epoch train losses) of the run's only case, as written."""
-    doc = json.loads((out / "results.json").read_text())
-    extra = next(b["extra_info"] for b in doc["benchmarks"] if b["group"] == "accuracy")
-    return extra["test_accuracy"], extra["test_loss"], [h["train_loss"] for h in extra["history"]]
+def accuracy_figures(path) -> dict:
+    """Per measured case of a results file: (test accuracy, test loss, per-epoch train losses), as written."""
+    doc = json.loads(path.read_text())
+    return {b["extra_info"]["case_id"]: (b["extra_info"]["test_accuracy"], b["extra_info"]["test_loss"],
+                                         [h["train_loss"] for h in b["extra_info"]["history"]])
+            for b in doc["benchmarks"] if b["group"] == "accuracy"}
 
 
-def test_same_case_in_two_processes_gives_identical_figures(tmp_path):
-    plan = tmp_path / "one.toml"
-    plan.write_text('description = "one case"\n[base]\nmodel = "conv"\n')
-    figures = []
-    for name in ("first", "second"):
-        proc = run_cli("run", "--plan", plan, "--out", tmp_path / name, *CASE_SETS)
-        assert proc.returncode == 0, proc.stderr
-        figures.append(accuracy_figures(tmp_path / name))
+def test_same_cases_in_two_processes_give_identical_figures(cli_run, bench_run):
+    """The tiny plan measured in two processes, one per front end (tests/conftest.py's shared runs)."""
+    (out, cli), (bench_json, bench) = cli_run, bench_run
+    assert cli.returncode == 0 and bench.returncode == 0, cli.stderr + bench.stdout[-2000:]
+    figures = [accuracy_figures(out / "results.json"), accuracy_figures(bench_json)]
     assert figures[0] == figures[1]  # floats compared exactly: JSON keeps every digit
-    assert 0.1 < figures[0][0] <= 1.0 and len(figures[0][2]) == 2
-    env = json.loads((tmp_path / "first" / "results.json").read_text())["machine_info"]["tradeoff_bench"]
+    assert len(figures[0]) == 2
+    for accuracy, _, train_losses in figures[0].values():
+        assert 0.1 < accuracy <= 1.0 and len(train_losses) == 2
+    env = json.loads((out / "results.json").read_text())["machine_info"]["tradeoff_bench"]
     note = env["determinism"]["cpu"]
     assert note.startswith("reproducible in practice") and "deterministic=true" in note
 

@@ -29,6 +29,7 @@ width = 32
 heads = 2
 context = 16
 batch_size = 8
+shared = true
 optimizer = "adamw"
 schedule = "warmup-cosine"
 warmup_steps = 5
@@ -36,8 +37,6 @@ steps = 20
 eval_interval = 10
 eval_batches = 4
 target_val_loss = 4.0
-[sweep]
-shared = [true]
 """
 LM_METRICS = {
     "train": ["train_samples_per_s", "train_tokens_per_s", "train_mfu"],
@@ -91,21 +90,21 @@ def test_both_front_ends_resume_report_and_compare(text_data_dir, tmp_path, caps
     result = run_cli("run", "--plan", plan, "--data-dir", text_data_dir, "--out", out)
     assert result.returncode == 0, result.stderr
     assert "val loss " in result.stdout and "-shared-h2-c16-" in result.stdout
-    check_lm_results(out / "results.json", cases=2)
+    check_lm_results(out / "results.json", cases=1)
     report = (out / "report.md").read_text()
     for text in ("Validation loss vs latency", "val loss (nats/token)", "train tokens/s", "FLOPs/token"):
         assert text in report
     for plot in ("pareto-accuracy-latency.png", "accuracy-params.png", "convergence.png", "lr-schedules.png"):
         assert (out / "plots" / plot).stat().st_size > 5000
     assert main(["run", "--resume", "--out", str(out), "--data-dir", str(text_data_dir)]) == 0  # in process: faster
-    assert "(resuming: 2 already recorded)" in capsys.readouterr().out
+    assert "(resuming: 1 already recorded)" in capsys.readouterr().out
 
     bench_json = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(plan),
                            "--data-dir", str(text_data_dir), "-p", "no:cacheprovider", "--benchmark-json",
                            str(bench_json), "-q"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    check_lm_results(bench_json, cases=2)
+    check_lm_results(bench_json, cases=1)
     comparison = compare_runs(load_run(out / "results.json"), load_run(bench_json))
     loss_rows = [row for row in comparison.rows if row.metric == "val_loss"]
-    assert len(loss_rows) == 2 and all(row.verdict == "unchanged" for row in loss_rows)  # same seed, same loss
+    assert len(loss_rows) == 1 and all(row.verdict == "unchanged" for row in loss_rows)  # same seed, same loss

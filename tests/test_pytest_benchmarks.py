@@ -19,12 +19,8 @@ METRICS = {
 }
 
 
-def test_benchmark_json_holds_every_metric(tiny_plan, tmp_path):
-    out = tmp_path / "out.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(tiny_plan), "-p",
-         "no:cacheprovider", "--benchmark-json", str(out), "-q", "--set", "device=cpu"],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
+def test_benchmark_json_holds_every_metric(bench_run, cli_run, tmp_path):
+    out, proc = bench_run
     assert proc.returncode == 0, proc.stdout[-2000:]
     doc = json.loads(out.read_text())
     assert len(doc["benchmarks"]) == 2 * 3
@@ -39,29 +35,27 @@ def test_benchmark_json_holds_every_metric(tiny_plan, tmp_path):
     compare = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(out)],
                              capture_output=True, text=True, timeout=120)
     assert compare.returncode == 0 and "test_train_throughput[dense-d1-w16" in compare.stdout
-    run = load_run(out)
-    assert len(run.cases) == 2 and all(c.status == "ok" for c in run.cases)
-    assert all(set(sum(METRICS.values(), [])) <= set(c.metrics) for c in run.cases)
-    assert all(c.metrics["infer_latency_samples"] == 1000 == len(c.samples["infer"]) for c in run.cases)
-    same_procedure_through_both_front_ends(tiny_plan, out, tmp_path)
+    run = {c.case_id: c for c in load_run(out).cases}
+    measured = [c for c in run.values() if c.status == "ok"]
+    assert len(run) == 3 and len(measured) == 2
+    assert all(set(sum(METRICS.values(), [])) <= set(c.metrics) for c in measured)
+    assert all(c.metrics["infer_latency_samples"] == 1000 == len(c.samples["infer"]) for c in measured)
+    same_procedure_through_both_front_ends(cli_run[0] / "results.json", out, tmp_path)
 
 
-def same_procedure_through_both_front_ends(plan, pytest_json, tmp_path):
+def same_procedure_through_both_front_ends(cli_json, pytest_json, tmp_path):
     """The CLI records the same procedure as pytest benchmarks (front end aside), so the two compare; a file
     whose procedure differs is refused with exit 2 naming the setting."""
-    cli = tmp_path / "cli"
-    proc = subprocess.run([sys.executable, "-m", "suite.cli", "run", "--plan", str(plan), "--out", str(cli)],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
     blocks = [json.loads(p.read_text())["machine_info"]["tradeoff_bench"]["procedure"]
-              for p in (cli / "results.json", pytest_json)]
+              for p in (cli_json, pytest_json)]
     assert (blocks[0].pop("front_end"), blocks[1].pop("front_end")) == ("cli", "pytest") and blocks[0] == blocks[1]
     assert blocks[0]["train_spread_rounds"] == 20 and blocks[0]["gc"] == "enabled"
-    compare = [sys.executable, "-m", "suite.cli", "compare", str(cli / "results.json")]
+    compare = [sys.executable, "-m", "suite.cli", "compare", str(cli_json)]
     compared = subprocess.run([*compare, str(pytest_json)], cwd=REPO, capture_output=True, text=True)
     assert compared.returncode in (0, 1), compared.stderr  # timings of two processes may differ: 1 is a verdict
     rows = {line.split("|")[1].strip() for line in compared.stdout.splitlines() if line.startswith("| ")} - {"case"}
-    assert rows == {c.case_id for c in load_run(pytest_json).cases}  # every case compared, none refused
+    measured = {c.case_id for c in load_run(pytest_json).cases if c.status == "ok"}
+    assert rows == measured  # every measured case compared, none refused
     doc = json.loads(pytest_json.read_text())
     doc["machine_info"]["tradeoff_bench"]["procedure"]["latency_calls"] = 100
     other = tmp_path / "other-procedure.json"
@@ -81,23 +75,17 @@ def test_only_the_plans_case_tests_are_collected():
     assert "test_ceiling.py::" in selfchecks.stdout and "test_harness_overhead.py::" in selfchecks.stdout
 
 
-def test_absent_device_is_skipped_and_recorded(tmp_path):
-    plan = tmp_path / "devices.toml"
-    plan.write_text('[base]\nmodel = "dense"\ndepth = 1\nwidth = 8\nepochs = 1\n[sweep]\ndevice = ["mps"]\n')
-    out = tmp_path / "out.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(plan), "-p",
-         "no:cacheprovider", "--benchmark-json", str(out), "-q", "-rs"],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0 and "3 passed, 3 skipped" in proc.stdout, proc.stdout[-2000:]
+def test_absent_device_is_skipped_and_recorded(bench_run):
+    out, proc = bench_run
+    assert proc.returncode == 0 and "6 passed, 3 skipped" in proc.stdout, proc.stdout[-2000:]
     assert "MPS is not available on this machine" in proc.stdout
     doc = json.loads(out.read_text())
     assert doc["tradeoff_bench"]["not_measured"] == [{
-        "case_id": "dense-d1-w8-adam-lr0.001-constant-digits-mps-b64-e1-s0",
+        "case_id": "dense-d1-w16-adam-lr0.001-constant-digits-mps-b64-e2-s0",
         "case": doc["tradeoff_bench"]["not_measured"][0]["case"], "status": "skipped",
         "reason": "MPS is not available on this machine"}]
-    statuses = {c.case_id.split("-")[7]: c.status for c in load_run(out).cases}
-    assert statuses == {"cpu": "ok", "mps": "skipped"}
+    statuses = {(c.case_id.split("-")[0], c.case_id.split("-")[7]): c.status for c in load_run(out).cases}
+    assert statuses == {("dense", "cpu"): "ok", ("conv", "cpu"): "ok", ("dense", "mps"): "skipped"}
 
 
 def test_a_shard_whose_cases_are_all_skipped_still_writes_its_part(tmp_path):

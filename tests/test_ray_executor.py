@@ -1,4 +1,5 @@
-"""`tradeoff-bench run --executor ray` on a local Ray cluster of two fake nodes (ray.cluster_utils.Cluster).
+"""`tradeoff-bench run --executor ray` on a local Ray cluster of two fake nodes (ray.cluster_utils.Cluster, one per
+session: the `ray_cluster` fixture in conftest.py).
 
 The second node's workers run with MALLOC_ARENA_MAX=2, an allocator setting the environment fingerprint
 includes: the two nodes have different fingerprints. Every Ray connection stays on the loopback address
@@ -20,12 +21,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.ray_helpers import not_loopback, ray_pids
 
 pytestmark = [pytest.mark.ray, pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                                    reason="Ray is not installed (pip install -e '.[ray]')")]
 
 PLAN = """
-description = "four tiny cases for the Ray executor"
+description = "three tiny cases for the Ray executor"
 [base]
 model = "dense"
 depth = 1
@@ -33,75 +35,10 @@ width = 16
 epochs = 1
 dataset = "digits"
 threads = 1
-[matrix]
-model = ["dense", "conv"]
-optimizer = ["sgd", "adam"]
+[sweep]
+model = ["conv"]
+optimizer = ["sgd"]
 """
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "0",
-           "RAY_memory_monitor_refresh_ms": "0"}
-STORE = 80 * 1024 * 1024
-
-
-def ray_pids(marker: str) -> list[int]:
-    """Pids of the processes whose command line names `marker` (this test's Ray temporary folder)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
-def not_loopback(pids: list[int]) -> list[str]:
-    """The listening TCP addresses of these processes that are not on the loopback interface."""
-    inodes = set()
-    for pid in pids:
-        try:
-            inodes |= {os.readlink(f) for f in Path(f"/proc/{pid}/fd").iterdir()}
-        except OSError:
-            continue
-    found = []
-    loopback = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}  # 127.0.0.1, ::1
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            address, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and f"socket:[{inode}]" in inodes and address.split(":")[0] not in loopback:
-                found.append(address)
-    return found
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A head node and a second node, one CPU each, the second with another allocator setting."""
-    tmp = tmp_path_factory.mktemp("ray")
-    saved = {k: os.environ.get(k) for k in [*RAY_ENV, "RAY_TMPDIR"]}
-    os.environ.update(RAY_ENV, RAY_TMPDIR=str(tmp))
-    from ray import cluster_utils  # after the environment: Ray reads it when imported
-
-    cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "include_dashboard": False, "object_store_memory": STORE})
-    cluster.add_node(num_cpus=1, object_store_memory=STORE, env_vars={"MALLOC_ARENA_MAX": "2"})
-    try:
-        yield cluster.address
-        assert not_loopback(ray_pids(str(tmp)) + ray_pids("ray::")) == []  # the daemons
-    finally:
-        cluster.shutdown()
-        for pid in ray_pids(str(tmp)):  # whatever outlived the shutdown (agents ignore SIGTERM)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("plan") / "four.toml"
@@ -116,14 +53,14 @@ def journal_cases(out: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def both_runs(cluster, plan, tmp_path_factory):
+def both_runs(ray_cluster, plan, tmp_path_factory):
     """The plan run by the local executor, and by the Ray executor on the cluster: that run's driver is
     SIGKILLed once its first case is journaled, then `run --resume` finishes it. Returns both output
     folders and the case ids journaled before the kill."""
     out = tmp_path_factory.mktemp("runs")
     local = run_cli("run", "--plan", plan, "--out", out / "local")
     assert local.returncode == 0, local.stderr
-    proc = start_run(plan, out / "ray", cluster)
+    proc = start_run(plan, out / "ray", ray_cluster)
     try:
         wait_for(lambda: (out / "ray" / "cases.jsonl").exists() and journal_cases(out / "ray"), 240, "a first case")
         proc.send_signal(signal.SIGKILL)
@@ -131,7 +68,7 @@ def both_runs(cluster, plan, tmp_path_factory):
     finally:
         proc.kill()
     before = {c["case_id"] for c in journal_cases(out / "ray")}
-    resumed = run_cli("run", "--resume", "--out", out / "ray", "--executor", "ray", "--ray-address", cluster)
+    resumed = run_cli("run", "--resume", "--out", out / "ray", "--executor", "ray", "--ray-address", ray_cluster)
     assert resumed.returncode == 0, resumed.stderr
     return out / "local", out / "ray", before
 
@@ -139,10 +76,10 @@ def both_runs(cluster, plan, tmp_path_factory):
 def test_driver_killed_then_resume_runs_every_case_once(both_runs):
     """SIGKILL of the driver while cases run, then --resume with the Ray executor: each case exactly once."""
     _, out, before = both_runs
-    assert 1 <= len(before) < 4
+    assert 1 <= len(before) < 3
     ids = [c["case_id"] for c in journal_cases(out)]
-    assert len(ids) == len(set(ids)) == 4 and before < set(ids)
-    assert len(json.loads((out / "results.json").read_text())["benchmarks"]) == 12
+    assert len(ids) == len(set(ids)) == 3 and before < set(ids)
+    assert len(json.loads((out / "results.json").read_text())["benchmarks"]) == 9
 
 
 def test_ray_gives_the_local_executors_figures(both_runs):
@@ -154,7 +91,7 @@ def test_ray_gives_the_local_executors_figures(both_runs):
                                              b["extra_info"].get("test_accuracy"))
                 for b in doc["benchmarks"] if b["group"] in ("infer", "accuracy")}
 
-    assert len({case_id for case_id in figures(local)}) == 4
+    assert len({case_id for case_id in figures(local)}) == 3
     assert figures(ray_out) == figures(local)
     assert ray_out["machine_info"]["tradeoff_bench"]["procedure"]["executor"] == "ray"
 
@@ -170,13 +107,11 @@ def test_two_fingerprints_are_two_groups_and_never_compared(both_runs, tmp_path)
     report = (ray_out / "report.md").read_text()
     assert "Fingerprint groups" in report and report.count("(fingerprint ") >= 2
     proc = run_cli("compare", local / "results.json", ray_out / "results.json", "--markdown", tmp_path / "c.md")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr  # 1: a same-fingerprint timing moved on a busy box
     table = (tmp_path / "c.md").read_text()
     other = {c["case_id"] for c in journal_cases(ray_out) if c["node"]["fingerprint"] not in local_fp}
-    for line in table.splitlines():
-        case_id = line.split("|")[1].strip() if line.startswith("|") else ""
-        if case_id in other:
-            assert "not compared: measured on fingerprint" in line
+    rows = [line for line in table.splitlines() if line.split("|")[1:2] and line.split("|")[1].strip() in other]
+    assert other and rows and all("not compared: measured on fingerprint" in line for line in rows)
 
 
 def start_run(plan, out, address, *extra) -> subprocess.Popen:
@@ -200,11 +135,11 @@ def case_workers(case_id: str) -> list[int]:
     return ray_pids(f"ray::tradeoff-bench {case_id}")
 
 
-def test_a_killed_worker_is_retried_once_then_an_error(cluster, plan, tmp_path):
+def test_a_killed_worker_is_retried_once_then_an_error(ray_cluster, plan, tmp_path):
     """The worker of one case is killed twice (error, with Ray's reason), of another once (retried, ok);
     the other cases finish and every case is journaled once."""
     out = tmp_path / "out"
-    proc = start_run(plan, out, cluster)
+    proc = start_run(plan, out, ray_cluster)
     twice, once = "conv-d1-w16-adam-lr0.001-constant-digits-cpu-b64-e1-s0-t1", \
         "dense-d1-w16-sgd-lr0.05-constant-digits-cpu-b64-e1-s0-t1"
     kills = {twice: 2, once: 1}
@@ -223,7 +158,7 @@ def test_a_killed_worker_is_retried_once_then_an_error(cluster, plan, tmp_path):
     assert not any(kills.values()), f"cases finished before their workers could be killed: {kills}"
     assert proc.returncode == 1, stderr  # one case ended in error
     cases = journal_cases(out)
-    assert sorted(c["case_id"] for c in cases) == sorted({c["case_id"] for c in cases}) and len(cases) == 4
+    assert sorted(c["case_id"] for c in cases) == sorted({c["case_id"] for c in cases}) and len(cases) == 3
     status = {c["case_id"]: (c["status"], c["reason"]) for c in cases}
     assert status[twice][0] == "error" and "tried 2 times" in status[twice][1], status[twice]
     assert all(s == "ok" for case_id, (s, _) in status.items() if case_id != twice), status

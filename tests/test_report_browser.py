@@ -23,6 +23,7 @@ import pytest
 
 from suite.report.build import write_report
 from suite.results import load_run
+from tests.conftest import in_ci
 from tests.test_report import FIXTURE
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -130,8 +131,8 @@ def problems(events: list[dict], page_url: str) -> list[str]:
     return found
 
 
-# Under CI (CI=true) the browser must be there (.ci/run installs it): the test fails rather than skip.
-@pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true",
+# Under CI (in_ci()) the browser must be there (.ci/run installs it): the test fails rather than skip.
+@pytest.mark.skipif(CHROMIUM is None and not in_ci(),
                     reason="chromium is not installed (Debian: apt-get install chromium)")
 def test_index_html_renders_in_headless_chromium(tmp_path):
     page = write_report([load_run(FIXTURE)], tmp_path / "report", ["html"])[0]

@@ -51,7 +51,8 @@ def test_merge_joins_parts_and_refuses_mismatches(tmp_path, capsys):
     assert not (tmp_path / "x.json").exists()
 
 
-def test_run_shards_then_merge_end_to_end(tiny_plan, tmp_path):
+def test_run_shards_then_merge_end_to_end(tiny_plan, tmp_path, capsys):
+    """Each shard a process of its own, as on CI; the merge in this process."""
     for k in (1, 2):
         proc = run_cli("run", "--plan", tiny_plan, "--set", "epochs=1", "--shard", f"{k}/2",
                        "--out", tmp_path / f"s{k}")
@@ -59,13 +60,13 @@ def test_run_shards_then_merge_end_to_end(tiny_plan, tmp_path):
     parts = [json.loads((tmp_path / f"s{k}" / "results.json").read_text()) for k in (1, 2)]
     assert [len({b["extra_info"]["case_id"] for b in p["benchmarks"]}) for p in parts] == [1, 1]
     assert [p["tradeoff_bench"]["shard"] for p in parts] == ["1/2", "2/2"]
-    alone = run_cli("merge", tmp_path / "s2" / "results.json", "--out", tmp_path / "half.json")
-    assert alone.returncode == 2 and "missing shard 1/2: 1 of 2 parts given" in alone.stderr
-    proc = run_cli("merge", tmp_path / "s1" / "results.json", tmp_path / "s2" / "results.json",
-                   "--out", tmp_path / "all.json")
-    assert proc.returncode == 0, proc.stderr
+    assert main(["merge", str(tmp_path / "s2" / "results.json"), "--out", str(tmp_path / "half.json")]) == 2
+    assert "missing shard 1/2: 1 of 2 parts given" in capsys.readouterr().err
+    assert main(["merge", str(tmp_path / "s1" / "results.json"), str(tmp_path / "s2" / "results.json"),
+                 "--out", str(tmp_path / "all.json")]) == 0
     assert sorted(c.case_id.split("-")[0] for c in load_run(tmp_path / "all.json").cases) == ["conv", "dense"]
-    assert run_cli("run", "--plan", tiny_plan, "--shard", "3/2").returncode == 2
+    assert main(["run", "--plan", str(tiny_plan), "--shard", "3/2", "--out", str(tmp_path / "bad")]) == 2
+    assert "expected K/N with 1 <= K <= N" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
 def test_merge_requires_every_shard_unless_forced_and_names_the_missing(tmp_path, capsys):

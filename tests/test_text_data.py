@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from suite.cases import Case
+from suite.cli import main
 from suite.data import load_dataset, validation_split
 from suite.errors import ConfigError
 from suite.workloads.text import TASK, check_language_model, load_text_corpus
-from tests.conftest import run_cli
 
 LM = dict(model="transformer", dataset="tinyshakespeare", depth=1, width=16, heads=2, context=8, batch_size=4)
 
@@ -82,12 +82,12 @@ def test_missing_file_and_short_text_name_the_problem(tmp_path):
         corpus.for_case(Case(**LM))
 
 
-def test_a_text_too_short_for_the_context_exits_2_before_training(tmp_path):
+def test_a_text_too_short_for_the_context_exits_2_before_training(tmp_path, capsys):
     (tmp_path / "tinyshakespeare").mkdir()
     (tmp_path / "tinyshakespeare" / "input.txt").write_text("Now is the winter of our discontent\n" * 3)
     plan = tmp_path / "lm.toml"
     plan.write_text('[base]\nmodel = "transformer"\ndataset = "tinyshakespeare"\ncontext = 64\nsteps = 2\n')
-    result = run_cli("run", "--plan", plan, "--data-dir", tmp_path, "--out", tmp_path / "out")
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.count("\n") == 1 and "too short for one window of context 64 (needs 65)" in result.stderr
+    assert main(["run", "--plan", str(plan), "--data-dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "too short for one window of context 64 (needs 65)" in err
     assert not (tmp_path / "out" / "cases.jsonl").exists()

@@ -15,7 +15,7 @@ def test_huge_learning_rate_diverges_and_is_recorded():
 
 
 def test_same_seed_same_figures():
-    case = Case(model="conv", depth=1, epochs=2)
+    case = Case(model="conv", depth=1, width=8, epochs=2)
     _, first = train_for_accuracy(prepare(case))
     _, second = train_for_accuracy(prepare(case))
     assert first.test_accuracy == second.test_accuracy and first.test_loss == second.test_loss
