@@ -348,22 +348,29 @@ def finite_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and _is_scalar(value)
 
 
+def _label(name: str) -> str:
+    """A metric's name for a one-line message: as it is when printable, else its repr (a name holding a newline
+    must not break the line)."""
+    return name if name.isprintable() else shown(name)
+
+
 def metric_problem(metrics: dict) -> str | None:
     """What is wrong with the first bad metric ("train_samples_per_s must be ..."), or None when every metric is
     a finite number or null (text under TEXT_SUFFIXES, true/false in FLAG_METRICS, `history` a list of objects
     of finite numbers or nulls, and so `finetune_history`)."""
     for key, value in metrics.items():
+        label = _label(key)
         if key in HISTORY_KEYS:
             if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
-                return f"{key} must be a list of objects, got {_shown(value)}"
+                return f"{label} must be a list of objects, got {_shown(value)}"
             for index, entry in enumerate(value):
                 for name, inner in entry.items():
                     if not (inner is None or finite_number(inner)):
-                        return f"{key}[{index}].{name} must be a finite number or null, got {_shown(inner)}"
+                        return f"{label}[{index}].{_label(name)} must be a finite number or null, got {_shown(inner)}"
             continue
         if key in RAW_SAMPLES:
             if not isinstance(value, list) or not all(finite_number(v) for v in value):
-                return f"{key} must be a list of finite numbers, got {_shown(value)}"
+                return f"{label} must be a list of finite numbers, got {_shown(value)}"
             continue
         if key.endswith(TEXT_SUFFIXES):
             ok, expected = value is None or isinstance(value, str), "a string or null"
@@ -372,7 +379,7 @@ def metric_problem(metrics: dict) -> str | None:
         else:
             ok, expected = value is None or finite_number(value), "a finite number or null"
         if not ok:
-            return f"{key} must be {expected}, got {_shown(value)}"
+            return f"{label} must be {expected}, got {_shown(value)}"
     return None
 
 

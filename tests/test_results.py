@@ -58,3 +58,12 @@ def test_non_finite_numbers_are_refused_when_writing(tmp_path):
     assert not (tmp_path / "r.json").exists() and not list(tmp_path.iterdir())  # no temporary file left
     write_json_atomic(tmp_path / "r.json", {"x": 1.5, "n": [1, 2]})
     assert json.loads((tmp_path / "r.json").read_text()) == {"x": 1.5, "n": [1, 2]}
+
+
+def test_a_metric_name_holding_a_newline_gives_a_one_line_problem():
+    """Found by the journal fuzzer: a metric named "\\n" broke the one-line error in two."""
+    from suite.results import metric_problem
+
+    problem = metric_problem({"\n": "x"})
+    assert problem == "'\\n' must be a finite number or null, got 'x'"
+    assert metric_problem({"history": [{"a\nb": "x"}]}) == "history[0].'a\\nb' must be a finite number or null, got 'x'"
