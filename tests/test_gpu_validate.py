@@ -298,9 +298,12 @@ def test_gpu_plan_summary_rows_and_exit_status():
     m = {"train_tokens_per_s": 400_000.0, "train_samples_per_s": 390.6, "train_mfu": 0.42,
          "mfu_ceiling_key": "cuda-bf16", "mfu_ceiling_gflops": 790_000.0, "nanogpt_train_flops_per_token": 800e6,
          "val_loss": 1.4712, "time_to_target_s": 95.2, "steps_to_target": 3750}
-    ok = CaseResult("lm", {}, "ok", "", m)
-    assert gpu_plan.summary_row("a", ok, 120.4) == ["a", "lm", "ok", "400,000 tok/s", "42.0% of cuda-bf16", "40.5%",
-                                                   "1.471", "95 s (3750 steps)", "120"]
+    case = {"model": "transformer", "precision": "bf16", "compile": "default", "matmul_precision": "high",
+            "batch_size": 8}
+    ok = CaseResult("lm", case, "ok", "", m)
+    assert gpu_plan.summary_row("a", ok, 120.4) == [
+        "a", "transformer bf16+tf32+compile-default b8", "ok", "400,000 tok/s", "42.0% of cuda-bf16", "40.5%",
+        "1.471", "95 s (3750 steps)", "120"]
     missed = CaseResult("lm", {}, "ok", "", {**m, "time_to_target_s": None})
     assert gpu_plan.summary_row("a", missed, 1.0)[7] == "not reached"
     skipped = CaseResult("x", {}, "skipped", "optional dataset not available")

@@ -90,7 +90,8 @@ def test_cpu_flop_counter_misses_sdpa_so_the_formula_adds_it():
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"dataset": "digits"}, "model 'transformer' needs a text dataset (tinyshakespeare, random-tokens), got dataset 'digits'"),
+    ({"dataset": "digits"},
+     "model 'transformer' needs a text dataset (tinyshakespeare, random-tokens), got dataset 'digits'"),
     ({"model": "conv"}, "dataset 'tinyshakespeare' is text: it needs model 'transformer', got 'conv'"),
     ({"heads": 3}, "field 'width' (128) must be a multiple of 'heads' (3)"),
     ({"context": 0}, "field 'context' must be an integer >= 1, got 0"),

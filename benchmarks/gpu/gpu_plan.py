@@ -38,7 +38,7 @@ def parse_args(argv):
     parser.add_argument("--out", default="reports/gpu-plan", help="output directory (default reports/gpu-plan)")
     parser.add_argument("--budget-s", type=float, default=600.0, help="no case starts after this (default 600)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override a field of every part's base (repeatable)")
+                        help="override a field of every selected case (repeatable)")
     args = parser.parse_args(argv)
     if args.budget_s <= 0:
         parser.error(f"--budget-s must be positive, got {args.budget_s:g}")
@@ -54,6 +54,17 @@ def _override(text: str) -> tuple:
     if not sep:
         raise ConfigError(f"--set {text!r}: expected FIELD=VALUE")
     return field, parse_value(field, value)
+
+
+def label(case: dict) -> str:
+    """A short name for a case in the table (the full id is in the results JSON): its precision, TF32, compile,
+    channels_last and batch size."""
+    if not case:
+        return "-"
+    text = case.get("precision", "fp32") + ("+tf32" if case.get("matmul_precision") == "high" else "")
+    text += f"+compile-{case['compile']}" if case.get("compile", "none") != "none" else ""
+    text += "+channels_last" if case.get("memory_format") == "channels_last" else ""
+    return f"{case.get('model')} {text} b{case.get('batch_size')}"
 
 
 def _pct(value) -> str:
@@ -78,7 +89,7 @@ def summary_row(part: str, result, seconds: float | None) -> list[str]:
             f"{m['time_to_target_s']:.0f} s ({m.get('steps_to_target')} steps)"
     else:
         target = "-"
-    return [part, result.case_id, result.status if result.status == "ok" else f"{result.status}: {result.reason}",
+    return [part, label(result.case), result.status if result.status == "ok" else f"{result.status}: {result.reason}",
             throughput, mfu, _pct(nanogpt), "-" if loss is None else f"{loss:.3f}", target,
             "-" if seconds is None else f"{seconds:.0f}"]
 
@@ -113,20 +124,20 @@ def main(argv=None) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     try:
         overrides = dict(_override(text) for text in args.set)
-        plan = load_plan(args.plan, overrides, data_dir=data_dir)
+        plan = load_plan(args.plan, data_dir=data_dir)
         parts = args.part or [name for name, _ in plan.parts]
-        selected = [(part, case) for part in parts for case in plan.part_cases(part)]
+        selected = [(part, case.replace(**overrides)) for part in parts for case in plan.part_cases(part)]
     except ConfigError as exc:
         print(f"gpu_plan: {exc}", file=sys.stderr)
         return 2
-    runnable, skipped = available_cases(plan, data_dir, False)
-    missing = {r.case_id: r for r in skipped}
+    _, skipped = available_cases(plan, data_dir, False)
+    missing = {r.case["dataset"]: r.reason for r in skipped}
     info, out = machine_info(), Path(args.out)
     results, rows = [], []
     for index, (part, case) in enumerate(selected, 1):
         started = time.perf_counter()
-        if case.id in missing:
-            result = missing[case.id]
+        if case.dataset in missing:
+            result = CaseResult(case.id, case.as_dict(), "skipped", missing[case.dataset])
         elif started - begin > args.budget_s:
             result = CaseResult(case.id, case.as_dict(), "skipped", BUDGET_NOT_RUN)
         else:
