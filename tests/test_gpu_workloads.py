@@ -146,3 +146,10 @@ def test_dataset_if_present_takes_cifar10_when_its_batches_load(tmp_path):
 def test_bad_parts_are_refused_naming_the_valid_choices(doc, message):
     with pytest.raises(ConfigError, match=message):
         expand_plan(doc, "p")
+
+
+def test_nanogpt_flops_ride_in_the_results_beside_the_suites():
+    from suite.results import group_metrics
+
+    counted = {"train_flops_per_token": 873_529_344, "nanogpt_train_flops_per_token": 854_000_000}
+    assert group_metrics(counted, "infer") == counted
