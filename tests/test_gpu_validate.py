@@ -1,4 +1,4 @@
-"""benchmarks/gpu/validate.py: the command on a machine without CUDA (every CUDA check skipped, exit 0),
+"""benchmarks/gpu/validate.py: the command on a machine without CUDA (every CUDA check skipped, exit 3),
 and its pure parts with fakes: power integration and sampling, datasheet peaks, the rules, the table,
 the plan verdicts and the lever ratios."""
 
