@@ -26,7 +26,7 @@ CHOICES = {
     "dataset": DATASETS,
     "device": DEVICES,
     "eval_split": EVAL_SPLITS,
-    **LEVER_CHOICES,  # precision, compile, memory_format, quantization
+    **LEVER_CHOICES,  # precision, compile, memory_format, quantization, matmul_precision
 }
 
 
@@ -59,6 +59,8 @@ class Case:
     threads: int | None = None  # CPU intra-op threads; None: torch's default
     world_size: int = 1  # data-parallel ranks (DistributedDataParallel)
     deterministic: bool = False  # torch.use_deterministic_algorithms(True) for the case: a lever with a cost
+    matmul_precision: str = "highest"  # "high": TF32 for float32 matmuls on CUDA, set for the case and restored
+    fused: bool = False  # adam/adamw: torch.optim's fused implementation
     # The transformer family (suite/workloads/transformer.py); null for every other model.
     heads: int | None = None  # attention heads (width must be a multiple)
     context: int | None = None  # sequence length in tokens

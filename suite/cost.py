@@ -76,12 +76,17 @@ def ceiling_precision(case, device: torch.device) -> str:
     """The ceiling that matches how a case computes: its `precision` (fp32 for a case without one), except
     fp32 on CUDA with TF32 on for the kind of op that carries the model's FLOPs, which is `tf32`: cuDNN
     convolutions for the conv models (torch.backends.cudnn.allow_tf32, on by default), cuBLAS matmuls for
-    the others (torch.backends.cuda.matmul.allow_tf32, off by default)."""
-    precision = case.as_dict().get("precision", "fp32")
+    the others (the case's `matmul_precision`: "high" is TF32; a case without the field, the setting in force)."""
+    fields = case.as_dict()
+    precision = fields.get("precision", "fp32")
     if precision != "fp32" or device.type != "cuda":
         return precision
-    conv = case.as_dict().get("model") in CONV_MODELS
-    tf32 = torch.backends.cudnn.allow_tf32 if conv else torch.backends.cuda.matmul.allow_tf32
+    if fields.get("model") in CONV_MODELS:
+        tf32 = torch.backends.cudnn.allow_tf32
+    elif "matmul_precision" in fields:
+        tf32 = fields["matmul_precision"] == "high"
+    else:
+        tf32 = torch.backends.cuda.matmul.allow_tf32
     return "tf32" if tf32 else "fp32"
 
 

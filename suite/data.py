@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from suite.errors import ConfigError
-from suite.workloads import plugins
+from suite.workloads import images, plugins
 from suite.workloads.text import TEXT_DATASETS
 
 DATASETS = {
@@ -34,6 +34,10 @@ DATASETS = {
     "stratified 8,000 / 2,000",
     "fashion-mnist": "Fashion-MNIST 28x28 from IDX files, same layout and rules as mnist",
     "synthetic": "random 1x28x28 tensors, 10 classes, 4,096 train / 1,024 test: for speed only",
+    "cifar10": "CIFAR-10 3x32x32 from the python batches (cifar-10-batches-py/) in --data-dir: 50,000 train / "
+    "10,000 test",
+    "synthetic-rgb32": "seeded learnable 3x32x32 images, 10 classes (a smooth pattern per class under strong noise), "
+    "16,384 train / 4,096 test: CIFAR-10's shape without a download",
     **TEXT_DATASETS,  # suite/workloads/text.py
 }
 DATA_ENV = "TRADEOFF_BENCH_DATA"
@@ -262,6 +266,8 @@ LOADERS = {
     "mnist": functools.partial(load_idx_dataset, "mnist"),
     "fashion-mnist": functools.partial(load_idx_dataset, "fashion-mnist"),
     "synthetic": lambda data_dir, download: synthetic_dataset(),
+    "cifar10": images.load_cifar10,
+    "synthetic-rgb32": lambda data_dir, download: images.synthetic_rgb32(),
     **{name: functools.partial(_load_text, name) for name in TEXT_DATASETS},
 }
 DATASETS.update(plugins.registered("dataset", exclude=LOADERS))  # names that installed plug-ins register

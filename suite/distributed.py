@@ -36,6 +36,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from suite.precision import case_matmul_precision
+
 
 @dataclass
 class DistributedRun:
@@ -100,7 +102,8 @@ def _worker(rank, world_size, case, data_dir, rounds, threads, train_budget, fol
         print(f"simulated abort of rank {rank} in attempt {attempt}", file=sys.stderr, flush=True)
         os.abort()
     try:
-        result = _measure(rank, world_size, case, data_dir, rounds, train_budget, prepare)
+        with case_matmul_precision(case):  # the rank's own process: the case's TF32 setting is set here too
+            result = _measure(rank, world_size, case, data_dir, rounds, train_budget, prepare)
         if rank == 0:
             torch.save(asdict(result), Path(folder) / "rank0.pt")
         dist.barrier()  # every rank is done with every collective before any rank tears the group down

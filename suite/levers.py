@@ -16,7 +16,7 @@ from suite import compilation, compression, distributed, precision
 from suite.devices import availability as device_availability
 from suite.errors import ConfigError, shown
 from suite.models import BUILDERS
-from suite.optim import OPTIMIZERS
+from suite.optim import OPTIMIZERS, fused_availability
 
 MEMORY_FORMATS = {
     "contiguous": "NCHW tensors (torch.contiguous_format)",
@@ -27,6 +27,7 @@ LEVER_CHOICES = {
     "compile": compilation.COMPILE_MODES,
     "memory_format": MEMORY_FORMATS,
     "quantization": compression.QUANTIZATIONS,
+    "matmul_precision": precision.MATMUL_PRECISIONS,
 }
 CONV_MODELS = ("conv", "seed-cnn", "resnet")
 
@@ -58,6 +59,7 @@ def validate(case) -> None:
 def id_parts(case) -> list[str]:
     """Id fragments for the levers that differ from their defaults (an all-default case adds none)."""
     parts = [case.precision] if case.precision != "fp32" else []
+    parts += ["tf32"] if case.matmul_precision == "high" else []
     parts += [f"compile-{case.compile}"] if case.compile != "none" else []
     parts += ["cl"] if case.memory_format == "channels_last" else []
     parts += [case.quantization] if case.quantization != "none" else []
@@ -80,7 +82,8 @@ def determinism_availability(case) -> tuple[bool, str]:
 def availability(case) -> tuple[bool, str]:
     """(True, "") when the case's device and every lever it uses can run here, else the first reason."""
     for ok, reason in (device_availability(case.device), determinism_availability(case),
-                       precision.availability(case.precision, case.device),
+                       precision.availability(case.precision, case.device, case.matmul_precision),
+                       fused_availability(case),
                        compilation.availability(case.compile, case.device),
                        compression.availability(case.quantization, case.device),
                        distributed.availability(case.world_size, case.device)):
@@ -102,11 +105,11 @@ def intra_op_threads(threads: int | None):
 
 
 def with_case_threads(measure):
-    """Decorate `measure(case, ...)` to run under the case's intra-op thread count."""
+    """Decorate `measure(case, ...)` to run under the case's intra-op thread count and matmul precision."""
 
     @functools.wraps(measure)
     def wrapped(case, *args, **kwargs):
-        with intra_op_threads(case.threads):
+        with intra_op_threads(case.threads), precision.case_matmul_precision(case):
             return measure(case, *args, **kwargs)
 
     return wrapped

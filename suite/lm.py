@@ -49,7 +49,16 @@ def flop_metrics(model: torch.nn.Module, x: torch.Tensor, counted: dict) -> dict
     forward, train = counted["flops_per_sample"] + added, counted["train_flops_per_sample"] + 3 * added
     return {"flops_per_sample": forward, "train_flops_per_sample": train, "flops_per_token": forward // length,
             "train_flops_per_token": train // length, "attention_flops_per_token": attention // length,
-            "attention_flops_source": ATTENTION_BY_FORMULA if added else ATTENTION_COUNTED}
+            "attention_flops_source": ATTENTION_BY_FORMULA if added else ATTENTION_COUNTED,
+            "nanogpt_train_flops_per_token": nanogpt_flops_per_token(net)}
+
+
+def nanogpt_flops_per_token(net) -> int:
+    """Training FLOPs per token as nanoGPT's estimate_mfu (model.py) counts them, printed beside the suite's own
+    count: 6 N + 12 L H Q T, N the parameters without the position embedding (its get_num_params), L blocks,
+    H Q the width and T the context (the full context, whatever length a window has)."""
+    params = sum(p.numel() for p in net.parameters()) - net.position.weight.numel()
+    return 6 * params + 12 * net.depth * net.width * net.context
 
 
 def derived_metrics(data, metrics: dict) -> dict:

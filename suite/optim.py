@@ -21,6 +21,7 @@ class OptimizerSpec:
     build: Callable  # (params, lr, weight_decay) -> torch.optim.Optimizer
     full_batch: bool = False  # one update per epoch over the whole training set
     betas: bool = False  # has Adam's (beta1, beta2): the `beta2` field applies
+    fusable: bool = False  # torch.optim has a fused implementation (`fused=True`): the `fused` field applies
 
 
 OPTIMIZERS = {
@@ -39,10 +40,10 @@ OPTIMIZERS = {
         "RMSprop (alpha 0.99)", 1e-3, lambda p, lr, wd: torch.optim.RMSprop(p, lr=lr, weight_decay=wd)),
     "adam": OptimizerSpec(
         "Adam (betas 0.9, 0.999); weight_decay is an L2 term in the gradient", 1e-3,
-        lambda p, lr, wd: torch.optim.Adam(p, lr=lr, weight_decay=wd), betas=True),
+        lambda p, lr, wd, **kw: torch.optim.Adam(p, lr=lr, weight_decay=wd, **kw), betas=True, fusable=True),
     "adamw": OptimizerSpec(
-        "AdamW: decoupled weight decay", 1e-3, lambda p, lr, wd: torch.optim.AdamW(p, lr=lr, weight_decay=wd),
-        betas=True),
+        "AdamW: decoupled weight decay", 1e-3,
+        lambda p, lr, wd, **kw: torch.optim.AdamW(p, lr=lr, weight_decay=wd, **kw), betas=True, fusable=True),
 }
 
 # Schedules are stepped once per epoch (per evaluation interval under a steps budget); each builder takes
@@ -64,9 +65,11 @@ SCHEDULES = {
 
 def build_optimizer(case, model: torch.nn.Module) -> torch.optim.Optimizer:
     """The case's optimizer over the model's parameters, with its lr and weight decay (on every parameter, or
-    with decay_2d_only on the matrices alone), and its beta2 where set."""
+    with decay_2d_only on the matrices alone), its beta2 where set, and torch.optim's fused implementation
+    (one kernel for the whole update) when `fused`."""
+    extra = {"fused": True} if case.fused else {}
     optimizer = OPTIMIZERS[case.optimizer].build(parameter_groups(model, case.weight_decay, case.decay_2d_only),
-                                                 case.lr, case.weight_decay)
+                                                 case.lr, case.weight_decay, **extra)
     if case.beta2 is not None:
         for group in optimizer.param_groups:
             group["betas"] = (group["betas"][0], case.beta2)
@@ -115,6 +118,12 @@ def validate_recipe(case) -> None:
         object.__setattr__(case, "decay_2d_only", False)
     if case.grad_clip is not None and (_not_number(case.grad_clip) or case.grad_clip <= 0):
         raise ConfigError(f"field 'grad_clip' must be a number > 0 (the largest gradient norm), got {case.grad_clip!r}")
+    if not isinstance(case.fused, bool):
+        raise ConfigError(f"field 'fused' must be true or false, got {case.fused!r}")
+    if case.fused and not OPTIMIZERS[case.optimizer].fusable:
+        fusable = ", ".join(name for name, spec in OPTIMIZERS.items() if spec.fusable)
+        raise ConfigError(f"field 'fused' applies to optimizers {fusable} (torch.optim's fused implementation), "
+                          f"got optimizer {case.optimizer!r}")
     if not OPTIMIZERS[case.optimizer].betas:
         object.__setattr__(case, "beta2", None)
     if case.beta2 is not None and (_not_number(case.beta2) or not 0 <= case.beta2 < 1):
@@ -136,6 +145,19 @@ def validate_recipe(case) -> None:
     object.__setattr__(case, "min_lr", float(floor))
 
 
+def fused_availability(case) -> tuple[bool, str]:
+    """(True, "") unless the case asks for the fused optimizer on a device torch.optim has no fused kernels for."""
+    if not case.fused:
+        return True, ""
+    from torch.optim.optimizer import _get_fused_kernels_supported_devices
+
+    devices = _get_fused_kernels_supported_devices()
+    if case.device in devices:
+        return True, ""
+    return False, f"fused {case.optimizer} has no kernels for device {case.device} in this torch " \
+                  f"(supported: {', '.join(devices)})"
+
+
 def _not_number(value) -> bool:
     return isinstance(value, bool) or not isinstance(value, (int, float)) or value != value
 
@@ -143,7 +165,7 @@ def _not_number(value) -> bool:
 def recipe_id_parts(case) -> dict[str, list[str]]:
     """Id fragments of the recipe fields that are set, keyed by the id part they follow (lr, schedule, wd)."""
     return {
-        "lr": [f"beta2-{case.beta2:g}"] if case.beta2 is not None else [],
+        "lr": ([f"beta2-{case.beta2:g}"] if case.beta2 is not None else []) + (["fused"] if case.fused else []),
         "schedule": [f"wu{case.warmup_steps}", f"min{case.min_lr:g}"] if case.schedule == PER_STEP else [],
         "wd": (["decay2d"] if case.decay_2d_only else []) + ([f"clip{case.grad_clip:g}"] if case.grad_clip else []),
     }

@@ -12,6 +12,11 @@
     optional_datasets = [...]    cases on these datasets are skipped, not failed, when their files are absent
     dataset_with_data_dir = "mnist"  the base's dataset when a data directory is given (--data-dir or
                                  $TRADEOFF_BENCH_DATA) and --set names no dataset; the base's own otherwise
+    [[part]]                     a plan of several workloads: each part has a `name`, its own [part.base] (on top
+                                 of the plan's [base]), [part.matrix], [part.sweep] and [[part.exclude]], and may
+                                 say `dataset_if_present = "cifar10"`: its base's dataset when that dataset loads
+                                 from the data directory (and --set names no dataset). The parts' cases follow
+                                 each other in order; Plan.parts names each part's case ids.
 
 Missing fields take the Case defaults. Duplicate cases (same id) are kept once, the base first.
 A plan is counted before it is expanded: more than MAX_CASES cases (raise the limit with `run --max-cases`)
@@ -34,7 +39,8 @@ from suite.fileio import read_bytes_capped
 from suite.study import STUDY_KEYS, Tuning, expand_study, parse_study
 
 PLAN_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "plans"
-PLAN_KEYS = ("description", "base", "matrix", "sweep", "exclude", *STUDY_KEYS)
+PLAN_KEYS = ("description", "base", "matrix", "sweep", "exclude", "part", *STUDY_KEYS)
+PART_KEYS = ("name", "description", "base", "matrix", "sweep", "exclude", "dataset_if_present")
 MAX_CASES = 10_000  # a plan above this is almost surely a mistake (the full plan has 346 cases)
 MAX_PLAN_BYTES = 2**20
 
@@ -50,6 +56,15 @@ class Plan:
     seeds: int = 1
     tuning: Tuning | None = None  # cases holds its trials; suite.study.final_cases gives the second pass
     optional_datasets: tuple[str, ...] = ()
+    parts: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (part name, its case ids) of a plan made of parts
+
+    def part_cases(self, name: str) -> list[Case]:
+        """The cases of the part `name` (ConfigError naming the parts when there is no such part)."""
+        ids = dict(self.parts).get(name)
+        if ids is None:
+            raise ConfigError(f"plan {self.name!r} has no part {shown(name)}; valid parts: "
+                              f"{', '.join(n for n, _ in self.parts) or 'none'}")
+        return [case for case in self.cases if case.id in ids]
 
 
 def plan_names() -> list[str]:
@@ -89,7 +104,25 @@ def load_plan(name_or_path: str, overrides: dict | None = None, data_dir=None, m
                               f"{', '.join(CHOICES['dataset'])}")
         if resolve_data_dir(data_dir) is not None and "dataset" not in (overrides or {}):
             overrides = {**(overrides or {}), "dataset": preferred}
+    for part in doc.get("part", []) if isinstance(doc.get("part"), list) else []:
+        wanted = part.pop("dataset_if_present", None) if isinstance(part, dict) else None
+        if wanted is not None and "dataset" not in (overrides or {}) and _loads(wanted, data_dir, where):
+            part["base"] = {**part.get("base", {}), "dataset": wanted}
     return expand_plan(doc, path.stem, overrides, where=where, max_cases=max_cases)
+
+
+def _loads(dataset, data_dir, where: str) -> bool:
+    """Whether a built-in dataset loads from the data directory (a part's dataset_if_present)."""
+    from suite.data import load_dataset
+
+    if not isinstance(dataset, str) or dataset not in CHOICES["dataset"]:
+        raise ConfigError(f"{where}: dataset_if_present {shown(dataset)}; valid choices: "
+                          f"{', '.join(CHOICES['dataset'])}")
+    try:
+        load_dataset(dataset, data_dir)
+    except ConfigError:
+        return False
+    return True
 
 
 def _table(doc: dict, key: str, where: str, kind=dict):
@@ -106,7 +139,51 @@ def expand_plan(doc: dict, name: str, overrides: dict | None = None, where: str 
     unknown = sorted(set(doc) - set(PLAN_KEYS))
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(PLAN_KEYS)}")
-    base_fields = {**_table(doc, "base", where), **(overrides or {})}
+    study = parse_study(doc, where, list(CHOICES["optimizer"]), list(CHOICES["dataset"]))
+    groups = _parts(doc, where) if "part" in doc else [("", doc)]
+    base = {**_table(doc, "base", where), **(overrides or {})}
+    tables = []
+    for part_name, part in groups:
+        at = f"{where} part {part_name!r}" if part_name else where
+        tables.append((part_name, at, {**base, **_table(part, "base", at), **(overrides or {})},
+                       *_checked_tables(part, at)))
+    check_size(sum(count_cases(table[3], table[4], study) for table in tables), max_cases or MAX_CASES, where)
+    cases, parts = {}, []
+    for part_name, at, base_fields, matrix, sweep, excludes in tables:
+        made = _expand(base_fields, matrix, sweep, excludes, study, at)
+        parts.append((part_name, tuple(made)))
+        for case in made.values():
+            cases.setdefault(case.id, case)
+    expanded = expand_study(cases.values(), study["seeds"], study["tuning"])
+    description = doc.get("description", "")
+    return Plan(name, description if isinstance(description, str) else str(description), next(iter(cases.values())),
+                expanded, study["seeds"], study["tuning"], study["optional_datasets"],
+                tuple(parts) if "part" in doc else ())
+
+
+def _parts(doc: dict, where: str) -> list[tuple[str, dict]]:
+    """(name, table) of each [[part]], their keys checked and their names unique."""
+    parts = _table(doc, "part", where, list)
+    if not parts:
+        raise ConfigError(f"{where}: [[part]] must hold at least one table")
+    if any(key in doc for key in ("matrix", "sweep", "exclude")):
+        raise ConfigError(f"{where}: a plan of [[part]]s keeps [matrix], [sweep] and [[exclude]] inside each part")
+    names = []
+    for part in parts:
+        if not isinstance(part, dict):
+            raise ConfigError(f"{where}: each [[part]] must be a table")
+        unknown = sorted(set(part) - set(PART_KEYS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown [[part]] key {unknown[0]!r}; valid keys: {', '.join(PART_KEYS)}")
+        name = part.get("name")
+        if not isinstance(name, str) or not name or name in names:
+            raise ConfigError(f"{where}: each [[part]] needs a unique name, got {shown(name)}")
+        names.append(name)
+    return [(part["name"], part) for part in parts]
+
+
+def _checked_tables(doc: dict, where: str) -> tuple[dict, dict, list]:
+    """(matrix, sweep, exclusions) of a plan or a part, their keys and values checked."""
     matrix, sweep = _table(doc, "matrix", where), _table(doc, "sweep", where)
     excludes = _table(doc, "exclude", where, list)
     for section, table in (("matrix", matrix), ("sweep", sweep)):
@@ -120,8 +197,11 @@ def expand_plan(doc: dict, name: str, overrides: dict | None = None, where: str 
         if not isinstance(rule, dict) or set(rule) - set(FIELDS):
             raise ConfigError(f"{where}: each [[exclude]] must be a table of case fields; "
                               f"valid fields: {', '.join(FIELDS)}")
-    study = parse_study(doc, where, list(CHOICES["optimizer"]), list(CHOICES["dataset"]))
-    check_size(count_cases(matrix, sweep, study), max_cases or MAX_CASES, where)
+    return matrix, sweep, excludes
+
+
+def _expand(base_fields: dict, matrix: dict, sweep: dict, excludes: list, study: dict, where: str) -> dict:
+    """The cases (by id, the base first) of one base, matrix, sweep and exclusions, each validated."""
     field_sets = [base_fields]
     field_sets += [{**base_fields, **dict(zip(matrix, combo))} for combo in itertools.product(*matrix.values())]
     field_sets += [{**base_fields, key: value} for key, values in sweep.items() for value in values]
@@ -134,11 +214,7 @@ def expand_plan(doc: dict, name: str, overrides: dict | None = None, where: str 
                 cases.setdefault(case.id, case)
     except (ConfigError, TypeError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    expanded = expand_study(cases.values(), study["seeds"], study["tuning"])
-    base = next(iter(cases.values()))
-    description = doc.get("description", "")
-    return Plan(name, description if isinstance(description, str) else str(description), base,
-                expanded, study["seeds"], study["tuning"], study["optional_datasets"])
+    return cases
 
 
 def count_cases(matrix: dict, sweep: dict, study: dict) -> int:

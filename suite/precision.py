@@ -8,6 +8,8 @@ the accuracy and the argmax are computed the same way for every precision.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -17,13 +19,30 @@ PRECISIONS = {
     "fp16": "autocast to float16 with a GradScaler against gradient underflow (CUDA only)",
 }
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# torch.set_float32_matmul_precision's names for what float32 matmuls may use on CUDA: the case field
+# `matmul_precision`, set for the case and restored after it (torch.backends.cuda.matmul.allow_tf32).
+MATMUL_PRECISIONS = {
+    "highest": "float32 matmuls in full fp32 (TF32 off; PyTorch's default)",
+    "high": "float32 matmuls on TF32 tensor cores (10-bit mantissa inputs, fp32 accumulation; CUDA only)",
+}
 
 
-def availability(precision: str, device: str) -> tuple[bool, str]:
-    """(True, "") when the precision can run on the device, else (False, the reason)."""
+def availability(precision: str, device: str, matmul_precision: str = "highest") -> tuple[bool, str]:
+    """(True, "") when the precision and matmul precision can run on the device, else (False, the reason)."""
     if precision == "fp16" and device != "cuda":
         return False, f"fp16 autocast with a GradScaler is CUDA-only in this suite (device {device})"
+    if matmul_precision != "highest" and device != "cuda":
+        return False, f"matmul_precision {matmul_precision!r} (TF32) applies to CUDA only (device {device})"
     return True, ""
+
+
+@contextlib.contextmanager
+def case_matmul_precision(case):
+    """The case's matmul precision on CUDA for the duration, the previous setting restored after."""
+    from suite.ceiling import matmul_tf32
+
+    with matmul_tf32(torch.device(case.device), "tf32" if case.matmul_precision == "high" else "fp32"):
+        yield
 
 
 class Autocast(nn.Module):

@@ -14,8 +14,8 @@ one per group, whose `stats` are pytest-benchmark's own statistics of what that 
                                                              time_to_target_s, epochs_to_target, accuracy_kept
 
 A language model adds train_tokens_per_s (train), flops_per_token, train_flops_per_token,
-attention_flops_per_token and attention_flops_source (infer), val_loss and bits_per_char (accuracy); a steps
-budget has steps_to_target (and `epochs` null in the case).
+attention_flops_per_token, attention_flops_source and nanogpt_train_flops_per_token (infer), val_loss and
+bits_per_char (accuracy); a steps budget has steps_to_target (and `epochs` null in the case).
 
 Every benchmark's extra_info also holds `case` (the Case fields), `case_id`, `plan` and `status`, and
 `node`: where the case was measured ({"fingerprint": ..., "host": ...}, suite/executors/node.py; absent in
@@ -104,7 +104,7 @@ GROUP_KEYS = {
     "train": ("train_samples_per_s", "train_peak_mem", "train_joules", "train_mfu", "compile_seconds",
               "scaling_efficiency", "mfu_ceiling", "train_tokens_per_s", "train_e2e_samples_per_s"),
     "infer": ("infer_", "params", "flops_per_sample", "train_flops_per_sample", "flops_per_token",
-              "train_flops_per_token", "attention_flops"),
+              "train_flops_per_token", "attention_flops", "nanogpt_train_flops"),
     "accuracy": ("test_", "train_seconds", "eval_seconds", "history", "diverged_step", "last_finite_loss",
                  "time_to_target_s", "epochs_to_target", "accuracy_kept", "steps_to_target", "val_loss",
                  "bits_per_char", "finetune_history"),

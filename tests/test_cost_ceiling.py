@@ -186,7 +186,8 @@ def tf32_flags():
 
 @pytest.mark.parametrize(("model", "matmul", "cudnn", "expected"), [
     ("conv", False, True, "tf32"), ("seed-cnn", False, True, "tf32"), ("conv", True, False, "fp32"),
-    ("dense", False, True, "fp32"), ("dense", True, False, "tf32"),
+    ("dense", False, True, "fp32"),
+    ("dense", True, False, "fp32"),  # not the global matmul setting: the case's matmul_precision (highest) decides
 ])
 def test_mfu_ceiling_follows_the_tf32_setting_of_the_model_s_ops(tf32_flags, model, matmul, cudnn, expected):
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
@@ -194,6 +195,8 @@ def test_mfu_ceiling_follows_the_tf32_setting_of_the_model_s_ops(tf32_flags, mod
     assert cost.ceiling_precision(case, torch.device("cuda")) == expected
     assert cost.ceiling_precision(case, CPU) == "fp32"  # TF32 is CUDA's
     assert cost.ceiling_precision(case.replace(precision="bf16"), torch.device("cuda")) == "bf16"
+    if model == "dense":
+        assert cost.ceiling_precision(case.replace(matmul_precision="high"), torch.device("cuda")) == "tf32"
 
 
 def test_mfu_of_a_cuda_conv_case_uses_the_tf32_ceiling(tf32_flags, monkeypatch):

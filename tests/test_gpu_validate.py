@@ -1,9 +1,10 @@
-"""benchmarks/gpu/validate.py: the command on a machine without CUDA (every CUDA check skipped, exit 0),
+"""benchmarks/gpu/validate.py: the command on a machine without CUDA (every CUDA check skipped, exit 3),
 and its pure parts with fakes: power integration and sampling, datasheet peaks, the rules, the table,
 the plan verdicts and the lever ratios."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,11 +13,12 @@ import sys
 import pynvml
 import pytest
 
-from benchmarks.gpu import plan_checks
+from benchmarks.gpu import cuda_checks, gpu_plan, plan_checks
 from benchmarks.gpu.datasheet import datasheet_peak
 from benchmarks.gpu.power import PowerSampler, integrate_power
 from benchmarks.gpu.validate import CHECKS, parse_args
 from benchmarks.gpu.verdicts import NO_CUDA, Check, counts, document, exit_code, ratio_rule, render_table
+from suite.plans import load_plan
 from suite.results import CaseResult
 from tests.conftest import REPO
 
@@ -24,26 +26,27 @@ CUDA_CHECKS = {name for name, _, needs_cuda, _ in CHECKS if needs_cuda}
 CPU_CHECKS = {name for name, _, needs_cuda, _ in CHECKS if not needs_cuda}
 
 
-def test_without_cuda_every_cuda_check_is_skipped_and_the_command_exits_0(tmp_path):
+def test_without_cuda_every_cuda_check_is_skipped_and_the_command_exits_3(tmp_path):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # a GPU machine running the tests behaves as a CPU one
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu" / "validate.py"), "--quick",
                            "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 3, done.stderr  # a skipped check is never a pass
     doc = json.loads((tmp_path / "validation.json").read_text())
     assert {"command", "quick", "cuda", "device", "started_at", "seconds", "budget_s", "finished", "counts", "checks",
             "lever_ratios", "environment"} <= set(doc)
     assert doc["cuda"] is False and doc["device"] is None and doc["quick"] is True and doc["finished"] is True
     checks = {c["name"]: c for c in doc["checks"]}
-    assert set(checks) == CUDA_CHECKS | CPU_CHECKS and len(CUDA_CHECKS) == 14
+    assert set(checks) == CUDA_CHECKS | CPU_CHECKS and len(CUDA_CHECKS) == 16
     for name in CUDA_CHECKS:
         assert (checks[name]["status"], checks[name]["reason"]) == ("skipped", NO_CUDA), name
     expand = checks["plans_expand"]
     assert expand["status"] == "pass" and expand["values"]["quick_cases"] == 8
     assert expand["values"]["levers_cases"] == 21 and expand["values"]["levers_runnable_here"] == 0
+    assert (expand["values"]["gpu_cases"], expand["values"]["gpu-quick_cases"]) == (19, 6)
     assert any("CUDA is not available" in reason for reason in expand["details"]["not runnable here"])
-    assert doc["counts"] == {"pass": 1, "fail": 0, "skipped": 14} and doc["lever_ratios"] == []
+    assert doc["counts"] == {"pass": 1, "fail": 0, "skipped": 16} and doc["lever_ratios"] == []
     assert doc["environment"]["fingerprint"] and doc["environment"]["tf32"].keys() == {"matmul", "cudnn_conv"}
-    assert f"skipped: {NO_CUDA}" in done.stdout and "1 passed, 0 failed, 14 skipped" in done.stdout
+    assert f"skipped: {NO_CUDA}" in done.stdout and "1 passed, 0 failed, 16 skipped" in done.stdout
     assert "| ceiling_bf16" in (tmp_path / "validation.md").read_text()
 
 
@@ -129,7 +132,7 @@ def test_ratio_rule_and_check_verdicts():
     skipped = Check("z", "compares z").skip(NO_CUDA)
     assert (passed.status, failed.status, failed.reason, skipped.status) == ("pass", "fail", "one; two", "skipped")
     assert counts([passed, failed, skipped]) == {"pass": 1, "fail": 1, "skipped": 1}
-    assert exit_code([passed, skipped]) == 0 and exit_code([passed, failed]) == 1
+    assert exit_code([passed]) == 0 and exit_code([passed, skipped]) == 3 and exit_code([skipped, failed]) == 1
 
 
 def test_table_shows_values_and_results():
@@ -152,13 +155,15 @@ def result(case_id, status="ok", reason="", **fields):
     return CaseResult(case_id, case, status, reason)
 
 
-def test_plan_failures_name_each_bad_case_and_the_budget():
+def test_plan_failures_name_each_bad_case_and_the_budget_makes_the_check_unrun():
     results = [result("a"), result("b", "skipped", "quantization is CPU-only"), result("c", "error", "boom"),
                result("d", "skipped"), result("e", "oom", "out of memory")]
-    assert plan_checks.plan_failures(results, ["f", "g"]) == [
-        "c: error (boom)", "e: oom (out of memory)", "d: skipped without a reason",
-        "2 of 7 cases not run: the time budget ran out (--budget-s)"]
-    assert plan_checks.plan_failures(results[:2], []) == []
+    assert plan_checks.plan_failures(results) == [
+        "c: error (boom)", "e: oom (out of memory)", "d: skipped without a reason"]
+    assert plan_checks.conclude_plan(Check("p", ""), results, ["f"]).status == "fail"
+    assert plan_checks.conclude_plan(Check("p", ""), results[:2], []).status == "pass"
+    unrun = plan_checks.conclude_plan(Check("p", ""), results[:2], ["f", "g"])
+    assert (unrun.status, unrun.reason) == ("skipped", "2 of 4 cases not run: the time budget ran out (--budget-s)")
 
 
 def test_compile_cases_run_last_in_plan_order():
@@ -199,3 +204,109 @@ def test_document_is_strict_json_whatever_a_check_measured():
     assert values["ratio"] is None and values["n"] == 3 and values["rate"] == 1.5 and values["pair"] == [1, None]
     assert values["device"].startswith("<object object")
     json.dumps(values, allow_nan=False)
+
+
+# Each check's rules fed a wrong value: the check must fail (and pass on the right one).
+
+def test_environment_rules():
+    good = {"gpu": "NVIDIA H200", "driver": "580", "cuda": "13.0", "memory_mb": 143771, "sm_clock_max_mhz": 1980,
+            "memory_clock_max_mhz": 3201, "fingerprint": "gpu-fp", "cpu_fingerprint": "cpu-fp"}
+    assert cuda_checks.environment_failures(good, "no-gpu-fp") == []
+    assert cuda_checks.environment_failures({**good, "driver": None}, "x") == ["the environment block lacks driver"]
+    assert cuda_checks.environment_failures({**good, "fingerprint": "cpu-fp"}, "x") == [
+        "the fingerprint equals the CPU machine's"]
+    assert cuda_checks.environment_failures(good, "gpu-fp") == ["the GPUs do not enter the fingerprint"]
+
+
+def test_energy_rules():
+    good = {"counter_j": 900.0, "ratio": 1.02, "samples": 60}
+    assert cuda_checks.energy_failures(good) == []
+    assert cuda_checks.energy_failures({**good, "ratio": 1.2}) == ["counter/integrated ratio 1.200 is outside 1 +- 0.1"]
+    assert cuda_checks.energy_failures({**good, "samples": 5}) == ["only 5 power readings in the region"]
+    assert cuda_checks.energy_failures({**good, "counter_j": None}, "no NVML") == ["no NVML"]
+
+
+def test_peak_memory_rules_compare_with_known_sizes_and_nvml():
+    good = {"probe_suite_mb": 768.0, "probe_known_mb": 768.0, "suite_mb": 900.0, "reserved_mb": 1000.0,
+            "nvml_used_growth_mb": 1030.0, "nvml_allowance_mb": 64.0}
+    assert cuda_checks.peak_memory_failures(good) == []
+    assert cuda_checks.peak_memory_failures({**good, "probe_suite_mb": 512.0}) == [
+        "suite peak 512.0 MiB, the tensors total 768 MiB"]  # e.g. a peak that missed a tensor held in the region
+    assert cuda_checks.peak_memory_failures({**good, "suite_mb": 1001.0})[0].startswith("allocated peak 1001.0")
+    assert cuda_checks.peak_memory_failures({**good, "nvml_used_growth_mb": 1200.0})[0].startswith("NVML used")
+    assert cuda_checks.peak_memory_failures({**good, "suite_mb": None})[0].startswith("no suite figure")
+
+
+def test_tf32_rules():
+    values = {"conv_ceiling_if_cudnn_flipped": "fp32", "lm_ceiling_highest": "fp32", "lm_ceiling_high": "tf32"}
+    settings = {"matmul": False, "cudnn_conv": True}
+    assert cuda_checks.tf32_failures(values, settings, settings, ["tf32"], "tf32") == []
+    assert cuda_checks.tf32_failures(values, settings, settings, ["fp32"], "tf32") == [
+        "conv MFU matches the ['fp32'] ceiling, expected tf32"]
+    assert "differs from the settings in force" in cuda_checks.tf32_failures(
+        values, {"matmul": True, "cudnn_conv": True}, settings, ["tf32"], "tf32")[0]
+    swapped = {**values, "lm_ceiling_high": "fp32"}
+    assert "expected fp32 and tf32" in cuda_checks.tf32_failures(swapped, settings, settings, ["tf32"], "tf32")[0]
+    assert "stays tf32" in cuda_checks.tf32_failures({**values, "conv_ceiling_if_cudnn_flipped": "tf32"}, settings,
+                                                     settings, ["tf32"], "tf32")[0]
+
+
+def test_oom_and_ddp_rules():
+    good = {"status": "oom", "free_memory_mb": 1000.0, "next_status": "ok"}
+    assert cuda_checks.oom_failures(good) == []
+    assert cuda_checks.oom_failures({**good, "status": "error"}) == ["the too-wide case is error, expected oom"]
+    assert cuda_checks.oom_failures({**good, "free_memory_mb": None}) == ["free memory None is not a positive figure"]
+    assert cuda_checks.oom_failures({**good, "next_status": "error"}) == ["the next case is error"]
+    assert cuda_checks.ddp_failures("ok", 0.95) == []
+    assert cuda_checks.ddp_failures("diverged", 0.95) == ["the data-parallel rank trained to status 'diverged'"]
+    assert cuda_checks.ddp_failures("ok", 2.0) == ["efficiency 2.000 is not in (0, 1.5]"]
+
+
+def test_gpu_plan_rules_catch_a_plan_that_drifts_from_the_recipe():
+    plans = {"gpu": load_plan("gpu"), "gpu-quick": load_plan("gpu-quick")}
+    assert plan_checks.gpu_plan_failures(plans) == []
+    gpu = plans["gpu"]
+    drifted = [c.replace(batch_size=32) if c.id in dict(gpu.parts)["nanogpt-shakespeare-char"] else c
+               for c in gpu.cases]
+    parts = ((gpu.parts[0][0], (drifted[0].id,)), *gpu.parts[1:])
+    wrong = dataclasses.replace(gpu, cases=tuple(drifted), parts=parts)
+    assert plan_checks.gpu_plan_failures({**plans, "gpu": wrong}) == [
+        "the nanogpt-shakespeare-char part is not nanoGPT's recipe: {'batch_size': 32}"]
+    quick = plans["gpu-quick"]
+    no_compile = dataclasses.replace(quick, cases=tuple(c for c in quick.cases if c.compile == "none"))
+    assert "gpu-quick: the GPT-2-small part lacks bf16+compile" in plan_checks.gpu_plan_failures(
+        {**plans, "gpu-quick": no_compile})
+    on_cpu = dataclasses.replace(quick, cases=tuple(c.replace(device="cpu") for c in quick.cases))
+    assert any("runs on cpu" in f for f in plan_checks.gpu_plan_failures({**plans, "gpu-quick": on_cpu}))
+
+
+def test_gpt2_targets():
+    row = {"tokens_per_s": 100_000.0, "mfu": 0.2, "ceiling": "cuda-fp32", "nanogpt_mfu": 0.2}
+    rows = {"fp32": row, "bf16": {**row, "tokens_per_s": 200_000.0, "ceiling": "cuda-bf16"},
+            "bf16+compile": {**row, "mfu": 0.45, "ceiling": "cuda-bf16"}}
+    assert plan_checks.gpt2_target_failures(rows) == []
+    assert plan_checks.gpt2_target_failures({**rows, "bf16+compile": {**rows["bf16+compile"], "mfu": 0.3}}) == [
+        "bf16+compile MFU 30.0% of cuda-bf16 is under 40% of cuda-bf16"]
+    assert plan_checks.gpt2_target_failures({**rows, "bf16": {**rows["bf16"], "tokens_per_s": 120_000.0}}) == [
+        "bf16 is x1.20 fp32's tokens/s, under x1.5"]
+    assert "is under 40%" in plan_checks.gpt2_target_failures(
+        {**rows, "bf16+compile": {**rows["bf16+compile"], "ceiling": "cuda-tf32"}})[0]
+    assert plan_checks.gpt2_target_failures({"fp32": row}) == ["no ok bf16 row", "no ok bf16+compile row"]
+
+
+def test_gpu_plan_summary_rows_and_exit_status():
+    m = {"train_tokens_per_s": 400_000.0, "train_samples_per_s": 390.6, "train_mfu": 0.42,
+         "mfu_ceiling_key": "cuda-bf16", "mfu_ceiling_gflops": 790_000.0, "nanogpt_train_flops_per_token": 800e6,
+         "val_loss": 1.4712, "time_to_target_s": 95.2, "steps_to_target": 3750}
+    case = {"model": "transformer", "precision": "bf16", "compile": "default", "matmul_precision": "high",
+            "batch_size": 8}
+    ok = CaseResult("lm", case, "ok", "", m)
+    assert gpu_plan.summary_row("a", ok, 120.4) == [
+        "a", "transformer bf16+tf32+compile-default b8", "ok", "400,000 tok/s", "42.0% of cuda-bf16", "40.5%",
+        "1.471", "95 s (3750 steps)", "120"]
+    missed = CaseResult("lm", {}, "ok", "", {**m, "time_to_target_s": None})
+    assert gpu_plan.summary_row("a", missed, 1.0)[7] == "not reached"
+    skipped = CaseResult("x", {}, "skipped", "optional dataset not available")
+    assert gpu_plan.summary_row("b", skipped, None)[2:5] == ["skipped: optional dataset not available", "-", "-"]
+    assert gpu_plan.exit_status([ok]) == 0 and gpu_plan.exit_status([ok, skipped]) == 3
+    assert gpu_plan.exit_status([ok, skipped, CaseResult("e", {}, "error", "boom")]) == 1

@@ -17,6 +17,8 @@ class Context:
     machine_info: dict
     device: object = None  # torch.device("cuda") where there is one
     lever_ratios: list[dict] = field(default_factory=list)
+    data_dir: Path | None = None  # --data-dir: tinyshakespeare/input.txt, cifar-10-batches-py/
+    gpt2_rows: dict = field(default_factory=dict)  # the gpu-quick plan's GPT-2-small figures, for the targets
 
     @property
     def environment(self) -> dict:
@@ -33,4 +35,11 @@ class Context:
         from suite.runner import MeasureConfig
 
         return MeasureConfig(train_rounds=3, train_steps_per_round=2, train_warmup_rounds=1, train_spread_rounds=2,
-                             latency_calls=10, latency_warmup=2, infer_rounds=3)
+                             latency_calls=10, latency_warmup=2, infer_rounds=3, compile_seconds=False)
+
+    def plan_config(self):
+        """The MeasureConfig of the plan checks: the runner's own, without the four extra compilations that time
+        compilation apart (they would not fit the budget); under --quick, measure_config's few rounds."""
+        from suite.runner import MeasureConfig
+
+        return self.measure_config() if self.quick else MeasureConfig(compile_seconds=False)

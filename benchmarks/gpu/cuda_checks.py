@@ -34,6 +34,8 @@ ENERGY_TOLERANCE = 0.10  # NVML energy counter vs integrated power readings
 # allocator (lazily loaded kernel modules, library handles): its used memory may differ from the
 # allocator's reserve by this much, or by this fraction of the reserve, whichever is larger.
 NVML_SLACK_MB, NVML_SLACK_FRACTION = 64, 0.05
+KNOWN_MB = (256, 512, 128)  # the peak-memory probe's tensors (MiB): the first two held together, then the third
+PROBE_SLACK_MB = 2  # the caching allocator rounds a large request up to a multiple of 2 MiB
 OOM_FACTOR = 1.1  # the too-wide model's first activation is this many times the GPU's whole memory
 EVENT_N, ENERGY_N = 4096, 8192  # square matmul sizes of the timing and energy workloads
 # A small conv case (TF32/MFU, the case after the out-of-memory one), a case whose training step needs about
@@ -80,15 +82,20 @@ def check_environment(ctx, check: Check) -> Check:
                     "fingerprint": env.get("fingerprint"), "cpu_fingerprint": reference}
     check.details = {"fingerprint_without_gpus": without_gpus, "cpu_reference": str(CPU_REFERENCE.relative_to(REPO)),
                      "gpus": env.get("gpus"), "tf32": env.get("tf32")}
+    return check.conclude(environment_failures(check.values, without_gpus))
+
+
+def environment_failures(values: dict, without_gpus: str) -> list[str]:
+    """What the environment block lacks, or a fingerprint equal to the CPU machine's or blind to the GPUs."""
     required = ("gpu", "driver", "cuda", "memory_mb", "sm_clock_max_mhz", "memory_clock_max_mhz")
-    failures = [f"the environment block lacks {key}" for key in required if check.values[key] in (None, "")]
-    if reference is None:
-        failures.append(f"no CPU fingerprint in {check.details['cpu_reference']}")
-    elif env.get("fingerprint") == reference:
+    failures = [f"the environment block lacks {key}" for key in required if values.get(key) in (None, "")]
+    if values.get("cpu_fingerprint") is None:
+        failures.append("no CPU fingerprint in the example report")
+    elif values.get("fingerprint") == values["cpu_fingerprint"]:
         failures.append("the fingerprint equals the CPU machine's")
-    if env.get("fingerprint") == without_gpus:
+    if values.get("fingerprint") == without_gpus:
         failures.append("the GPUs do not enter the fingerprint")
-    return check.conclude(failures)
+    return failures
 
 
 def check_event_timing(ctx, check: Check) -> Check:
@@ -191,18 +198,36 @@ def check_energy(ctx, check: Check) -> Check:
                     "ratio": (energy.joules or 0.0) / integrated, "region_s": end - begin, "load_s": busy,
                     "mean_w": integrated / (end - begin), "max_w": max(watts, default=None), "samples": len(watts)}
     check.details = {"source": energy.source, "reason": energy.reason, "power_samples": sampler.samples}
-    failures = [] if energy.joules else [energy.reason or "the energy counter gave no figure"]
-    failures += ratio_rule("counter/integrated", check.values["ratio"], ENERGY_TOLERANCE) if energy.joules else []
-    failures += [f"only {len(watts)} power readings in the region"] if len(watts) < 20 else []
-    return check.conclude(failures)
+    return check.conclude(energy_failures(check.values, energy.reason))
+
+
+def energy_failures(values: dict, reason: str = "") -> list[str]:
+    """No counter figure, counter/integrated outside ENERGY_TOLERANCE, or fewer than 20 power readings."""
+    failures = [] if values.get("counter_j") else [reason or "the energy counter gave no figure"]
+    failures += ratio_rule("counter/integrated", values["ratio"], ENERGY_TOLERANCE) if values.get("counter_j") else []
+    return failures + ([f"only {values['samples']} power readings in the region"] if values["samples"] < 20 else [])
+
+
+def known_peak_mb(device) -> tuple[float | None, str]:
+    """The suite's peak (CostMeter) over a region whose peak is known from tensor sizes alone: KNOWN_MB[0] and
+    KNOWN_MB[1] MiB held together, freed, then KNOWN_MB[2] MiB; (figure, reason when absent)."""
+    with CostMeter("probe", device, 1) as cost:
+        held = [torch.empty(mb * MIB, dtype=torch.uint8, device=device) for mb in KNOWN_MB[:2]]
+        del held
+        alone = torch.empty(KNOWN_MB[2] * MIB, dtype=torch.uint8, device=device)
+        del alone
+    metrics = cost.metrics()
+    return metrics.get("probe_peak_mem_mb"), metrics.get("probe_peak_mem_mb_reason", "")
 
 
 def check_peak_memory(ctx, check: Check) -> Check:
-    """A case's training-region peak memory as the suite measures it (suite.cost.CostMeter) against
-    torch.cuda.memory_stats' peak and the growth of NVML's used memory (which sees the caching allocator's
-    reserve: allocated peak <= reserved, NVML growth = reserved within NVML_SLACK)."""
+    """The suite's peak memory (suite.cost.CostMeter) against a figure it cannot have read from the allocator:
+    the arithmetic of tensors of known size allocated in the region; and a training step's peak against NVML's
+    used memory (which sees the caching allocator's reserve: allocated peak <= reserved, NVML growth = reserved
+    within NVML_SLACK)."""
     import pynvml
 
+    probe_mb, probe_reason = known_peak_mb(ctx.device)
     case = on_device(ctx, MEMORY_CASE)
     p = prepare(case)
     step, per_step = train_step(p)
@@ -211,35 +236,40 @@ def check_peak_memory(ctx, check: Check) -> Check:
     try:
         handle = nvml_handle(pynvml, _index(ctx))
         with CostMeter("train", p.device, per_step) as cost:
-            start = (torch.cuda.memory_allocated(p.device), torch.cuda.memory_reserved(p.device),
-                     pynvml.nvmlDeviceGetMemoryInfo(handle).used)
+            start = pynvml.nvmlDeviceGetMemoryInfo(handle).used
             time_rounds(cost.count(step), p.device, 3, 2, 1)
             torch.cuda.synchronize(p.device)
-            stats, used = torch.cuda.memory_stats(p.device), pynvml.nvmlDeviceGetMemoryInfo(handle).used
+            used = pynvml.nvmlDeviceGetMemoryInfo(handle).used
     finally:
         pynvml.nvmlShutdown()
     metrics = cost.metrics()
-    suite_mb, reserved_mb = metrics.get("train_peak_mem_mb"), metrics.get("train_peak_mem_reserved_mb")
-    if suite_mb is None or reserved_mb is None:
-        return check.conclude([f"no suite figure: {metrics.get('train_peak_mem_mb_reason')}"])
-    slack = max(NVML_SLACK_MB, NVML_SLACK_FRACTION * reserved_mb)
-    check.values = {"suite_mb": suite_mb, "memory_stats_mb": (stats["allocated_bytes.all.peak"] - start[0]) / MIB,
-                    "reserved_mb": reserved_mb,
-                    "memory_stats_reserved_mb": (stats["reserved_bytes.all.peak"] - start[1]) / MIB,
-                    "nvml_used_growth_mb": (used - start[2]) / MIB, "nvml_allowance_mb": slack}
-    check.details = {"case": case.id, "allowance": "NVML counts the caching allocator's reserve (allocated blocks "
-                     "plus cached free ones) and driver-side allocations; allowed difference from the reserve: "
-                     f"max({NVML_SLACK_MB} MiB, {NVML_SLACK_FRACTION:.0%})"}
-    v = check.values
+    reserved_mb = metrics.get("train_peak_mem_reserved_mb")
+    check.values = {"probe_suite_mb": probe_mb, "probe_known_mb": float(sum(KNOWN_MB[:2])),
+                    "suite_mb": metrics.get("train_peak_mem_mb"), "reserved_mb": reserved_mb,
+                    "nvml_used_growth_mb": (used - start) / MIB,
+                    "nvml_allowance_mb": max(NVML_SLACK_MB, NVML_SLACK_FRACTION * (reserved_mb or 0))}
+    check.details = {"case": case.id, "probe": f"{KNOWN_MB[0]} and {KNOWN_MB[1]} MiB uint8 tensors held together, "
+                     f"freed, then {KNOWN_MB[2]} MiB: the peak is their sum", "probe_reason": probe_reason,
+                     "allowance": "NVML counts the caching allocator's reserve (allocated blocks plus cached free "
+                     f"ones) and driver-side allocations; allowed difference: max({NVML_SLACK_MB} MiB, "
+                     f"{NVML_SLACK_FRACTION:.0%} of the reserve)"}
+    return check.conclude(peak_memory_failures(check.values))
+
+
+def peak_memory_failures(v: dict) -> list[str]:
+    """The known-size probe's peak off by more than PROBE_SLACK_MB, an allocated peak above the reserve, NVML's
+    growth off the reserve by more than the allowance, or a figure missing."""
+    if v.get("probe_suite_mb") is None or v.get("suite_mb") is None or v.get("reserved_mb") is None:
+        return [f"no suite figure: {v}"]
     failures = []
-    if abs(v["suite_mb"] - v["memory_stats_mb"]) > 1:
-        failures.append(f"suite peak {v['suite_mb']:.1f} MiB vs memory_stats peak {v['memory_stats_mb']:.1f} MiB")
+    if abs(v["probe_suite_mb"] - v["probe_known_mb"]) > PROBE_SLACK_MB:
+        failures.append(f"suite peak {v['probe_suite_mb']:.1f} MiB, the tensors total {v['probe_known_mb']:.0f} MiB")
     if v["suite_mb"] > v["reserved_mb"] + 1e-6:
         failures.append(f"allocated peak {v['suite_mb']:.1f} MiB above the reserve {v['reserved_mb']:.1f} MiB")
-    if abs(v["nvml_used_growth_mb"] - v["reserved_mb"]) > slack:
+    if abs(v["nvml_used_growth_mb"] - v["reserved_mb"]) > v["nvml_allowance_mb"]:
         failures.append(f"NVML used memory grew {v['nvml_used_growth_mb']:.1f} MiB, the allocator reserved "
-                        f"{v['reserved_mb']:.1f} MiB (allowance {slack:.0f} MiB)")
-    return check.conclude(failures)
+                        f"{v['reserved_mb']:.1f} MiB (allowance {v['nvml_allowance_mb']:.0f} MiB)")
+    return failures
 
 
 def check_tf32_mfu(ctx, check: Check) -> Check:
@@ -262,24 +292,33 @@ def check_tf32_mfu(ctx, check: Check) -> Check:
         flipped = ceiling_precision(small, device)
     finally:
         torch.backends.cudnn.allow_tf32 = cudnn_tf32
-    dense = ceiling_precision(small.replace(model="dense"), device)
+    lm = Case(model="transformer", dataset="random-tokens", device=device.type)
+    dense = {mp: ceiling_precision(lm.replace(matmul_precision=mp), device) for mp in ("highest", "high")}
     check.values = {"tf32_matmul": recorded.get("matmul"), "tf32_cudnn_conv": recorded.get("cudnn_conv"),
                     "conv_mfu_ceiling": "/".join(matched) or "none", "conv_train_mfu_pct": 100 * m["train_mfu"],
                     "fp32_ceiling_tflops": ceilings["fp32"] / 1e12, "tf32_ceiling_tflops": ceilings["tf32"] / 1e12,
-                    "conv_ceiling_if_cudnn_flipped": flipped, "dense_ceiling": dense}
+                    "conv_ceiling_if_cudnn_flipped": flipped, "lm_ceiling_highest": dense["highest"],
+                    "lm_ceiling_high": dense["high"]}
+    in_force = {"cudnn_conv": cudnn_tf32, "matmul": torch.backends.cuda.matmul.allow_tf32}
+    return check.conclude(tf32_failures(check.values, recorded, in_force, matched, expected))
+
+
+def tf32_failures(values: dict, recorded: dict, in_force: dict, matched: list[str], expected: str) -> list[str]:
+    """TF32 settings not recorded or not those in force; conv MFU against another ceiling than cuDNN's TF32
+    setting gives, or one that does not follow it; a transformer's ceiling not following its matmul_precision."""
     failures = []
     if recorded.get("matmul") is None or recorded.get("cudnn_conv") is None:
         failures.append("the environment block does not record both TF32 settings")
-    elif recorded["cudnn_conv"] != cudnn_tf32 or recorded["matmul"] != torch.backends.cuda.matmul.allow_tf32:
-        failures.append(f"recorded TF32 {recorded} differs from the settings in force")
+    elif recorded != in_force:
+        failures.append(f"recorded TF32 {recorded} differs from the settings in force {in_force}")
     if matched != [expected]:
-        failures.append(f"conv MFU matches the {matched or 'no'} ceiling, expected {expected} (cuDNN TF32 "
-                        f"{'on' if cudnn_tf32 else 'off'})")
-    if flipped == expected:
-        failures.append(f"the conv ceiling stays {flipped} when cuDNN TF32 is flipped")
-    if dense != ("tf32" if torch.backends.cuda.matmul.allow_tf32 else "fp32"):
-        failures.append(f"a dense case uses the {dense} ceiling against the matmul TF32 setting")
-    return check.conclude(failures)
+        failures.append(f"conv MFU matches the {matched or 'no'} ceiling, expected {expected}")
+    if values["conv_ceiling_if_cudnn_flipped"] == expected:
+        failures.append(f"the conv ceiling stays {expected} when cuDNN TF32 is flipped")
+    if (values["lm_ceiling_highest"], values["lm_ceiling_high"]) != ("fp32", "tf32"):
+        failures.append(f"a transformer's ceiling is {values['lm_ceiling_highest']} at matmul_precision highest and "
+                        f"{values['lm_ceiling_high']} at high, expected fp32 and tf32")
+    return failures
 
 
 def check_oom(ctx, check: Check) -> Check:
@@ -300,10 +339,15 @@ def check_oom(ctx, check: Check) -> Check:
                     "gpu_memory_gib": total / 2**30, "status": result.status, "free_memory_mb": free,
                     "next_status": after.status, "next_train_samples_per_s": after.metrics.get("train_samples_per_s")}
     check.details = {"case": case.id, "reason": result.reason, "next_case": after.case_id, "next_reason": after.reason}
-    failures = [] if result.status == "oom" else [f"the too-wide case is {result.status}: {result.reason}"]
+    return check.conclude(oom_failures(check.values))
+
+
+def oom_failures(v: dict) -> list[str]:
+    """The too-wide case not `oom`, no positive free-memory figure, or the next case not ok."""
+    failures = [] if v["status"] == "oom" else [f"the too-wide case is {v['status']}, expected oom"]
+    free = v.get("free_memory_mb")
     failures += [] if free is not None and free > 0 else [f"free memory {free!r} is not a positive figure"]
-    failures += [] if after.status == "ok" else [f"the next case is {after.status}: {after.reason}"]
-    return check.conclude(failures)
+    return failures + ([] if v["next_status"] == "ok" else [f"the next case is {v['next_status']}"])
 
 
 def check_ddp(ctx, check: Check) -> Check:
@@ -328,9 +372,7 @@ def check_ddp(ctx, check: Check) -> Check:
                     "test_accuracy": (one.outcome or {}).get("test_accuracy")}
     check.details = {"case": case.id, "efficiency": f"one {backend} rank's DDP throughput over the same step "
                      "without DDP"}
-    failures = [] if (one.outcome or {}).get("status") == "ok" else [f"the {backend} rank trained to {one.outcome}"]
-    if not 0 < scaling["scaling_efficiency"] <= 1.5:
-        failures.append(f"efficiency {scaling['scaling_efficiency']:.3f} is not in (0, 1.5]")
+    failures = ddp_failures((one.outcome or {}).get("status"), scaling["scaling_efficiency"])
     if ctx.device.type == "cuda" and torch.cuda.device_count() >= 2:
         two = run_case(case.replace(world_size=2), MeasureConfig())
         check.values |= {"world_size_2": two.status, "scaling_efficiency_2": two.metrics.get("scaling_efficiency")}
@@ -338,3 +380,9 @@ def check_ddp(ctx, check: Check) -> Check:
     else:
         check.details["world_size_2"] = f"not run: needs 2 GPUs, {torch.cuda.device_count()} here"
     return check.conclude(failures)
+
+
+def ddp_failures(status, efficiency: float) -> list[str]:
+    """The rank's training not ok, or its efficiency over the same step without DDP outside (0, 1.5]."""
+    failures = [] if status == "ok" else [f"the data-parallel rank trained to status {status!r}"]
+    return failures + ([] if 0 < efficiency <= 1.5 else [f"efficiency {efficiency:.3f} is not in (0, 1.5]"])

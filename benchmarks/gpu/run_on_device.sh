@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One shot on the GPU machine (no network): install the wheels carried in .whl/ (README, "GPU validation") and
 # the project, then run the validation, writing to $OUT when set (else reports/gpu-validation). Arguments are
-# passed to validate.py (e.g. --quick). Exit status: validate.py's.
+# passed to validate.py (e.g. --quick, --data-dir DIR). Exit status: validate.py's.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 python="${PYTHON:-$(command -v python || command -v python3)}"

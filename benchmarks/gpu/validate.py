@@ -1,17 +1,20 @@
 """Validate the suite's GPU path on real hardware: one command, one table of what holds.
 
-    python benchmarks/gpu/validate.py [--out DIR] [--quick] [--budget-s S]
+    python benchmarks/gpu/validate.py [--out DIR] [--quick] [--budget-s S] [--data-dir DIR]
 
 Each check runs the suite's own code on CUDA and compares it with an independent measurement (CUDA
 events vs the host clock, the matmul ceilings vs a plain torch.matmul timing and the datasheet, NVML's
-energy counter vs integrated power readings, peak memory vs torch.cuda.memory_stats and NVML), or runs
-the suite's plans and lever paths on CUDA (quick and levers plans, nccl data parallelism, out-of-memory
-handling, TF32-aware MFU, the environment block). The table is printed and written, with every measured
-value, to DIR/validation.json (rewritten after each check, so a killed run keeps what it finished) and
-DIR/validation.md; the plans' results go to DIR/plans/NAME.json, readable by `tradeoff-bench report`.
+energy counter vs integrated power readings, peak memory vs allocations of known size and NVML), or runs
+the suite's plans and lever paths on CUDA (the gpu-quick plan and the GPT-2-small targets, the shakespeare
+plan's base from --data-dir, the quick and levers plans, nccl data parallelism, out-of-memory handling,
+TF32-aware MFU, the environment block). The table is printed and written, with every measured value, to
+DIR/validation.json (rewritten after each check, so a killed run keeps what it finished) and DIR/validation.md;
+the plans' results go to DIR/plans/NAME.json, readable by `tradeoff-bench report`.
 
-Without a CUDA device the CPU-side checks run and every CUDA check is `skipped: no CUDA device`.
-Exit status: 0 when no check failed, 1 when one did, 2 for bad arguments.
+No check starts after --budget-s seconds (default 360) and no plan case either: what the budget left out is
+`skipped`. Without a CUDA device the CPU-side checks run and every CUDA check is `skipped: no CUDA device`.
+Exit status: 0 when every check ran and passed, 1 when one failed, 3 when one could not run (no CUDA, missing
+data, the budget spent: a skipped check is never a pass), 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -34,11 +37,13 @@ from benchmarks.gpu.context import Context  # noqa: E402
 from benchmarks.gpu.verdicts import NO_CUDA, Check, document, exit_code, measured_text, render_table, result_text  # noqa: E402,I001
 
 DEFAULT_OUT = "reports/gpu-validation"
-BUDGET_S = {False: 210.0, True: 150.0}  # --quick: True; no plan case starts after this many seconds
+BUDGET_S = {False: 360.0, True: 150.0}  # --quick: True; no check and no plan case starts after this many seconds
+BUDGET_SPENT = "cannot run: the time budget (--budget-s) was spent before it started"
 
 # (name, what it compares, needs CUDA, check function): the table's rows, in the order they run
 CHECKS = [
-    ("plans_expand", "the quick, levers and ddp plans expand and validate with device=cuda", False,
+    ("plans_expand", "the GPU run's plans expand with device=cuda and hold the gpu plan's parts (nanoGPT recipe, "
+     "GPT-2-small fp32/TF32/bf16/compile, resnet bf16+channels_last, batch sweep)", False,
      plan_checks.check_plans_expand),
     ("environment", "environment block names GPU, driver, CUDA, clocks, memory; fingerprint differs from the "
      "CPU machine's", True, cuda_checks.check_environment),
@@ -50,28 +55,36 @@ CHECKS = [
                        ("fp16", "fp16"))),
     ("energy", "NVML energy counter vs integrated NVML power samples, same region (10%)", True,
      cuda_checks.check_energy),
-    ("peak_memory", "suite peak memory vs torch.cuda.memory_stats peak and NVML used memory", True,
-     cuda_checks.check_peak_memory),
-    ("tf32_mfu", "TF32 recorded; conv MFU uses the ceiling matching cuDNN's TF32 setting", True,
+    ("peak_memory", "suite peak memory vs tensors of known size, and vs NVML used memory for a training step",
+     True, cuda_checks.check_peak_memory),
+    ("tf32_mfu", "TF32 recorded; conv MFU uses cuDNN's TF32 ceiling, a transformer's its matmul_precision's", True,
      cuda_checks.check_tf32_mfu),
     ("oom", "a model too wide for the GPU gives oom with free memory; the next case runs ok", True,
      cuda_checks.check_oom),
     ("ddp_nccl", "data-parallel path on nccl (1 rank; 2 with two GPUs), scaling efficiency", True,
      cuda_checks.check_ddp),
+    ("plan_gpu_quick", "gpu-quick plan on CUDA (GPT-2-small fp32/TF32/bf16/bf16+compile, resnet 3x32x32): every "
+     "case ok", True, plan_checks.check_gpu_quick_plan),
+    ("gpt2_targets", "GPT-2-small: bf16+compile MFU >= 40% of the bf16 ceiling; bf16 >= 1.5x fp32 tokens/s "
+     "(nanoGPT's estimate_mfu beside)", True, plan_checks.check_gpt2_targets),
+    ("plan_transformer", "shakespeare plan's base (nanoGPT CPU recipe) in fp32 and bf16 from --data-dir", True,
+     plan_checks.check_transformer_plan),
     ("plan_quick", "quick plan on CUDA: every case ok or skipped with a reason", True, plan_checks.check_quick_plan),
-    ("plan_levers", "levers plan on CUDA (fp16+GradScaler, bf16, channels_last, 3 compile modes); ratios", True,
-     plan_checks.check_levers_plan),
-    ("plan_transformer", "transformer family on CUDA, once it exists", True, plan_checks.check_transformer_plan),
+    ("plan_levers", "levers plan on CUDA for the seed CNN (fp16+GradScaler, bf16, channels_last, compile; "
+     "max-autotune left out with the reason); ratios", True, plan_checks.check_levers_plan),
 ]
 
 
 def parse_args(argv):
-    """The command line: --out, --quick, --budget-s."""
+    """The command line: --out, --quick, --budget-s, --data-dir."""
     parser = argparse.ArgumentParser(description="Validate the suite's CUDA path; print and write a table of checks.")
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, the levers plan for the seed CNN only")
     parser.add_argument("--budget-s", type=float, default=None,
-                        help="no plan case starts after this many seconds (default 210, --quick 150)")
+                        help="no check and no plan case starts after this many seconds (default 360, --quick 150)")
+    parser.add_argument("--data-dir", default=None,
+                        help="data directory holding tinyshakespeare/input.txt, cifar-10-batches-py/ "
+                        "(or $TRADEOFF_BENCH_DATA)")
     args = parser.parse_args(argv)
     if args.budget_s is None:
         args.budget_s = BUDGET_S[args.quick]
@@ -99,13 +112,14 @@ def run_check(ctx: Context, check: Check, function) -> None:
 
 
 def main(argv=None) -> int:
-    """Run every check in order, writing the JSON after each; print the table; 1 if a check failed."""
+    """Run every check in order, writing the JSON after each; print the table; exit_code's status."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     begin, started_at = time.perf_counter(), datetime.now(timezone.utc).isoformat(timespec="seconds")
     import torch
 
     from suite.ceiling import environment_ceilings
+    from suite.data import resolve_data_dir
     from suite.devices import availability
     from suite.environment import machine_info
     from suite.results import write_json_atomic, write_text_atomic
@@ -113,7 +127,8 @@ def main(argv=None) -> int:
     cuda, _ = availability("cuda")
     info = machine_info()
     out = Path(args.out)
-    ctx = Context(out, args.quick, begin + args.budget_s, info, torch.device("cuda") if cuda else None)
+    ctx = Context(out, args.quick, begin + args.budget_s, info, torch.device("cuda") if cuda else None,
+                  data_dir=resolve_data_dir(args.data_dir))
     checks = [Check(name, compares, needs_cuda) for name, compares, needs_cuda, _ in CHECKS]
     print(f"GPU validation{' (quick)' if args.quick else ''}: "
           f"{torch.cuda.get_device_name(ctx.device) if cuda else NO_CUDA}; torch {torch.__version__}, "
@@ -129,6 +144,8 @@ def main(argv=None) -> int:
     for index, (check, (_, _, _, function)) in enumerate(zip(checks, CHECKS), 1):
         if check.cuda and not cuda:
             check.skip(NO_CUDA)
+        elif ctx.out_of_time():
+            check.skip(BUDGET_SPENT)
         else:
             run_check(ctx, check, function)
         print(f"[{index}/{len(checks)}] {check.name}  {result_text(check)}  {measured_text(check.values)}  "

@@ -104,6 +104,12 @@ def document(checks: list[Check], meta: dict, environment: dict, lever_ratios: l
                   "lever_ratios": lever_ratios, "environment": environment})
 
 
+EXIT_PASSED, EXIT_FAILED, EXIT_NOT_RUN = 0, 1, 3
+
+
 def exit_code(checks: list[Check]) -> int:
-    """0 when nothing failed (skipped checks included), else 1."""
-    return 1 if any(c.status == "fail" for c in checks) else 0
+    """0 when every check ran and passed, 1 when one failed, else 3 when one could not run (skipped: no CUDA,
+    missing data, the budget spent). A skipped check is never a pass."""
+    if any(c.status == "fail" for c in checks):
+        return EXIT_FAILED
+    return EXIT_NOT_RUN if any(c.status != "pass" for c in checks) else EXIT_PASSED

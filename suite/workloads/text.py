@@ -14,6 +14,7 @@ The training windows are a strided view of the token stream (Tensor.unfold), nev
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +26,12 @@ from suite.errors import ConfigError
 TEXT_DATASETS = {
     "tinyshakespeare": "character LM on tinyshakespeare/input.txt in --data-dir (1,115,394 characters, 65 distinct): "
     "first 90% train, last 10% held out (nanoGPT's shakespeare_char)",
+    "random-tokens": "seeded uniform token ids over GPT-2's padded vocabulary (50,304), no download: 2**20 train / "
+    "2**16 held-out tokens, for throughput only (loss stays at ln 50,304)",
 }
 FILES = {"tinyshakespeare": "input.txt"}
 TASK = "language-modelling"  # suite.data.Dataset.task of the windows
+GPT2_VOCAB = 50_304  # nanoGPT model.py: GPT-2's 50,257 padded up to the nearest multiple of 64 for efficiency
 TRAIN_FRACTION = 0.9  # nanoGPT's data/shakespeare_char/prepare.py: train_data = data[:int(n * 0.9)]
 
 
@@ -40,21 +44,23 @@ class TextCorpus:
     train_tokens: torch.Tensor  # int64, 1-D
     test_tokens: torch.Tensor
     source: str = ""  # the file it was read from
+    vocab_size: int | None = None  # token ids without characters (random-tokens); None: len(vocab)
 
     @property
     def num_classes(self) -> int:
         """The vocabulary size: the classes of each next-token prediction."""
-        return len(self.vocab)
+        return len(self.vocab) if self.vocab_size is None else self.vocab_size
 
     def to(self, device: torch.device) -> TextCorpus:
         """The same corpus with its token streams on `device`."""
-        return TextCorpus(self.name, self.vocab, self.train_tokens.to(device), self.test_tokens.to(device), self.source)
+        return dataclasses.replace(self, train_tokens=self.train_tokens.to(device),
+                                   test_tokens=self.test_tokens.to(device))
 
     def validation_split(self, fraction: float) -> TextCorpus:
         """The training split cut in two: its first part for training, its last `fraction` as the held-out split
         (contiguous, so no training window overlaps a held-out one). The test split is not carried over."""
         cut = int(len(self.train_tokens) * (1 - fraction))
-        return TextCorpus(self.name, self.vocab, self.train_tokens[:cut], self.train_tokens[cut:], self.source)
+        return dataclasses.replace(self, train_tokens=self.train_tokens[:cut], test_tokens=self.train_tokens[cut:])
 
     def for_case(self, case):
         """The corpus as a Dataset of windows of the case's context (see the module docstring)."""
@@ -87,7 +93,10 @@ def text_path(name: str, data_dir: Path | None) -> Path:
 
 
 def load_text_corpus(name: str, data_dir: Path | None) -> TextCorpus:
-    """Read, check and tokenize a corpus; anything that is not non-empty UTF-8 text is a one-line ConfigError."""
+    """Read, check and tokenize a corpus; anything that is not non-empty UTF-8 text is a one-line ConfigError.
+    A generated corpus (random-tokens) needs no file."""
+    if name in GENERATED:
+        return GENERATED[name]()
     path = text_path(name, data_dir)
     try:
         raw = path.read_bytes()
@@ -106,6 +115,19 @@ def load_text_corpus(name: str, data_dir: Path | None) -> TextCorpus:
     tokens = torch.from_numpy(tokens.astype(np.int64))
     cut = int(len(tokens) * TRAIN_FRACTION)
     return TextCorpus(name, "".join(map(chr, chars)), tokens[:cut], tokens[cut:], str(path))
+
+
+def random_tokens(seed: int = 0, vocab_size: int = GPT2_VOCAB, train: int = 2**20,
+                  held_out: int = 2**16) -> TextCorpus:
+    """Uniform random token ids from a seeded generator: the shape of GPT-2 training (its vocabulary padded to
+    50,304, a multiple of 64, as nanoGPT's GPTConfig pads it) with no download. Nothing is learnable: a
+    throughput workload."""
+    gen = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, vocab_size, (train + held_out,), generator=gen)
+    return TextCorpus("random-tokens", "", tokens[:train], tokens[train:], "generated", vocab_size)
+
+
+GENERATED = {"random-tokens": random_tokens}
 
 
 def check_language_model(data) -> str | None:
