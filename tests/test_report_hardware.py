@@ -17,18 +17,18 @@ AVX2_ONLY = ["avx", "avx2", "fma", "sse4_2"]
 SAPPHIRE_RAPIDS = AVX2_ONLY + ["avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8"]
 
 
-def row(case_id: str, node: str = "fp-run", **fields) -> CaseResult:
+def row(case_id: str, host: str = "h", **fields) -> CaseResult:
     metrics = {"test_accuracy": 0.9, "train_samples_per_s": 1000.0, "infer_latency_ms_p50": 0.1, "params": 100}
     if fields.get("quantization", "none") != "none":
         metrics.update(accuracy_kept=0.99, test_accuracy_uncompressed=0.91)
-    return CaseResult(case_id, {**BASE, **fields}, "ok", "", metrics, {}, node={"fingerprint": node, "host": "h"})
+    return CaseResult(case_id, {**BASE, **fields}, "ok", "", metrics, {}, node={"fingerprint": f"fp-{case_id}", "host": host})
 
 
 def report(tmp_path, flags: list[str]) -> str:
     cases = [row("fp32"), row("bf16", precision="bf16"), row("int8", quantization="static-int8"),
              row("bf16-gpu", precision="bf16", device="cuda"),  # a GPU runs bf16 in hardware (labelled "cuda")
-             row("bf16-elsewhere", node="fp-other", precision="bf16", width=32)]  # another node: flags unknown
-    machine = {"cpu": {"arch": "X86_64", "flags": flags}, "tradeoff_bench": {"fingerprint": "fp-run"}}
+             row("bf16-elsewhere", host="other", precision="bf16", width=32)]  # another host: flags unknown
+    machine = {"node": "h", "cpu": {"arch": "X86_64", "flags": flags}, "tradeoff_bench": {"fingerprint": "fp-run"}}
     run = Run("results.json", "p", machine, {"id": "abc"}, "2026-01-01T00:00:00+00:00", cases)
     sections = [environment_section([run], run), *build_tables(run, tmp_path), *lever_sections(run, tmp_path)]
     return render_markdown("report", sections, tmp_path)

@@ -21,10 +21,10 @@ def lever_of(case: dict) -> str | None:
 
 def unsupported(member: CaseResult, run: Run) -> str | None:
     """"bf16" or "int8" when a case needs those instructions and the run's CPU lacks them, else None. A case that
-    another node measured (its node fingerprint differs from the run's) is not judged: its flags are not recorded."""
-    env = run.machine_info.get("tradeoff_bench") or {}
-    node = (member.node or {}).get("fingerprint")
-    if node and env.get("fingerprint") and node != env["fingerprint"]:
+    another host measured (a Ray cluster's node) is not judged: only the run's own CPU flags are recorded. The host,
+    not the node fingerprint, decides: that fingerprint also holds the case's thread count."""
+    host = (member.node or {}).get("host")
+    if host and run.machine_info.get("node") and host != run.machine_info["node"]:
         return None
     lever = lever_of(member.case)
     return lever if lever and lacks_hardware(lever, run.machine_info.get("cpu")) else None
