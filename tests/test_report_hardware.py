@@ -21,7 +21,8 @@ def row(case_id: str, host: str = "h", **fields) -> CaseResult:
     metrics = {"test_accuracy": 0.9, "train_samples_per_s": 1000.0, "infer_latency_ms_p50": 0.1, "params": 100}
     if fields.get("quantization", "none") != "none":
         metrics.update(accuracy_kept=0.99, test_accuracy_uncompressed=0.91)
-    return CaseResult(case_id, {**BASE, **fields}, "ok", "", metrics, {}, node={"fingerprint": f"fp-{case_id}", "host": host})
+    node = {"fingerprint": f"fp-{case_id}", "host": host}  # a node fingerprint of its own, as a threads=1 case has
+    return CaseResult(case_id, {**BASE, **fields}, "ok", "", metrics, {}, node=node)
 
 
 def report(tmp_path, flags: list[str]) -> str:
