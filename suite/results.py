@@ -48,8 +48,12 @@ from suite.fileio import read_bytes_capped, write_text_atomic  # noqa: F401 (wri
 # train_tokens_per_s, ...) and cases their fields (steps, context, heads, ...; `epochs` may be null).
 # Files of version 2 load and compare with version 3 (the procedure did not change); their batched inference
 # is untested for want of raw samples.
-SCHEMA_VERSION = 3
-READABLE_SCHEMAS = (1, 2, 3)
+# 4: procedure 3 (1,000 latency calls with infer_latency_ms_max, prepare outside the clock, bounded and cached
+# ceilings); new metrics train_e2e_samples_per_s, finetune_history, time_to_target_s_reason and nanoGPT's FLOPs per
+# token; machine_info.tradeoff_bench.cpu_isa (in the fingerprint); case fields matmul_precision and fused. Files of
+# version 3 still load; their procedure (2) and fingerprints differ, so they compare only with --force.
+SCHEMA_VERSION = 4
+READABLE_SCHEMAS = (1, 2, 3, 4)
 GROUPS = {
     "train": "test_train_throughput",
     "infer": "test_infer_latency",
