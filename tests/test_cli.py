@@ -1,4 +1,5 @@
-"""End-to-end: the real `tradeoff-bench` command in a subprocess (and, for bad input, its `main` in this process)."""
+"""End-to-end: the real `tradeoff-bench` command in a subprocess where the process itself is tested (a real exit code
+and stderr), its `main` in this process where a test reads only the answer and the files written."""
 
 import json
 
@@ -26,13 +27,14 @@ def test_run_writes_results_and_report(cli_run):
         assert f"| {case_id}" in report
 
 
-def test_every_case_names_its_ceiling_and_the_run_lists_every_ceiling_used(tiny_plan, tmp_path):
+def test_every_case_names_its_ceiling_and_the_run_lists_every_ceiling_used(tiny_plan, tmp_path, capsys):
     """A bf16 plan at one thread: each case's MFU is against the bf16 single-thread ceiling, and results.json
-    lists that ceiling (not only the default-thread fp32 one the environment block starts with)."""
+    lists that ceiling (not only the default-thread fp32 one the environment block starts with). In this process:
+    the test reads only the files written."""
     out = tmp_path / "bf16"
-    proc = run_cli("run", "--plan", tiny_plan, "--out", out, "--set", "epochs=1", "--set", "precision=bf16",
-                   "--set", "threads=1")
-    assert proc.returncode == 0, proc.stderr
+    code = main(["run", "--plan", str(tiny_plan), "--out", str(out), "--set", "epochs=1", "--set", "precision=bf16",
+                 "--set", "threads=1"])
+    assert code == 0, capsys.readouterr().err
     doc = json.loads((out / "results.json").read_text())
     trains = [b["extra_info"] for b in doc["benchmarks"] if b["group"] == "train"]
     assert len(trains) == 2 and {e["mfu_ceiling_key"] for e in trains} == {"cpu-bf16-t1"}
@@ -65,16 +67,15 @@ def test_report_command_renders_a_results_file(cli_run, tmp_path):
     assert [line.split(" within ")[0] for line in lines[-4:-1]] == [
         "The configuration with the highest training throughput", "The configuration with the lowest batch-1 latency",
         "The configuration with the smallest model"]
-    proc = run_cli("report", out / "results.json", "--out", tmp_path / "b")
-    assert proc.returncode == 0, proc.stderr
+    assert main(["report", str(out / "results.json"), "--out", str(tmp_path / "b")]) == 0  # in process
     assert "| dense-d1-w16" in (tmp_path / "b" / "report.md").read_text()
 
 
-def test_list_names_every_registry():
-    proc = run_cli("list")
-    assert proc.returncode == 0
+def test_list_names_every_registry(capsys):
+    assert main(["list"]) == 0  # in process
+    printed = capsys.readouterr().out
     for word in ("seed-cnn", "nesterov", "cosine", "fashion-mnist", "xla", "quick"):
-        assert word in proc.stdout
+        assert word in printed
 
 
 @pytest.mark.parametrize("args, message", [

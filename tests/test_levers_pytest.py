@@ -16,7 +16,7 @@ description = "a pruned and quantized tiny conv model, on one thread"
 model = "conv"
 depth = 1
 width = 16
-epochs = 2
+epochs = 1
 threads = 1
 [sweep]
 pruning = ["l1-unstructured:0.5"]

@@ -17,7 +17,7 @@ from suite.compare import compare_runs
 from suite.data import load_dataset
 from suite.results import load_run
 from suite.runner import prepare, train_for_accuracy
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO
 
 TINY_LM_PLAN = """
 description = "a tiny character transformer for tests"
@@ -87,16 +87,17 @@ def test_both_front_ends_resume_report_and_compare(text_data_dir, tmp_path, caps
     plan = tmp_path / "tiny_lm.toml"
     plan.write_text(TINY_LM_PLAN)
     out = tmp_path / "run"
-    result = run_cli("run", "--plan", plan, "--data-dir", text_data_dir, "--out", out)
-    assert result.returncode == 0, result.stderr
-    assert "val loss " in result.stdout and "-shared-h2-c16-" in result.stdout
+    code = main(["run", "--plan", str(plan), "--data-dir", str(text_data_dir), "--out", str(out)])  # in process
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "val loss " in printed.out and "-shared-h2-c16-" in printed.out
     check_lm_results(out / "results.json", cases=1)
     report = (out / "report.md").read_text()
     for text in ("Validation loss vs latency", "val loss (nats/token)", "train tokens/s", "FLOPs/token"):
         assert text in report
     for plot in ("pareto-accuracy-latency.png", "accuracy-params.png", "convergence.png", "lr-schedules.png"):
         assert (out / "plots" / plot).stat().st_size > 5000
-    assert main(["run", "--resume", "--out", str(out), "--data-dir", str(text_data_dir)]) == 0  # in process: faster
+    assert main(["run", "--resume", "--out", str(out), "--data-dir", str(text_data_dir)]) == 0
     assert "(resuming: 1 already recorded)" in capsys.readouterr().out
 
     bench_json = tmp_path / "bench.json"

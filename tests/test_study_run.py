@@ -7,11 +7,11 @@ import dataclasses
 import json
 
 from suite import runner, study
+from suite.cli import main
 from suite.plans import expand_plan
 from suite.report.study import sensitivity_figure, summaries
 from suite.results import load_run
 from suite.train import evaluate
-from tests.conftest import run_cli
 from tests.test_resnet import FAST
 
 TUNED = {"base": {"model": "dense", "depth": 1, "width": 8, "epochs": 2, "dataset": "digits"},
@@ -71,11 +71,11 @@ def test_selection_never_reads_the_test_split(monkeypatch):
     assert [c.id for c in study.final_cases(plan, clean)] == [c.id for c in study.final_cases(plan, dirty)]
 
 
-def test_tuned_plan_runs_end_to_end_through_the_cli(tmp_path):
+def test_tuned_plan_runs_end_to_end_through_the_cli(tmp_path, capsys):
     plan_file, out = tmp_path / "study.toml", tmp_path / "out"
     plan_file.write_text(PLAN)
-    done = run_cli("run", "--plan", plan_file, "--out", out, "--data-dir", tmp_path)
-    assert done.returncode == 0, done.stderr
+    code = main(["run", "--plan", str(plan_file), "--out", str(out), "--data-dir", str(tmp_path)])  # in process
+    assert code == 0, capsys.readouterr().err
     run = load_run(out / "results.json")
     by_split = {split: [c for c in run.cases if c.case.get("eval_split") == split and c.status == "ok"]
                 for split in ("validation", "test")}
