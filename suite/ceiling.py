@@ -70,15 +70,18 @@ def _gemm(device: torch.device, precision: str, n: int):
     return lambda: _matmul(a, b, out=out)
 
 
-def _fitting_size(device: torch.device, precision: str, wanted: int, share: float):
+def _fitting_size(device: torch.device, precision: str, wanted: int, share: float, known: bool = False):
     """(n, call, seconds per call): the largest of START_SIZE, 2x, 4x, ... (at most `wanted`) whose call leaves
     the next size (8x the FLOPs) over `share` seconds, or `wanted` itself. A size's call time is the fastest of
     SIZE_CALLS calls: the first allocates and picks kernels, and one call stalled by another process must not
-    stop the search at a size too small to show the device's rate."""
+    stop the search at a size too small to show the device's rate.
+
+    `known`: `wanted` is a size measured here before (a re-check): one call per size, the search still bounding
+    the time (a stalled call that stops it early gives a rate the re-check rejects, then a full measurement)."""
     n = min(START_SIZE, wanted)
     while True:
         call = _gemm(device, precision, n)
-        per_call = min(time_region(device, call) for _ in range(SIZE_CALLS))
+        per_call = min(time_region(device, call) for _ in range(1 if known else SIZE_CALLS))
         if n >= wanted or 8 * per_call > share:
             return n, call, per_call
         n = min(2 * n, wanted)
@@ -96,9 +99,10 @@ def _timed_round(device: torch.device, call, iterations: int, deadline: float) -
 
 
 def measure_ceiling(device: torch.device, precision: str = "fp32", n: int | None = None,
-                    rounds: int = ROUNDS, max_seconds: float = MAX_SECONDS) -> dict:
+                    rounds: int = ROUNDS, max_seconds: float = MAX_SECONDS, known_size: bool = False) -> dict:
     """Time square matmuls on `device` and return the rate (FLOP/s) with its spread and method, within
-    `max_seconds` (smaller matrices than `n`, or fewer rounds, where the hardware is slow)."""
+    `max_seconds` (smaller matrices than `n`, or fewer rounds, where the hardware is slow). `known_size`: `n` was
+    measured here before, so its call is timed first (see _fitting_size)."""
     if precision not in PRECISIONS:
         raise choices_error("precision", precision, PRECISIONS)
     if precision == "tf32" and device.type != "cuda":
@@ -108,7 +112,8 @@ def measure_ceiling(device: torch.device, precision: str = "fp32", n: int | None
     with matmul_tf32(device, precision) as tf32:
         # the size search costs about 3.4 calls of the final size (3 per size, 1/8 as long for each size before), the
         # rounds `rounds` more at most
-        n, call, per_call = _fitting_size(device, precision, wanted, max_seconds / (rounds + 4))
+        n, call, per_call = _fitting_size(device, precision, wanted, max_seconds / (rounds + 4),
+                                          known_size and n is not None)
         iterations = max(1, round(ROUND_S / per_call))
         cpu_before, wall_before = time.process_time(), time.perf_counter()
         seconds, deadline = [], begin + max_seconds
@@ -171,7 +176,8 @@ def ceiling_name(device: torch.device, precision: str) -> str:
 
 def _still_true(record: dict, device: torch.device, precision: str) -> tuple[bool, float]:
     """(whether a cached ceiling agrees with a short re-measurement within RECHECK_TOLERANCE, that figure)."""
-    quick = measure_ceiling(device, precision, record.get("n"), rounds=RECHECK_ROUNDS)["flops_per_s"]
+    quick = measure_ceiling(device, precision, record.get("n"), rounds=RECHECK_ROUNDS,
+                            known_size=True)["flops_per_s"]
     return abs(quick / record["flops_per_s"] - 1) <= RECHECK_TOLERANCE, quick
 
 

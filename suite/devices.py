@@ -173,14 +173,28 @@ def allocator_info(maps_path: str = "/proc/self/maps") -> dict:
     return {"name": name, "ld_preload": preload, "settings": settings, "libc": libc}
 
 
+_CPU_INFO: dict = {}
+
+
+def cpu_info() -> dict:
+    """py-cpuinfo's description of this CPU, read once per process (a read takes about a second)."""
+    if "cpu" not in _CPU_INFO:
+        import cpuinfo
+
+        _CPU_INFO["cpu"] = cpuinfo.get_cpu_info()
+    return _CPU_INFO["cpu"]
+
+
+def keep_cpu_info(cpu: dict) -> None:
+    """Take `cpu`, this machine's description as pytest-benchmark's machine_info read it, for cpu_info()."""
+    _CPU_INFO.setdefault("cpu", cpu)
+
+
 def environment(cpu: dict | None = None) -> dict:
     """What a run's figures depend on, with a short fingerprint of the parts that must match
     for two runs to be compared (CPU model, its instruction-set class (suite.isa), cores, torch version, threads,
     GPU models and TF32, allocator), and the measured matmul ceilings (suite.ceiling) of that fingerprint."""
-    if cpu is None:
-        import cpuinfo
-
-        cpu = cpuinfo.get_cpu_info()
+    cpu = cpu_info() if cpu is None else cpu
     env = {
         "cpu_brand": cpu.get("brand_raw", "unknown"),
         "cpu_isa": isa_class(cpu),

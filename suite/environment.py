@@ -15,8 +15,10 @@ def machine_info() -> dict:
 
 def add_environment(info: dict) -> None:
     """Add the suite's environment block to a machine_info dict (reusing its CPU description)."""
-    from suite.devices import environment
+    from suite.devices import environment, keep_cpu_info
 
+    if info.get("cpu"):
+        keep_cpu_info(info["cpu"])  # read once: the per-case node identity (suite/executors/node.py) reuses it
     info["tradeoff_bench"] = environment(info.get("cpu") or None)
 
 

@@ -93,7 +93,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(deterministic)
+    if torch.are_deterministic_algorithms_enabled() != deterministic:  # setting it imports inductor (~1 s)
+        torch.use_deterministic_algorithms(deterministic)
 
 
 def prepare(case: Case, data_dir=None, download: bool = False) -> Prepared:

@@ -17,7 +17,8 @@ CPU = torch.device("cpu")
 
 
 def test_measured_ceiling_is_a_rate_from_its_rounds():
-    record = ceiling.measure_ceiling(CPU, "fp32", n=128, rounds=3)
+    # a generous bound: on a loaded machine a stalled call must not cut the size search or the rounds short
+    record = ceiling.measure_ceiling(CPU, "fp32", n=128, rounds=3, max_seconds=60.0)
     assert record["flops_per_s_min"] <= record["flops_per_s"] <= record["flops_per_s_max"]
     assert record["n"] == 128 and record["rounds"] == 3 and record["iterations"] >= 1
     assert "128x128 fp32" in record["method"]
@@ -29,7 +30,7 @@ def test_unknown_precision_names_the_choices():
         ceiling.measure_ceiling(CPU, "fp8")
 
 
-def fake_measurement(device, precision, n=None, rounds=ceiling.ROUNDS):
+def fake_measurement(device, precision, n=None, rounds=ceiling.ROUNDS, known_size=False):
     """A steady measurement (the real one is timing-dependent: noisy rounds would not be cached)."""
     return {"device": device.type, "precision": precision, "flops_per_s": 2e9, "noisy": False, "busy": False}
 
@@ -40,7 +41,7 @@ def test_ceiling_is_cached_per_fingerprint(ceiling_cache, monkeypatch):  # noqa:
     cached = json.loads((ceiling_cache / "ceiling-aaaaaaaaaaaa.json").read_text())
     assert cached[ceiling.ceiling_name(CPU, "fp32")] == first and first["fingerprint"] == "aaaaaaaaaaaa"
 
-    def only_rechecks(device, precision, n=None, rounds=ceiling.ROUNDS):
+    def only_rechecks(device, precision, n=None, rounds=ceiling.ROUNDS, known_size=False):
         if rounds != ceiling.RECHECK_ROUNDS:
             raise AssertionError("measured in full although cached")
         return fake_measurement(device, precision)
@@ -60,7 +61,7 @@ def test_a_cached_ceiling_five_times_too_high_is_replaced_at_the_next_run(ceilin
     name = ceiling.ceiling_name(CPU, "fp32")
     calls = []
 
-    def steady(device, precision, n=None, rounds=ceiling.ROUNDS):
+    def steady(device, precision, n=None, rounds=ceiling.ROUNDS, known_size=False):
         calls.append(rounds)
         return fake_measurement(device, precision)
 
@@ -80,7 +81,7 @@ def test_a_busy_or_noisy_ceiling_is_cached_flagged_and_reused_only_while_the_rec
         ceiling_cache, monkeypatch, flags):  # noqa: F811
     figures = iter([5e8, 5.2e8, 9e8])  # measured; re-checked in a fresh process (agrees); re-checked later (not)
     monkeypatch.setattr(ceiling, "measure_ceiling",
-                        lambda device, precision, n=None, rounds=5: {"flops_per_s": next(figures), **flags})
+                        lambda device, precision, n=None, **_: {"flops_per_s": next(figures), **flags})
     assert ceiling.get_ceiling(CPU, "fp32", fingerprint="eeeeeeeeeeee")["flops_per_s"] == 5e8
     cached = json.loads((ceiling_cache / "ceiling-eeeeeeeeeeee.json").read_text())
     assert {k: cached[ceiling.ceiling_name(CPU, "fp32")][k] for k in flags} == flags
@@ -118,14 +119,25 @@ def test_every_ceiling_measurement_ends_within_five_seconds(monkeypatch, rate, s
     takes at most 5 s: smaller matrices, the size used recorded."""
     machine = SlowMachine(rate)
     machine.install(monkeypatch)
-    for rounds in (ceiling.ROUNDS, ceiling.RECHECK_ROUNDS):
+    for rounds, known_size in ((ceiling.ROUNDS, False), (ceiling.RECHECK_ROUNDS, True)):  # measured, re-checked
         machine.now = 0.0
-        record = ceiling.measure_ceiling(CPU, "fp32", n=2048, rounds=rounds)
+        record = ceiling.measure_ceiling(CPU, "fp32", n=2048, rounds=rounds, known_size=known_size)
         assert machine.now <= ceiling.MAX_SECONDS and record["seconds"] == pytest.approx(machine.now, abs=1e-3)
         assert (record["n"], record["n_wanted"]) == (size, 2048) and record["rounds"] == rounds
         assert record["flops_per_s"] == pytest.approx(rate)
         assert (f"{size}x{size}" in record["method"]) and (("would pass the 5 s bound" in record["method"])
                                                            == (size < 2048))
+
+
+def test_a_recheck_times_each_size_of_its_search_once(monkeypatch):
+    """A re-check (a size measured here before) calls each size 32, 64, ..., 2048 once, a full measurement three
+    times (SIZE_CALLS), then both time their rounds."""
+    machine = SlowMachine(1e11)
+    machine.install(monkeypatch)
+    for known_size, per_size in ((True, 1), (False, ceiling.SIZE_CALLS)):
+        machine.calls = 0
+        record = ceiling.measure_ceiling(CPU, "fp32", n=2048, rounds=ceiling.RECHECK_ROUNDS, known_size=known_size)
+        assert machine.calls == 7 * per_size + record["rounds"] * record["iterations"]
 
 
 def test_rounds_stop_at_the_bound_when_even_the_smallest_size_is_slow(monkeypatch):

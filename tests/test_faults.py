@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 import torch
 
-from suite import cli, train
+from suite import cli, runner, train
 from suite.cases import Case
 from suite.checkpoint import JOURNAL_NAME, JournalWriter, header_record, read_journal
 from suite.commands.run import StopOnSignal
@@ -115,16 +115,25 @@ def test_sigkill_loses_at_most_the_case_in_flight_and_resume_completes(tmp_path,
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_stops_after_the_case_in_flight_with_resume_hint(tmp_path, signum, code):
+def test_signal_stops_after_the_case_in_flight_with_resume_hint(tmp_path, monkeypatch, capsys, signum, code):
+    """The signal reaches the run (this process, from itself, as a terminal's Ctrl-C or a scheduler's TERM would)
+    while its second case runs: that case finishes and is recorded, no other starts, and the run writes what it
+    has and exits 128 + the signal with the resume command."""
     plan, out = write_plan(tmp_path, FOUR_CASES), tmp_path / "out"
-    proc = start_run("--plan", plan, "--out", out)
-    wait_for_cases(out / JOURNAL_NAME, 1, proc)
-    proc.send_signal(signum)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == code, stderr
+    run_case, started = runner.run_case, []
+
+    def signalled_on_the_second_case(case, *args, **kwargs):
+        started.append(case.id)
+        if len(started) == 2:
+            os.kill(os.getpid(), signum)
+        return run_case(case, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_case", signalled_on_the_second_case)
+    assert run_in_process("--plan", plan, "--out", out) == code
+    stderr = capsys.readouterr().err
     assert f"resume with: tradeoff-bench run --resume --out {out}" in stderr and "Traceback" not in stderr
     recorded = journal_ids(out / JOURNAL_NAME)
-    assert 1 <= len(recorded) < 4
+    assert recorded == started and len(recorded) == 2  # the case in flight finished; none started after it
     assert [c.case_id for c in load_run(out / "results.json").cases] == recorded  # every finished case written
     assert f"| {recorded[0]}" in (out / "report.md").read_text()
 

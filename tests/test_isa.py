@@ -47,11 +47,13 @@ def test_run_fingerprint_tells_an_amx_machine_from_an_avx2_one_of_the_same_brand
 def test_node_fingerprint_tells_an_amx_machine_from_an_avx2_one_of_the_same_brand(monkeypatch):
     import cpuinfo
 
+    from suite import devices
     from suite.executors import node
 
     fingerprints = []
     for cpu in (AVX2, AMX):
         monkeypatch.setattr(cpuinfo, "get_cpu_info", lambda cpu=cpu: cpu)
+        monkeypatch.setattr(devices, "_CPU_INFO", {})
         node._fixed_parts.cache_clear()
         fingerprints.append(node.node_identity(1)["fingerprint"])
     node._fixed_parts.cache_clear()  # the next caller reads this machine again

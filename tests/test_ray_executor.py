@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from suite import cli
 from tests.conftest import run_cli
 from tests.ray_helpers import not_loopback, ray_pids
 
@@ -54,12 +55,12 @@ def journal_cases(out: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def both_runs(ray_cluster, plan, tmp_path_factory):
-    """The plan run by the local executor, and by the Ray executor on the cluster: that run's driver is
-    SIGKILLed once its first case is journaled, then `run --resume` finishes it. Returns both output
-    folders and the case ids journaled before the kill."""
+    """The plan run by the local executor, and by the Ray executor on the cluster: that run's driver (a process of
+    its own, to be killed) is SIGKILLed once its first case is journaled, then `run --resume` finishes it. The
+    local run and the resume run in this process (a Ray driver connects and disconnects like any other). Returns
+    both output folders and the case ids journaled before the kill."""
     out = tmp_path_factory.mktemp("runs")
-    local = run_cli("run", "--plan", plan, "--out", out / "local")
-    assert local.returncode == 0, local.stderr
+    assert cli.main(["run", "--plan", str(plan), "--out", str(out / "local")]) == 0
     proc = start_run(plan, out / "ray", ray_cluster)
     try:
         wait_for(lambda: (out / "ray" / "cases.jsonl").exists() and journal_cases(out / "ray"), 240, "a first case")
@@ -68,8 +69,8 @@ def both_runs(ray_cluster, plan, tmp_path_factory):
     finally:
         proc.kill()
     before = {c["case_id"] for c in journal_cases(out / "ray")}
-    resumed = run_cli("run", "--resume", "--out", out / "ray", "--executor", "ray", "--ray-address", ray_cluster)
-    assert resumed.returncode == 0, resumed.stderr
+    assert cli.main(["run", "--resume", "--out", str(out / "ray"), "--executor", "ray",
+                     "--ray-address", ray_cluster]) == 0
     return out / "local", out / "ray", before
 
 

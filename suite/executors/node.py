@@ -16,7 +16,7 @@ import time
 import torch
 
 from suite import runner
-from suite.devices import allocator_info, fingerprint, gpu_info, tf32_settings
+from suite.devices import allocator_info, cpu_info, fingerprint, gpu_info, tf32_settings
 from suite.isa import isa_class
 from suite.levers import intra_op_threads
 
@@ -24,9 +24,7 @@ from suite.levers import intra_op_threads
 @functools.cache
 def _fixed_parts() -> dict:
     """The parts of the environment that do not change within a process (cpuinfo takes about a second)."""
-    import cpuinfo
-
-    cpu = cpuinfo.get_cpu_info()
+    cpu = cpu_info()
     return {"cpu_brand": cpu.get("brand_raw", "unknown"), "cpu_isa": isa_class(cpu), "cpu_cores": os.cpu_count(),
             "torch": torch.__version__, "gpus": gpu_info(), "allocator": allocator_info()}
 
