@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.errors import ConfigError
+from suite.plumbing.errors import ConfigError
 
 SELFCHECKS = Path(__file__).parent / "selfchecks"
 
@@ -27,23 +27,30 @@ def pytest_ignore_collect(collection_path, config):
 
 
 def pytest_addoption(parser):
-    """--plan, --set, --data-dir and --shard: the same options as `tradeoff-bench run`."""
+    """--plan, --set, --data-dir, --shard, --isolation and --timing-only: the same options as `tradeoff-bench run`."""
     group = parser.getgroup("tradeoff-bench")
     group.addoption("--plan", default="quick", help="plan name in benchmarks/plans/ or a .toml path")
     group.addoption("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a base field")
     group.addoption("--data-dir", default=None, help="data directory: IDX files, tinyshakespeare/input.txt "
                     "(or $TRADEOFF_BENCH_DATA)")
     group.addoption("--shard", default=None, metavar="K/N", help="only the K-th of N balanced parts of the plan")
+    group.addoption("--isolation", default="none", metavar="MODE",
+                    help="none (the default) or process: each case measured in a fresh Python interpreter")
+    group.addoption("--timing-only", action="store_true",
+                    help="time the step and the forwards only, no training to the accuracy budget")
+    group.addoption("--measure", default="time", choices=("time", "instructions"),
+                    help="time (the default) or instructions: count the step and the forward under valgrind")
 
 
 def pytest_configure(config):
     """Load and validate the plan once, before collection, with the plug-ins it names: a bad plan is a usage
     error, not a crash."""
     from suite.commands.run import parse_sets
+    from suite.executors.isolated import check_isolation
+    from suite.measure.system_check import snapshot
     from suite.plans import load_plan
-    from suite.shard import shard_plan
-    from suite.system_check import snapshot
-    from suite.workloads.plugins import check_plugins
+    from suite.results.shard import shard_plan
+    from suite.workloads.checks import check_plugins
 
     config._tradeoff_system_start = snapshot()
     try:
@@ -52,6 +59,7 @@ def pytest_configure(config):
                          config.getoption("--data-dir"))
         config._tradeoff_plan = shard_plan(plan, config.getoption("--shard"))
         check_plugins(config._tradeoff_plan.cases, config.getoption("--data-dir"))
+        check_isolation(config.getoption("--isolation"))
     except ConfigError as exc:
         raise pytest.UsageError(f"tradeoff-bench: {exc}") from None
 
@@ -66,11 +74,13 @@ def pytest_generate_tests(metafunc):
 def pytest_benchmark_update_machine_info(config, machine_info):
     """Add the suite's environment block (torch, threads, GPUs, allocator, fingerprint) and the measurement
     procedure, the same settings `tradeoff-bench run` records."""
-    from suite.environment import add_environment
-    from suite.runner import MeasureConfig
+    from suite.executors.instructions import measure_config
+    from suite.executors.isolated import isolation_procedure
+    from suite.measure.environment import add_environment
 
     add_environment(machine_info)
-    machine_info["tradeoff_bench"]["procedure"] = MeasureConfig().procedure("pytest")
+    procedure = measure_config(config.getoption("--measure"), config.getoption("--timing-only")).procedure("pytest")
+    machine_info["tradeoff_bench"]["procedure"] = procedure | isolation_procedure(config.getoption("--isolation"))
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
@@ -78,9 +88,9 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     system check and the ceilings the cases used to the environment block."""
     import torch
 
-    from suite.results import tradeoff_block
-    from suite.shard import shard_text
-    from suite.system_check import finish
+    from suite.measure.system_check import finish
+    from suite.results.schema import tradeoff_block
+    from suite.results.shard import shard_text
 
     warning = finish(output_json["machine_info"], config._tradeoff_system_start, torch.get_num_threads())
     if warning:

@@ -146,16 +146,16 @@ class Replay:
     """A fresh history database fed night by night as nightly.yml does: check, then add with the verdicts."""
 
     def __init__(self, folder: Path):
-        from suite.history import open_history
+        from suite.results.history import open_history
 
         folder.mkdir(parents=True, exist_ok=True)
         self.conn = open_history(folder / "history.sqlite")
 
     def night(self, path: Path):
         """Check then add one night; returns the check's comparison."""
-        from suite.gate import check_run
-        from suite.history import add_run, file_digest
-        from suite.results import load_run
+        from suite.results.gate import check_run
+        from suite.results.history import add_run, file_digest
+        from suite.results.schema import load_run
 
         run, digest = load_run(path), file_digest(path)
         result = check_run(self.conn, run, digest)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from suite.results import CaseResult, group_metrics, not_measured_record
-from suite.runner import MeasureConfig, run_case
+from suite.executors import MeasureRequest
+from suite.executors.instructions import measure_config
+from suite.executors.isolated import measure_in_child
+from suite.executors.node import measure_with
+from suite.results.schema import CaseResult, group_metrics, not_measured_record
 
-CONFIG = MeasureConfig()
 MEASURED = ("ok", "diverged")  # statuses whose groups carry timed rounds
 
 
@@ -28,7 +30,12 @@ def measured(case, measured_cases, request) -> CaseResult:
     """The case's result; a case that could not be measured is recorded once in the JSON's not_measured
     list, then skipped with its reason (skipped, oom) or failed (error)."""
     if case.id not in measured_cases:
-        result = run_case(case, CONFIG, request.config.getoption("--data-dir"))
+        option = request.config.getoption
+        config = measure_config(option("--measure"), option("--timing-only"))
+        if option("--isolation") == "process":
+            result = measure_in_child(case, MeasureRequest(config, option("--data-dir")))[0]
+        else:
+            result = measure_with(case, config, option("--data-dir"))
         measured_cases[case.id] = result
         if result.status not in MEASURED:
             request.config._tradeoff_not_measured.append(not_measured_record(result))
@@ -51,6 +58,8 @@ def record_rounds(benchmark, seconds: list[float]) -> None:
 def describe(benchmark, result: CaseResult, group: str, plan: str) -> None:
     """The group's rounds and the extra_info every benchmark of a case carries: the case, its id, plan,
     status (the same in all three groups), reason and the group's metrics."""
+    if group not in result.samples:  # --measure instructions counts the step and the forward, trains nothing
+        pytest.skip(f"no {group} measurement in this mode")
     benchmark.group = group
     record_rounds(benchmark, result.samples[group])
     benchmark.extra_info.update({"case": result.case, "case_id": result.case_id, "plan": plan,
@@ -72,4 +81,6 @@ def test_infer_latency(benchmark, measured, request):
 
 def test_accuracy(benchmark, measured, request):
     """Seconds per test-split evaluation of the trained model; extra_info: accuracy, loss, history."""
+    if not measured.samples.get("accuracy"):
+        pytest.skip(measured.metrics.get("test_accuracy_reason", "no accuracy measured"))
     describe(benchmark, measured, "accuracy", request.config._tradeoff_plan.name)

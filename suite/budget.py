@@ -7,7 +7,7 @@ evaluation intervals that cut it into the history's entries.
 
 Under a steps budget an evaluation interval plays the epoch's part: the history has one entry per interval,
 epoch-stepped schedules (step, cosine, ...) step once per interval, and fine-tuning after pruning lasts
-`finetune_epochs` intervals. `eval_batches` cuts the held-out split to that many batches (suite.data).
+`finetune_epochs` intervals. `eval_batches` cuts the held-out split to that many batches (suite.workloads.data).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from suite.errors import ConfigError
+from suite.plumbing.errors import ConfigError
 
 
 def validate_budget(case) -> None:

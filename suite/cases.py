@@ -7,13 +7,13 @@ import math
 from dataclasses import dataclass
 
 from suite import budget
-from suite.data import DATASETS, EVAL_SPLITS
-from suite.devices import DEVICES
-from suite.errors import ConfigError, choices_error, shown
 from suite.levers import LEVER_CHOICES, id_parts, validate
-from suite.models import MODELS
+from suite.measure.devices import DEVICES
 from suite.optim import OPTIMIZERS, SCHEDULES, recipe_id_parts, validate_recipe
+from suite.plumbing.errors import ConfigError, choices_error, shown
 from suite.workloads import transformer
+from suite.workloads.data import DATASETS, EVAL_SPLITS
+from suite.workloads.models import CONV_MODELS, MODELS
 from suite.workloads.plugins import SPEC_FORMS, is_spec
 from suite.workloads.text import TEXT_DATASETS
 
@@ -26,7 +26,7 @@ CHOICES = {
     "dataset": DATASETS,
     "device": DEVICES,
     "eval_split": EVAL_SPLITS,
-    **LEVER_CHOICES,  # precision, compile, memory_format, quantization, matmul_precision
+    **LEVER_CHOICES,  # precision, compile, memory_format, quantization, matmul_precision, runtime
 }
 
 
@@ -61,6 +61,7 @@ class Case:
     deterministic: bool = False  # torch.use_deterministic_algorithms(True) for the case: a lever with a cost
     matmul_precision: str = "highest"  # "high": TF32 for float32 matmuls on CUDA, set for the case and restored
     fused: bool = False  # adam/adamw: torch.optim's fused implementation
+    runtime: str = "torch"  # inference runtime: torch | onnxruntime | openvino (suite/levers/runtime.py)
     # The transformer family (suite/workloads/transformer.py); null for every other model.
     heads: int | None = None  # attention heads (width must be a multiple)
     context: int | None = None  # sequence length in tokens
@@ -118,6 +119,11 @@ class Case:
             if self.target_accuracy > 1:
                 raise ConfigError("field 'target_accuracy' must be a fraction in (0, 1], "
                                   f"got {shown(self.target_accuracy)}")
+
+    @property
+    def convolutional(self) -> bool:
+        """Whether the model's FLOPs are convolutions (a conv family of suite.workloads.models)."""
+        return self.model in CONV_MODELS
 
     @property
     def id(self) -> str:

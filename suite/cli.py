@@ -1,4 +1,4 @@
-"""tradeoff-bench: run | list | report | env | compare | history | export | merge (one module per subcommand
+"""tradeoff-bench: run | list | report | env | compare | history | export | merge | ab (one module per subcommand
 in suite/commands/)."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import argparse
 import importlib
 import sys
 
-from suite.errors import ConfigError
+from suite.plumbing.errors import ConfigError
 
 # modules of suite.commands, in --help order
-COMMANDS = ["run", "listing", "report", "env", "compare", "history", "export", "merge"]
+COMMANDS = ["run", "listing", "report", "env", "compare", "history", "export", "merge", "ab"]
 
 
 def build_parser() -> argparse.ArgumentParser:

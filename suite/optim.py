@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from suite.errors import ConfigError
+from suite.plumbing.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@
     seeds = N                    each case runs with seeds seed .. seed + N - 1 (tuning trials: the first)
     target_accuracy = 0.95       or a table dataset = fraction: each case's time-to-target accuracy
     [tuning]                     trials = k, seed = S, [tuning.lr] optimizer = [low, high]: k log-uniform
-                                 lr trials per optimizer on a validation split (see suite/study.py)
+                                 lr trials per optimizer on a validation split (see suite/results/study.py)
     optional_datasets = [...]    cases on these datasets are skipped, not failed, when their files are absent
     dataset_with_data_dir = "mnist"  the base's dataset when a data directory is given (--data-dir or
                                  $TRADEOFF_BENCH_DATA) and --set names no dataset; the base's own otherwise
@@ -33,10 +33,10 @@ from pathlib import Path
 import tomllib
 
 from suite.cases import CHOICES, FIELDS, Case, make_case
-from suite.data import resolve_data_dir
-from suite.errors import ConfigError, shown
-from suite.fileio import read_bytes_capped
-from suite.study import STUDY_KEYS, Tuning, expand_study, parse_study
+from suite.plumbing.errors import ConfigError, shown
+from suite.plumbing.fileio import read_bytes_capped
+from suite.results.study import STUDY_KEYS, Tuning, expand_study, parse_study
+from suite.workloads.data import resolve_data_dir
 
 PLAN_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "plans"
 PLAN_KEYS = ("description", "base", "matrix", "sweep", "exclude", "part", *STUDY_KEYS)
@@ -54,7 +54,7 @@ class Plan:
     base: Case
     cases: tuple[Case, ...]
     seeds: int = 1
-    tuning: Tuning | None = None  # cases holds its trials; suite.study.final_cases gives the second pass
+    tuning: Tuning | None = None  # cases holds its trials; suite.results.study.final_cases gives the second pass
     optional_datasets: tuple[str, ...] = ()
     parts: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (part name, its case ids) of a plan made of parts
 
@@ -113,7 +113,7 @@ def load_plan(name_or_path: str, overrides: dict | None = None, data_dir=None, m
 
 def _loads(dataset, data_dir, where: str) -> bool:
     """Whether a built-in dataset loads from the data directory (a part's dataset_if_present)."""
-    from suite.data import load_dataset
+    from suite.workloads.data import load_dataset
 
     if not isinstance(dataset, str) or dataset not in CHOICES["dataset"]:
         raise ConfigError(f"{where}: dataset_if_present {shown(dataset)}; valid choices: "

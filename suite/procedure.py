@@ -17,6 +17,8 @@ import os
 # bound), the step's batch drawing kept out of the timed rounds, every ceiling measurement bounded to 5 s.
 PROCEDURE_VERSION = 3
 NOT_A_DIFFERENCE = ("front_end", "executor")
+# Recorded from a later version on; a run recorded before it measured no case these settings describe.
+COMPARED_WHEN_BOTH_RECORD = ("runtimes",)  # suite/levers/runtime.py: ONNX Runtime and OpenVINO settings
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -43,5 +45,6 @@ def procedure_difference(baseline: dict | None, candidate: dict | None) -> str |
         return f"the {side} records no measurement procedure (a results file of schema 1)" \
             if baseline is not candidate else None
     keys = sorted((set(baseline) | set(candidate)) - set(NOT_A_DIFFERENCE))
+    keys = [k for k in keys if k not in COMPARED_WHEN_BOTH_RECORD or (k in baseline and k in candidate)]
     parts = [f"{k} {baseline.get(k)!r} vs {candidate.get(k)!r}" for k in keys if baseline.get(k) != candidate.get(k)]
     return "measurement procedures differ (" + "; ".join(parts) + ")" if parts else None

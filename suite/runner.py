@@ -14,21 +14,21 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from suite import budget, compression, distributed
+from suite import budget
 from suite.cases import Case
-from suite.compilation import compile_seconds, maybe_compile
-from suite.cost import CostMeter, mfu_metrics
-from suite.data import Dataset, load_dataset, validation_split
-from suite.devices import torch_device
-from suite.levers import availability, prepare_model, with_case_threads
-from suite.lm import derived_metrics, flop_metrics
-from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_latency, time_rounds
-from suite.models import build_model, count_params
-from suite.oom import is_out_of_memory, out_of_memory_result
+from suite.levers import availability, compression, distributed, prepare_model, runtime, with_case_threads
+from suite.levers.compilation import compile_seconds, maybe_compile
+from suite.measure.cost import CostMeter, mfu_metrics
+from suite.measure.devices import torch_device
+from suite.measure.oom import is_out_of_memory, out_of_memory_result
+from suite.measure.timing import flops_per_sample, latency_metrics, throughput_metrics, time_latency, time_rounds
 from suite.optim import OPTIMIZERS
-from suite.results import CaseResult
-from suite.study import compressed_target_metrics
-from suite.train import TrainOutcome, evaluate, make_train_step, train
+from suite.results.schema import CaseResult
+from suite.results.study import compressed_target_metrics
+from suite.train import TrainOutcome, evaluate, make_train_step, task_loss, train
+from suite.workloads.data import Dataset, load_dataset, validation_split
+from suite.workloads.lm import derived_metrics, flop_metrics
+from suite.workloads.models import build_model, count_params
 
 
 @dataclass(frozen=True)
@@ -46,14 +46,17 @@ class MeasureConfig:
     infer_rounds: int = 10
     gc: str = "enabled"  # Python's garbage collector stays on during timed rounds, as in users' programs
     compile_seconds: bool = True  # time cold and warm compilation apart (four more compilations per compile case)
+    timing_only: bool = False  # time the step and the forwards on the initial model; no training to the budget
 
     def procedure(self, front_end: str, executor: str = "local") -> dict:
-        """This configuration as the run's procedure block."""
+        """This configuration as the run's procedure block (timing_only only when on: older runs compare as before)."""
         from suite.procedure import procedure_block
 
-        return procedure_block({**dataclasses.asdict(self), "spread": "between epochs of the accuracy run",
+        settings = {k: v for k, v in dataclasses.asdict(self).items() if k != "timing_only" or v}
+        return procedure_block({**settings, "spread": "between epochs of the accuracy run",
                                 "clock": "CUDA events on CUDA, else perf_counter after a device sync",
-                                "torch_threads_default": torch.get_num_threads()}, front_end, executor)
+                                "torch_threads_default": torch.get_num_threads(),
+                                "runtimes": runtime.procedure_notes()}, front_end, executor)
 
 
 @dataclass
@@ -97,10 +100,11 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.use_deterministic_algorithms(deterministic)
 
 
-def prepare(case: Case, data_dir=None, download: bool = False) -> Prepared:
-    """Load the data onto the case's device and build the seeded initial model there."""
+def prepare(case: Case, data_dir=None, download: bool = False, data: Dataset | None = None) -> Prepared:
+    """Load the data (unless given: `data`, as load_dataset returned it) onto the case's device and build the
+    seeded initial model there."""
     device = torch_device(case.device)
-    data = load_dataset(case.dataset, data_dir, download)
+    data = load_dataset(case.dataset, data_dir, download) if data is None else data
     data = (validation_split(data) if case.eval_split == "validation" else data).to(device)
     data = data.for_case(case)  # a text corpus: windows of the case's context; eval_batches: the held-out part
     seed_everything(case.seed, case.deterministic)
@@ -111,8 +115,9 @@ def prepare(case: Case, data_dir=None, download: bool = False) -> Prepared:
 
 def model_metrics(p: Prepared) -> dict:
     """Parameter count (shared weights once) and FLOPs per sample (a transformer's attention added by formula
-    where FlopCounterMode counts none, and per token: suite.lm)."""
-    metrics = {"params": count_params(p.model), **flops_per_sample(p.model, p.data.x_train, p.data.y_train)}
+    where FlopCounterMode counts none, and per token: suite.workloads.lm)."""
+    metrics = {"params": count_params(p.model),
+               **flops_per_sample(p.model, p.data.x_train, p.data.y_train, task_loss)}
     return metrics | flop_metrics(p.model, p.data.x_train, metrics)
 
 
@@ -141,7 +146,8 @@ def time_training(p: Prepared, step, config: MeasureConfig) -> list[float]:
     rank 0 of the spawned ranks timed (same rounds; the same ranks then train to the budget, kept in p)."""
     rounds = training_rounds(p.case, config)
     if p.case.world_size > 1:
-        p.distributed = distributed.run(p.case, p.data_dir, rounds, prepare=prepare)
+        p.distributed = distributed.run(p.case, p.data_dir, rounds, train_budget=not config.timing_only,
+                                        prepare=prepare)
         return p.distributed.step_seconds
     return time_rounds(step, p.device, *rounds)
 
@@ -266,9 +272,11 @@ def train_for_accuracy(p: Prepared, after_epoch=None, on_epoch=None) -> tuple[to
 def compress_trained(p: Prepared, model: torch.nn.Module, outcome: TrainOutcome,
                      config: MeasureConfig) -> tuple[torch.nn.Module, TrainOutcome, dict]:
     """Prune (then fine-tune) and/or quantize the trained model. The compressed model is what the case's
-    inference and accuracy figures then measure, its time-to-target included (suite.study.compressed_target_metrics,
+    inference and accuracy figures then measure, its time-to-target included
+    (suite.results.study.compressed_target_metrics,
     the fine-tune's history kept as `finetune_history`); the metrics compare it with the model before."""
-    if (p.case.pruning, p.case.quantization) == ("none", "none") or outcome.status != "ok":
+    quantization = p.case.quantization if p.case.runtime == "torch" else "none"  # else the runtime's int8
+    if (p.case.pruning, quantization) == ("none", "none") or outcome.status != "ok":
         return model, outcome, {}
     before = latency_metrics(*latency_seconds(p, model, config))
     metrics = {"test_accuracy_uncompressed": outcome.test_accuracy,
@@ -283,14 +291,14 @@ def compress_trained(p: Prepared, model: torch.nn.Module, outcome: TrainOutcome,
             metrics["finetune_history"] = finetune.history  # the pruned model's own curve
         compression.make_pruning_permanent(model)
         metrics |= compression.sparsity_metrics(model)
-    if p.case.quantization != "none":
+    if quantization != "none":
         calibration = compression.calibration_batches(p.data, p.case.batch_size, p.case.seed)
         model = compression.quantize(model, p.case.quantization, calibration)
     evaluation = lambda: evaluate(model, p.data.x_test, p.data.y_test)  # noqa: E731
     accuracy, loss = evaluation()
     metrics |= compression.kept_metrics(accuracy, outcome.test_accuracy)
     metrics["params_state_dict_bytes"] = compression.state_dict_bytes(model)
-    curve = finetune.history if finetune is not None and p.case.quantization == "none" else None
+    curve = finetune.history if finetune is not None and quantization == "none" else None
     targets = compressed_target_metrics(p.case, outcome.history, outcome.train_seconds, curve)
     outcome = dataclasses.replace(outcome, test_accuracy=accuracy, test_loss=loss, target_metrics=targets,
                                   eval_seconds=time_rounds(evaluation, p.device, 3, 1, 0))
@@ -307,11 +315,45 @@ def accuracy_metrics(outcome: TrainOutcome) -> dict:
     return metrics
 
 
+def measure_inference(p: Prepared, model: torch.nn.Module, config: MeasureConfig, phase) -> tuple[dict, list]:
+    """(metrics, batch-1 seconds) of `model`: batch-1 latency, then batched inference throughput with its peak
+    memory and energy; `phase(name)` is told each part."""
+    phase("batch-1 latency")
+    latency, fewer = latency_seconds(p, model, config)
+    metrics = latency_metrics(latency, fewer)
+    phase("batched inference")
+    call, batch = batch_call(p, model)
+    call = called_once(call)
+    with CostMeter("infer", p.device, batch) as infer_cost:
+        infer_seconds = time_rounds(infer_cost.count(call), p.device, config.infer_rounds, 1, 1)
+    metrics |= throughput_metrics("infer", infer_seconds, batch) | infer_cost.metrics()
+    metrics["infer_batch_seconds"] = infer_seconds  # raw rounds, so compare can test batched throughput
+    return metrics, latency
+
+
+TIMING_ONLY_REASON = "not measured: timing only (no training to the accuracy budget)"
+
+
+def timing_only_result(p: Prepared, metrics: dict, train_seconds: list[float], config: MeasureConfig,
+                       phase) -> CaseResult:
+    """A timing-only case's result: the contiguous training rounds already timed, then the forwards of the
+    initial model through the same procedure; accuracy metrics absent with their reason, no accuracy samples.
+    MFU is left out too (with its reason): its compute ceiling is seconds of matmuls in every fresh process."""
+    inference, latency = measure_inference(p, copy.deepcopy(p.model), config, phase)
+    metrics |= inference | {"test_accuracy_reason": TIMING_ONLY_REASON} | derived_metrics(p.data, metrics)
+    if p.case.compile != "none":  # lever_metrics' compile times are not the step and the forwards either
+        metrics["compile_seconds_reason"] = "not measured: timing only"
+    metrics |= {f"{group}_mfu_reason": "not measured: timing only (no compute ceiling measured)"
+                for group in ("train", "infer")}
+    return CaseResult(p.case.id, p.case.as_dict(), "ok", "timing only: accuracy not measured", metrics,
+                      {"train": train_seconds, "infer": latency})
+
+
 @with_case_threads
 def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None, download=False,
              progress=None) -> CaseResult:
     """Measure one case. An absent device gives 'skipped', an unexpected failure 'error': the run goes on.
-    `progress` (suite.progress.CaseProgress), if given, is told each phase and epoch between timed regions."""
+    `progress` (suite.plumbing.progress.CaseProgress), if given, is told each phase and epoch between timed regions."""
     phase = progress.phase if progress is not None else lambda name: None
     ok, reason = availability(case)
     if not ok:
@@ -324,6 +366,9 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
         phase("timing the training step")
         with CostMeter("train", p.device, per_step) as train_cost:  # peak memory and energy of the region
             train_seconds = time_training(p, train_cost.count(step), config)
+        if config.timing_only:  # no training to the budget: the forwards run on the initial model
+            return timing_only_result(p, metrics | throughput_metrics("train", train_seconds, per_step)
+                                      | train_metrics(case, train_cost), train_seconds, config, phase)
         spread = SpreadRounds(p, step, config) if case.world_size == 1 else None
         phase("training")
         model, outcome = train_for_accuracy(p, spread, progress.epoch if progress is not None else None)
@@ -332,21 +377,18 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
         metrics |= e2e_metrics(case, outcome)
         metrics |= lever_metrics(p, config, train_seconds)
         model, outcome, compressed = compress_trained(p, model, outcome, config)
-        metrics |= accuracy_metrics(outcome) | compressed
+        p50 = lambda m: latency_metrics(*latency_seconds(p, m, config))["infer_latency_ms_p50"]  # noqa: E731
+        # export, runtime int8, model file
+        model, outcome, deployed = runtime.after_training(p, model, outcome, p50, evaluate)
+        metrics |= accuracy_metrics(outcome) | compressed | deployed
         if not outcome.eval_seconds:  # diverged in its first epoch: still time one evaluation
             outcome.eval_seconds = time_rounds(lambda: evaluate(model, p.data.x_test, p.data.y_test),
                                                p.device, 1, 1, 0)
-        phase("batch-1 latency")
-        latency, fewer = latency_seconds(p, model, config)
-        metrics |= latency_metrics(latency, fewer)
-        phase("batched inference")
-        call, batch = batch_call(p, model)
-        call = called_once(call)
-        with CostMeter("infer", p.device, batch) as infer_cost:
-            infer_seconds = time_rounds(infer_cost.count(call), p.device, config.infer_rounds, 1, 1)
-        metrics |= throughput_metrics("infer", infer_seconds, batch) | infer_cost.metrics()
-        metrics["infer_batch_seconds"] = infer_seconds  # raw rounds, so compare can test batched throughput
+        inference, latency = measure_inference(p, model, config, phase)
+        metrics |= inference
         metrics |= mfu_metrics(metrics, case, p.device) | derived_metrics(p.data, metrics)
+    except runtime.Unsupported as exc:  # a model the exporter cannot convert
+        return CaseResult(case.id, case.as_dict(), "skipped", str(exc))
     except Exception as exc:  # one case failing must not lose the others
         if is_out_of_memory(exc):
             return out_of_memory_result(case, exc)

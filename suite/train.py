@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from suite import budget
-from suite.data import Dataset
-from suite.devices import synchronize
+from suite.levers.precision import grad_scaler
+from suite.measure.devices import synchronize
 from suite.optim import OPTIMIZERS, PER_STEP, build_optimizer, build_schedule
-from suite.precision import grad_scaler
-from suite.study import target_metrics
+from suite.results.study import target_metrics
+from suite.workloads.data import Dataset, batches
 
 # Test-only: a case whose id contains this variable's value fails its training step with a real
 # allocation failure, which exercises the run's out-of-memory path without filling a device.
@@ -42,13 +42,6 @@ class TrainOutcome:
     target_metrics: dict = field(default_factory=dict)  # time_to_target_s, epochs_to_target or steps_to_target
     samples: int = 0  # training samples this process stepped through
     e2e_seconds: float = 0.0  # the training phase's wall time: batch drawing and syncs in, evaluation out
-
-
-def batches(data: Dataset, batch_size: int, generator: torch.Generator, full_only: bool = False):
-    """Index tensors of one shuffled pass over the training split (the last batch may be short)."""
-    perm = torch.randperm(len(data.y_train), generator=generator).to(data.y_train.device)
-    chunks = perm.split(batch_size)
-    return chunks[:-1] if full_only and len(chunks) > 1 and len(chunks[-1]) < batch_size else chunks
 
 
 def sharded(chunks, shard: tuple[int, int]):
@@ -186,7 +179,7 @@ def train(case, model, data: Dataset, device: torch.device, shard: tuple[int, in
     A NaN or infinite loss stops training with status 'diverged' and the global step it appeared at.
     `shard` = (rank, world_size): data-parallel training on this rank's shard of every batch.
     `after_epoch`, if given, is called after each interval's evaluation, outside both clocks; then `on_epoch`,
-    if given, with the interval's history entry (progress display, suite/progress.py), outside both clocks too.
+    if given, with the interval's history entry (progress display, suite/plumbing/progress.py), outside both clocks too.
     """
     optimizer, full_batch = build_optimizer(case, model), OPTIMIZERS[case.optimizer].full_batch
     scaler = grad_scaler(case.precision, device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from suite import ceiling
+from suite.measure import ceiling
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from suite.report.answer import answer_lines, answers
 from suite.report.build import write_report
 from suite.report.grouping import layout
-from suite.results import CaseResult, Run
+from suite.results.schema import CaseResult, Run
 
 BASE = {"model": "conv", "depth": 2, "width": 32, "shared": False, "optimizer": "adam", "lr": 0.001,
         "schedule": "constant", "weight_decay": 0.0, "batch_size": 64, "epochs": 3, "dataset": "digits",

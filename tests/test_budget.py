@@ -10,12 +10,12 @@ import torch
 
 from suite.budget import interval_sizes
 from suite.cases import Case, make_case, parse_value
-from suite.errors import ConfigError
-from suite.models import build_model
 from suite.optim import build_optimizer, warmup_cosine
+from suite.plumbing.errors import ConfigError
+from suite.results.study import target_metrics
 from suite.runner import prepare, train_for_accuracy
-from suite.study import target_metrics
 from suite.train import minibatch_step
+from suite.workloads.models import build_model
 
 DENSE = dict(model="dense", depth=1, width=16, batch_size=32)
 
@@ -117,7 +117,7 @@ def test_time_to_target_loss_reads_the_first_evaluation_at_or_below_it():
 
 
 def test_tuning_selects_the_lowest_validation_loss_for_a_language_model():
-    from suite.study import select
+    from suite.results.study import select
     from tests.test_study import row
 
     lm = {"model": "transformer", "dataset": "tinyshakespeare"}

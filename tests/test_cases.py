@@ -1,7 +1,7 @@
 import pytest
 
 from suite.cases import Case, make_case, parse_value
-from suite.errors import ConfigError
+from suite.plumbing.errors import ConfigError
 
 
 def test_id_is_readable_and_stable():

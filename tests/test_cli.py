@@ -6,7 +6,7 @@ import json
 import pytest
 
 from suite.cli import main
-from suite.devices import fingerprint
+from suite.measure.devices import fingerprint
 from tests.conftest import run_cli
 
 
@@ -45,7 +45,7 @@ def test_every_case_names_its_ceiling_and_the_run_lists_every_ceiling_used(tiny_
 def test_run_exits_1_when_a_case_ended_in_error(tiny_plan, tmp_path, monkeypatch, capsys):
     """Everything is written first; the last line counts the errors."""
     from suite import runner
-    from suite.results import CaseResult
+    from suite.results.schema import CaseResult
 
     def failing(case, *args, **kwargs):
         return CaseResult(case.id, case.as_dict(), "error", "RuntimeError: simulated")

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from suite.cli import main
-from suite.compare import METRICS, between_run_test, compare_runs, parse_thresholds
-from suite.errors import ConfigError
-from suite.results import CaseResult, load_run, run_document, write_json_atomic
+from suite.metrics import METRICS
+from suite.plumbing.errors import ConfigError
+from suite.plumbing.fileio import write_json_atomic
+from suite.results.compare import between_run_test, compare_runs, parse_thresholds
+from suite.results.schema import CaseResult, load_run, run_document
 
 STEP_S = 1e-3  # seconds per training step of the synthetic baseline
 ENV = {"cpu_brand": "Synthetic CPU", "cpu_cores": 2, "torch": "2.3.0", "torch_threads": 2, "cuda": None,
@@ -163,7 +165,7 @@ def test_different_procedures_exit_2_naming_the_setting_unless_forced(tmp_path, 
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--threshold", "speed=3"], "unknown metric 'speed'; valid choices: train_samples_per_s"),
+    (["--threshold", "speed=3"], "unknown metric 'speed'; valid choices: test_accuracy, val_loss, train_samples_per_s"),
     (["--threshold", "train_samples_per_s=fast"], "'fast' is not a number"),
     (["--threshold", "train_samples_per_s=-1"], "must be a finite number >= 0"),
     (["--threshold", "params=1"], "params compares exactly"),
@@ -209,7 +211,7 @@ def test_between_run_test_uses_the_spread_of_run_medians():
     assert between_run_test(runs, 100.2, metric, None)[0] > 0.3
     # a pooled spread of 10% (other cases are that noisy) floors this case's 0.7%: 90 is then no surprise
     assert between_run_test(runs, 90.0, metric, 0.10)[0] > 0.1
-    assert METRICS["infer_samples_per_s"].group == "infer_batch"  # its raw rounds (infer_batch_seconds)
+    assert METRICS["infer_samples_per_s"].rounds == "infer_batch"  # its raw rounds (infer_batch_seconds)
 
 
 def test_injected_slowdown_hook_adds_proportional_work(monkeypatch):

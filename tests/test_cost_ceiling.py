@@ -7,10 +7,11 @@ import json
 import pytest
 import torch
 
-from suite import ceiling, cost
 from suite.cases import Case
-from suite.devices import environment, fingerprint
-from suite.errors import ConfigError
+from suite.measure import ceiling, cost
+from suite.measure.devices import fingerprint
+from suite.measure.environment import environment
+from suite.plumbing.errors import ConfigError
 from tests.cost_helpers import ceiling_cache  # noqa: F401  (fixture)
 
 CPU = torch.device("cpu")

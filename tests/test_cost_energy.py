@@ -6,7 +6,7 @@ import pynvml
 import pytest
 import torch
 
-from suite.energy import Energy
+from suite.measure.energy import Energy
 
 GPU = torch.device("cuda", 1)
 
@@ -114,7 +114,7 @@ def test_device_without_a_counter_gives_a_reason():
 
 
 def test_environment_describes_each_gpu_through_nvml(monkeypatch):
-    from suite.devices import gpu_info
+    from suite.measure.devices import gpu_info
 
     def not_supported(*args):
         raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from suite.cases import Case
-from suite.memory import MB, PeakMemory
+from suite.measure.memory import MB, PeakMemory
 from suite.runner import MeasureConfig, run_case
 from tests.cost_helpers import ceiling_cache  # noqa: F401  (fixture)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from suite.report import cost
 from suite.report.sections import BUILDERS
-from suite.results import CaseResult, Run
+from suite.results.schema import CaseResult, Run
 
 CEILING = {"flops_per_s": 112.4e9, "flops_per_s_iqr": 0.2e9, "torch_threads": 1, "measured_at": "2026-01-01",
            "method": "median over 5 rounds of 1 torch.matmul of two 2048x2048 fp32 matrices, 2*n^3 FLOPs each"}

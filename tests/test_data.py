@@ -4,8 +4,8 @@ import struct
 import numpy as np
 import pytest
 
-from suite.data import load_dataset, load_idx_dataset, read_idx
-from suite.errors import ConfigError
+from suite.plumbing.errors import ConfigError
+from suite.workloads.data import load_dataset, load_idx_dataset, read_idx
 
 
 def test_digits_split_is_fixed_and_stratified():

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from suite import distributed
 from suite.cases import Case
-from suite.levers import availability
+from suite.levers import availability, distributed
 from suite.runner import MeasureConfig, prepare, run_case
 
 FAST = MeasureConfig(train_rounds=3, train_steps_per_round=3, train_warmup_rounds=1, latency_calls=10,

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from suite import cli
-from suite.results import load_run
+from suite.results.schema import load_run
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "examples" / "tradeoff_bench_example"

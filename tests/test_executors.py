@@ -10,13 +10,13 @@ from types import SimpleNamespace
 import pytest
 
 from suite.cases import Case
-from suite.compare import compare_runs
-from suite.errors import ConfigError
 from suite.executors import MeasureRequest, make_executor
 from suite.executors.ray import node_check, plugin_names, probe, reservation
+from suite.plumbing.errors import ConfigError
 from suite.procedure import procedure_difference
 from suite.report.build import build_sections
-from suite.results import CaseResult, Run
+from suite.results.compare import compare_runs
+from suite.results.schema import CaseResult, Run
 
 CPU = Case(model="dense", depth=1, width=16, epochs=1)
 
@@ -76,11 +76,13 @@ def test_local_executor_records_the_node_and_the_case_threads(monkeypatch):
     count in effect), another one for threads=1 where the default is more."""
     import torch
 
-    from suite import ceiling, runner
-    from suite.devices import environment
+    from suite import runner
     from suite.executors.local import LocalExecutor
+    from suite.measure import environment as environment_module
+    from suite.measure.environment import environment
 
-    monkeypatch.setattr(ceiling, "environment_ceilings", lambda fingerprint: {})  # no matmul ceilings measured
+    # no matmul ceilings measured
+    monkeypatch.setattr(environment_module, "environment_ceilings", lambda fingerprint: {})
     monkeypatch.setattr(runner, "mfu_metrics", lambda *args: {})
     config = runner.MeasureConfig(train_rounds=1, train_warmup_rounds=0, train_spread_rounds=1, latency_calls=5,
                                   latency_warmup=0, infer_rounds=1)
@@ -133,8 +135,8 @@ def test_report_has_one_group_per_fingerprint(tmp_path):
 
 
 def test_history_check_uses_only_baselines_of_the_same_fingerprint(tmp_path):
-    from suite.gate import check_run
-    from suite.history import add_run, open_history, run_digest
+    from suite.results.gate import check_run
+    from suite.results.history import add_run, open_history, run_digest
 
     a, b = CPU, CPU.replace(seed=1)
     conn = open_history(tmp_path / "h.sqlite")

@@ -6,7 +6,7 @@ import json
 import shutil
 
 from suite.cli import main
-from suite.results import load_run
+from suite.results.schema import load_run
 from tests.test_report import FIXTURE
 
 
@@ -25,7 +25,7 @@ def test_export_writes_both_directions_beside_the_results_file(tmp_path, capsys)
 
 
 def test_end_to_end_throughput_is_exported_without_a_round_count():
-    from suite.export import github_action_benchmark
+    from suite.results.export import github_action_benchmark
 
     run = load_run(FIXTURE)
     case = run.cases[0]

@@ -14,11 +14,11 @@ import torch
 
 from suite import cli, runner, train
 from suite.cases import Case
-from suite.checkpoint import JOURNAL_NAME, JournalWriter, header_record, read_journal
 from suite.commands.run import StopOnSignal
-from suite.oom import is_out_of_memory
+from suite.measure.oom import is_out_of_memory
 from suite.plans import load_plan
-from suite.results import CaseResult, load_run
+from suite.results.checkpoint import JOURNAL_NAME, JournalWriter, header_record, read_journal
+from suite.results.schema import CaseResult, load_run
 from suite.train import SIMULATE_OOM_ENV
 from tests.conftest import REPO
 
@@ -222,7 +222,7 @@ def test_torn_last_line_is_dropped_and_cut_before_appending(tmp_path):
 def test_resume_refuses_a_journal_of_another_plan_or_machine(tmp_path, capsys, header, args, message):
     plan, out = write_plan(tmp_path, FOUR_CASES), tmp_path / "out"
     if header:
-        from suite.environment import machine_info
+        from suite.measure.environment import machine_info
 
         fingerprint = header[1] or machine_info()["tradeoff_bench"]["fingerprint"]
         out.mkdir()

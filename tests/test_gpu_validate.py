@@ -19,7 +19,7 @@ from benchmarks.gpu.power import PowerSampler, integrate_power
 from benchmarks.gpu.validate import CHECKS, parse_args
 from benchmarks.gpu.verdicts import NO_CUDA, Check, counts, document, exit_code, ratio_rule, render_table
 from suite.plans import load_plan
-from suite.results import CaseResult
+from suite.results.schema import CaseResult
 from tests.conftest import REPO
 
 CUDA_CHECKS = {name for name, _, needs_cuda, _ in CHECKS if needs_cuda}

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from suite.cases import Case
-from suite.cost import ceiling_precision
-from suite.errors import ConfigError
 from suite.levers import availability
+from suite.levers.precision import case_matmul_precision
+from suite.measure.cost import ceiling_precision
 from suite.optim import build_optimizer
 from suite.plans import expand_plan, load_plan
-from suite.precision import case_matmul_precision
+from suite.plumbing.errors import ConfigError
 from suite.workloads.images import load_cifar10, synthetic_rgb32
 from suite.workloads.text import GPT2_VOCAB, random_tokens
 
@@ -149,7 +149,7 @@ def test_bad_parts_are_refused_naming_the_valid_choices(doc, message):
 
 
 def test_nanogpt_flops_ride_in_the_results_beside_the_suites():
-    from suite.results import group_metrics
+    from suite.results.schema import group_metrics
 
     counted = {"train_flops_per_token": 873_529_344, "nanogpt_train_flops_per_token": 854_000_000}
     assert group_metrics(counted, "infer") == counted

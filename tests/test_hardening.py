@@ -29,12 +29,12 @@ from matplotlib.figure import Figure
 
 import suite.runner
 from suite import cli
-from suite.checkpoint import JOURNAL_NAME, header_record, read_journal
-from suite.errors import ConfigError
-from suite.fileio import atomic_file
 from suite.plans import count_cases, expand_plan
-from suite.results import load_run, run_document
-from suite.shard import parse_shard
+from suite.plumbing.errors import ConfigError
+from suite.plumbing.fileio import atomic_file
+from suite.results.checkpoint import JOURNAL_NAME, header_record, read_journal
+from suite.results.schema import load_run, run_document
+from suite.results.shard import parse_shard
 from tests.conftest import REPO
 from tests.test_compare import synthetic_case, write_run
 from tests.test_faults import journal_ids, results_ids, start_run, wait_for_cases
@@ -206,7 +206,7 @@ def test_disk_full_during_an_append_keeps_every_recorded_case_and_resume_complet
 def test_a_failed_append_is_cut_back_and_results_keep_the_recorded_cases(tmp_path, monkeypatch, capsys):
     """ENOSPC at the journal's fsync (where a full disk often shows first): the line is cut off, and results.json
     is still written for the case recorded before it (resuming is the test above)."""
-    import suite.checkpoint as checkpoint
+    import suite.results.checkpoint as checkpoint
 
     real_fsync, calls = os.fsync, {"journal": 0}
 
@@ -432,7 +432,7 @@ def test_broken_data_files_are_one_line(tmp_path, capsys):
         assert run("run", "--plan", plan_file(tmp_path, ONE_CASE), "--set", "dataset=mnist", "--data-dir", folder,
                    "--out", tmp_path / "out") == 2
         one_line_error(capsys.readouterr().err, message)
-    from suite.data import read_idx
+    from suite.workloads.data import read_idx
 
     with pytest.raises(ConfigError, match=r"more data than the 10 bytes its header declares for \(10,\)"):
         read_idx(bomb(tmp_path / "bomb.gz", 10, 64 << 20), "labels")  # 64 MiB expanded: never held

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from suite.cli import main
-from suite.history import (
+from suite.results.history import (
     add_run,
     baseline_entries,
     change_points,
@@ -16,7 +16,7 @@ from suite.history import (
     open_history,
     recent_runs,
 )
-from suite.results import load_run
+from suite.results.schema import load_run
 from tests.test_compare import synthetic_case, write_run
 
 

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
 from suite import cli
-from suite.errors import ConfigError
 from suite.plans import load_plan
+from suite.plumbing.errors import ConfigError
 from suite.report.build import write_report
-from suite.results import CASE_FIELDS, CaseResult, load_run, run_document
+from suite.results.schema import CASE_FIELDS, CaseResult, load_run, run_document
 
 CASE = {"model": "dense", "depth": 1, "width": 8, "shared": False, "optimizer": "adam", "lr": 0.001,
         "schedule": "constant", "weight_decay": 0.0, "batch_size": 64, "epochs": 2, "dataset": "digits",
@@ -203,8 +203,8 @@ def poisoned_metrics(draw) -> str:
 @settings(max_examples=150, **SETTINGS)
 @given(text=poisoned_metrics())
 def test_string_and_non_finite_metrics_meet_only_config_error(tmp_path, text):
-    from suite.compare import compare_runs
-    from suite.results import metric_problem
+    from suite.results.compare import compare_runs
+    from suite.results.schema import metric_problem
 
     path = tmp_path / "results.json"
     path.write_text(text)
@@ -216,7 +216,7 @@ def test_string_and_non_finite_metrics_meet_only_config_error(tmp_path, text):
 
 def journal_text() -> str:
     """A valid journal: its header and one line per case of RESULTS."""
-    from suite.checkpoint import case_record, header_record
+    from suite.results.checkpoint import case_record, header_record
 
     run = load_run_from(RESULTS)
     lines = [header_record("quick", "quick", [], "abc")] + [case_record(c) for c in run.cases]
@@ -257,8 +257,8 @@ def mutated_journal(draw) -> str:
 @settings(max_examples=200, **SETTINGS)
 @given(text=mutated_journal())
 def test_malformed_journals_meet_only_config_error_and_what_loads_writes_a_loadable_results_file(tmp_path, text):
-    from suite.checkpoint import read_journal
-    from suite.results import write_json_atomic
+    from suite.plumbing.fileio import write_json_atomic
+    from suite.results.checkpoint import read_journal
 
     path = tmp_path / "cases.jsonl"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
@@ -295,7 +295,7 @@ def history_files(tmp_path_factory):
 @st.composite
 def history_mutation(draw):
     """(table, column, row offset, value) for an UPDATE, or a whole-database change."""
-    from suite.history import COLUMNS
+    from suite.results.history import COLUMNS
 
     kind = draw(st.sampled_from(["cell", "cell", "cell", "cell", "drop", "garbage"]))
     table = draw(st.sampled_from(sorted(COLUMNS)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from suite.isa import isa_class, lacks_hardware
+from suite.results.isa import isa_class, lacks_hardware
 
 BRAND = "Intel(R) Xeon(R) Processor"  # a brand that does not tell the machines apart
 AVX2 = {"brand_raw": BRAND, "arch": "X86_64", "flags": ["avx", "avx2", "fma", "sse4_2"]}
@@ -35,10 +35,11 @@ def test_bf16_and_int8_lack_hardware_only_where_the_flags_say_so():
 
 
 def test_run_fingerprint_tells_an_amx_machine_from_an_avx2_one_of_the_same_brand(monkeypatch):
-    from suite import ceiling
-    from suite.devices import environment
+    from suite.measure import environment as environment_module
+    from suite.measure.environment import environment
 
-    monkeypatch.setattr(ceiling, "environment_ceilings", lambda fingerprint: {})  # no matmul ceilings measured
+    # no matmul ceilings measured
+    monkeypatch.setattr(environment_module, "environment_ceilings", lambda fingerprint: {})
     avx2, amx = environment(AVX2), environment(AMX)
     assert (avx2["cpu_isa"], amx["cpu_isa"]) == ("AVX2", "AMX")
     assert avx2["fingerprint"] != amx["fingerprint"] and environment(dict(AVX2))["fingerprint"] == avx2["fingerprint"]
@@ -47,8 +48,8 @@ def test_run_fingerprint_tells_an_amx_machine_from_an_avx2_one_of_the_same_brand
 def test_node_fingerprint_tells_an_amx_machine_from_an_avx2_one_of_the_same_brand(monkeypatch):
     import cpuinfo
 
-    from suite import devices
     from suite.executors import node
+    from suite.measure import devices
 
     fingerprints = []
     for cpu in (AVX2, AMX):

@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from suite import compilation, compression
 from suite.cases import Case
-from suite.errors import ConfigError
-from suite.levers import availability, with_case_threads
+from suite.levers import availability, compilation, compression, with_case_threads
+from suite.plumbing.errors import ConfigError
+from suite.plumbing.fileio import write_json_atomic
 from suite.report.levers import lever_sections
-from suite.results import load_run, run_document, write_json_atomic
+from suite.results.schema import load_run, run_document
 from suite.runner import MeasureConfig, prepare, run_case
 
 FAST = MeasureConfig(train_rounds=3, train_steps_per_round=2, train_warmup_rounds=1, latency_calls=10,
@@ -174,7 +174,7 @@ def test_fp16_with_grad_scaler_trains_on_cuda():
 
 
 def test_allocator_is_recorded_when_mapped_or_preloaded(tmp_path, monkeypatch):
-    from suite.devices import allocator_info
+    from suite.measure.devices import allocator_info
 
     maps = tmp_path / "maps"
     maps.write_text("7f00-7f10 r-xp 00000000 08:01 42 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2\n")

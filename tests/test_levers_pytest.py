@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from suite.results import load_run
+from suite.results.schema import load_run
 from tests.conftest import REPO
 
 PLAN = """

@@ -13,10 +13,10 @@ import torch
 
 from suite.cases import Case
 from suite.cli import main
-from suite.compare import compare_runs
-from suite.data import load_dataset
-from suite.results import load_run
+from suite.results.compare import compare_runs
+from suite.results.schema import load_run
 from suite.runner import prepare, train_for_accuracy
+from suite.workloads.data import load_dataset
 from tests.conftest import REPO
 
 TINY_LM_PLAN = """

@@ -2,8 +2,9 @@ import time
 
 import torch
 
-from suite.measure import flops_per_sample, latency_metrics, throughput_metrics, time_latency, time_rounds
-from suite.stats import spread
+from suite.measure.timing import flops_per_sample, latency_metrics, throughput_metrics, time_latency, time_rounds
+from suite.plumbing.stats import spread
+from suite.train import task_loss
 
 
 def test_spread_of_known_samples():
@@ -62,7 +63,7 @@ def test_time_rounds_counts_calls_and_warmup_and_prepares_outside_the_clock():
 
 def test_flops_of_a_linear_layer():
     model = torch.nn.Linear(64, 10)
-    flops = flops_per_sample(model, torch.zeros(4, 64), torch.zeros(4, dtype=torch.long))
+    flops = flops_per_sample(model, torch.zeros(4, 64), torch.zeros(4, dtype=torch.long), task_loss)
     assert flops["flops_per_sample"] == 2 * 64 * 10
     # backward: only the weight gradient (the input needs none), another 2*64*10
     assert flops["train_flops_per_sample"] == 2 * 2 * 64 * 10
@@ -70,7 +71,7 @@ def test_flops_of_a_linear_layer():
 
 def test_a_counted_step_keeps_its_prepare_outside_the_clock(tmp_path):
     """CostMeter.count must pass the step's prepare on: otherwise the step draws its batches inside the rounds."""
-    from suite.cost import CostMeter
+    from suite.measure.cost import CostMeter
 
     pending = []
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from suite.cases import Case
-from suite.models import build_model, count_params
+from suite.workloads.models import build_model, count_params
 
 
 def params(input_shape=(1, 8, 8), **fields):

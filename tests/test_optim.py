@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from suite.cases import Case
-from suite.data import load_dataset
-from suite.models import build_model
 from suite.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from suite.train import full_batch_step
+from suite.workloads.data import load_dataset
+from suite.workloads.models import build_model
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))

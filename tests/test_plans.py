@@ -2,8 +2,8 @@ import re
 
 import pytest
 
-from suite.errors import ConfigError
 from suite.plans import expand_plan, load_plan, plan_names
+from suite.plumbing.errors import ConfigError
 
 
 def test_shipped_plans_expand():

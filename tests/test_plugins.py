@@ -11,14 +11,15 @@ import pytest
 
 from suite import cli
 from suite.cases import Case
-from suite.errors import ConfigError
-from suite.results import load_run
+from suite.plumbing.errors import ConfigError
+from suite.results.schema import load_run
 from suite.workloads import plugins
+from suite.workloads.checks import check_plugins
 from tests.conftest import REPO
 
 GOOD_LOADER = """
 import torch
-from suite.data import Dataset
+from suite.workloads.data import Dataset
 
 def load(data_dir):
     g = torch.Generator().manual_seed(0)
@@ -43,7 +44,7 @@ BAD = {  # module source, plan fields, what the one-line error says
     "label_range": (GOOD_LOADER.replace("% 3", "% 4"), {"dataset": "{m}:load"},
                     "y_train holds labels 0..3, expected 0..2"),
     "not_dataset": ("def load(data_dir):\n    return {'x': 1}\n", {"dataset": "{m}:load"},
-                    "dataset plug-in '{m}:load': the loader returned a dict, expected a suite.data.Dataset"),
+                    "dataset plug-in '{m}:load': the loader returned a dict, expected a suite.workloads.data.Dataset"),
 }
 
 
@@ -118,8 +119,8 @@ def test_plugin_names_are_accepted_by_form_and_bad_names_list_the_form():
 
 
 def test_plugin_dataset_and_model_run_in_process(tmp_path, monkeypatch):
-    from suite.data import load_dataset
-    from suite.models import build_model
+    from suite.workloads.data import load_dataset
+    from suite.workloads.models import build_model
 
     module = write_plugin(tmp_path, monkeypatch, "good", GOOD_LOADER + textwrap.dedent("""
         from torch import nn
@@ -133,4 +134,4 @@ def test_plugin_dataset_and_model_run_in_process(tmp_path, monkeypatch):
     case = Case(model=f"{module}:factory", dataset=f"{module}:load", memory_format="channels_last")
     model = build_model(case, data.input_shape, data.num_classes)
     assert model(data.x_test).shape == (32, 3)
-    plugins.check_plugins([case])  # loads, builds and checks without complaint
+    check_plugins([case])  # loads, builds and checks without complaint

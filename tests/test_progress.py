@@ -1,10 +1,10 @@
-"""Progress inside a case (suite/progress.py) and the last lines of `tradeoff-bench run`."""
+"""Progress inside a case (suite/plumbing/progress.py) and the last lines of `tradeoff-bench run`."""
 
 from __future__ import annotations
 
 import io
 
-from suite.progress import PLAIN_EVERY_S, CaseProgress
+from suite.plumbing.progress import PLAIN_EVERY_S, CaseProgress
 
 
 class FakeClock:

@@ -5,8 +5,8 @@ import subprocess
 import sys
 from collections import Counter
 
-from suite.devices import fingerprint
-from suite.results import load_run
+from suite.measure.devices import fingerprint
+from suite.results.schema import load_run
 from tests.conftest import REPO
 
 METRICS = {

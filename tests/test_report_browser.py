@@ -22,7 +22,7 @@ import time
 import pytest
 
 from suite.report.build import write_report
-from suite.results import load_run
+from suite.results.schema import load_run
 from tests.conftest import in_ci
 from tests.test_report import FIXTURE
 

@@ -8,7 +8,7 @@ from suite.report.header import environment_section
 from suite.report.levers import lever_sections
 from suite.report.markdown import render_markdown
 from suite.report.tables import build_tables
-from suite.results import CaseResult, Run
+from suite.results.schema import CaseResult, Run
 
 BASE = {"model": "conv", "depth": 1, "width": 16, "shared": False, "optimizer": "adam", "lr": 0.001,
         "schedule": "constant", "weight_decay": 0.0, "batch_size": 64, "epochs": 1, "dataset": "digits",

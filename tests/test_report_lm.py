@@ -8,7 +8,7 @@ from suite.report.build import build_sections
 from suite.report.grouping import layout
 from suite.report.plots import FRONT, VAL_LOSS, convergence_figure, front_figure, plain_text, schedule_figure
 from suite.report.tradeoffs import build_tradeoffs
-from suite.results import CaseResult, Run
+from suite.results.schema import CaseResult, Run
 
 BASE = {"model": "transformer", "depth": 4, "width": 128, "shared": False, "optimizer": "adamw", "lr": 0.001,
         "schedule": "warmup-cosine", "weight_decay": 0.1, "batch_size": 12, "epochs": None, "steps": 2000,

@@ -5,12 +5,13 @@ import pytest
 import torch
 from torch import nn
 
-from suite import compression
 from suite.cases import Case
-from suite.measure import flops_per_sample
-from suite.models import build_model, count_params
+from suite.levers import compression
+from suite.measure.timing import flops_per_sample
 from suite.plans import load_plan
 from suite.runner import MeasureConfig, run_case
+from suite.train import task_loss
+from suite.workloads.models import build_model, count_params
 
 FAST = MeasureConfig(train_rounds=2, train_steps_per_round=2, train_warmup_rounds=1, train_spread_rounds=2,
                      latency_calls=10, latency_warmup=2, infer_rounds=2)
@@ -63,7 +64,7 @@ def test_flop_count_works_on_1x1_maps_and_leaves_batchnorm_statistics_alone():
     model = build_model(Case(model="resnet", depth=1, width=4), (1, 8, 8), 10)
     x, y = torch.randn(4, 1, 8, 8), torch.zeros(4, dtype=torch.int64)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    flops = flops_per_sample(model, x, y)
+    flops = flops_per_sample(model, x, y, task_loss)
     assert flops["train_flops_per_sample"] > 2 * flops["flops_per_sample"] > 0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 

@@ -3,8 +3,9 @@ import re
 
 import pytest
 
-from suite.errors import ConfigError
-from suite.results import CaseResult, load_run, run_document, write_json_atomic
+from suite.plumbing.errors import ConfigError
+from suite.plumbing.fileio import write_json_atomic
+from suite.results.schema import CaseResult, load_run, run_document
 
 CASE = {"model": "dense", "depth": 1, "width": 8, "shared": False, "optimizer": "adam", "lr": 0.001,
         "schedule": "constant", "weight_decay": 0.0, "batch_size": 64, "epochs": 1, "dataset": "digits",
@@ -62,7 +63,7 @@ def test_non_finite_numbers_are_refused_when_writing(tmp_path):
 
 def test_a_metric_name_holding_a_newline_gives_a_one_line_problem():
     """Found by the journal fuzzer: a metric named "\\n" broke the one-line error in two."""
-    from suite.results import metric_problem
+    from suite.results.schema import metric_problem
 
     problem = metric_problem({"\n": "x"})
     assert problem == "'\\n' must be a finite number or null, got 'x'"

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from suite.cli import main
-from suite.errors import ConfigError
 from suite.plans import load_plan
-from suite.results import load_run
-from suite.shard import parse_shard, select_shard
+from suite.plumbing.errors import ConfigError
+from suite.results.schema import load_run
+from suite.results.shard import parse_shard, select_shard
 from tests.test_compare import synthetic_case, write_run
 
 

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from suite import study
-from suite.errors import ConfigError
 from suite.plans import expand_plan
+from suite.plumbing.errors import ConfigError
+from suite.results import study
 
 HISTORY = [{"epoch": 1, "test_accuracy": 0.5, "wall_time_s": 1.0},
            {"epoch": 2, "test_accuracy": 0.91, "wall_time_s": 2.5},
@@ -84,7 +84,7 @@ def test_tuned_plans_start_with_validation_trials():
 
 
 def row(case: dict, accuracy, seconds=None, **extra) -> dict:
-    """A result row as suite.study.records makes them."""
+    """A result row as suite.results.study.records makes them."""
     case = {"lr": 0.1, "seed": 0, "eval_split": "validation", "optimizer": "adam", "schedule": "constant",
             "dataset": "digits", "model": "dense", **case}
     return {"case": case, "case_id": "-".join(f"{v}" for v in case.values()), "status": "ok",

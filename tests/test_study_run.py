@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from suite import runner, study
+from suite import runner
 from suite.cli import main
 from suite.plans import expand_plan
 from suite.report.study import sensitivity_figure, summaries
-from suite.results import load_run
+from suite.results import study
+from suite.results.schema import load_run
 from suite.train import evaluate
 from tests.test_resnet import FAST
 

@@ -3,9 +3,9 @@ recorded in the results and shown at the top of the report."""
 
 from __future__ import annotations
 
-from suite import system_check
+from suite.measure import system_check
 from suite.report.header import busy_warnings
-from suite.results import load_run
+from suite.results.schema import load_run
 from tests.test_compare import rng as rng  # noqa: F401  (fixture)
 from tests.test_compare import synthetic_case, write_run
 

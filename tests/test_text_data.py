@@ -8,8 +8,8 @@ import torch
 
 from suite.cases import Case
 from suite.cli import main
-from suite.data import load_dataset, validation_split
-from suite.errors import ConfigError
+from suite.plumbing.errors import ConfigError
+from suite.workloads.data import load_dataset, validation_split
 from suite.workloads.text import TASK, check_language_model, load_text_corpus
 
 LM = dict(model="transformer", dataset="tinyshakespeare", depth=1, width=16, heads=2, context=8, batch_size=4)

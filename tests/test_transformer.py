@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from suite.cases import Case
-from suite.errors import ConfigError
-from suite.lm import counter_counts_attention, flop_metrics
-from suite.measure import flops_per_sample
-from suite.models import build_model, count_params
+from suite.measure.timing import flops_per_sample
+from suite.plumbing.errors import ConfigError
+from suite.train import task_loss
+from suite.workloads.lm import counter_counts_attention, flop_metrics
+from suite.workloads.models import build_model, count_params
 from suite.workloads.transformer import Transformer
 
 VOCAB = 65  # tinyshakespeare's characters
@@ -59,7 +60,7 @@ def test_flops_per_token_match_nanogpt_estimate_mfu(shared):
     depth, width, length = 3, 64, 32
     model = lm(depth=depth, width=width, context=length, shared=shared)
     x = torch.randint(0, VOCAB, (2, length))
-    counted = flops_per_sample(model, x, x)
+    counted = flops_per_sample(model, x, x, task_loss)
     metrics = flop_metrics(model, x, counted)
     # Parameters that a matrix multiply uses per block application: qkv, proj, MLP up and down; plus the head.
     matmul = depth * 12 * width * width + VOCAB * width
@@ -84,7 +85,7 @@ def test_cpu_flop_counter_misses_sdpa_so_the_formula_adds_it():
     # adding the formula (the exact totals above hold either way).
     model = lm(depth=1, width=32, context=8)
     x = torch.randint(0, VOCAB, (1, 8))
-    counted = flops_per_sample(model, x, x)
+    counted = flops_per_sample(model, x, x, task_loss)
     linear_only = 2 * (12 * 32 * 32 + VOCAB * 32) * 8
     assert counted["flops_per_sample"] == linear_only + (4 * 32 * 8 * 8 if counter_counts_attention("cpu") else 0)
 

@@ -22,7 +22,7 @@ class Context:
 
     @property
     def environment(self) -> dict:
-        """The suite's environment block (suite.devices.environment)."""
+        """The suite's environment block (suite.measure.environment.environment)."""
         return self.machine_info["tradeoff_bench"]
 
     def out_of_time(self) -> bool:

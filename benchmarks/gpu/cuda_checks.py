@@ -14,15 +14,15 @@ import torch
 from benchmarks.gpu.datasheet import datasheet_peak
 from benchmarks.gpu.power import PowerSampler, integrate_power
 from benchmarks.gpu.verdicts import Check, ratio_rule
-from suite import distributed
 from suite.cases import Case
-from suite.ceiling import get_ceiling, matmul_tf32
-from suite.cost import CostMeter, ceiling_precision
-from suite.data import load_dataset
-from suite.devices import fingerprint, synced_perf_counter, time_region
-from suite.energy import Energy, nvml_handle
-from suite.measure import time_rounds
+from suite.levers import distributed
+from suite.measure.ceiling import get_ceiling, matmul_tf32
+from suite.measure.cost import CostMeter, ceiling_precision
+from suite.measure.devices import fingerprint, synced_perf_counter, time_region
+from suite.measure.energy import Energy, nvml_handle
+from suite.measure.timing import time_rounds
 from suite.runner import MeasureConfig, called_once, prepare, run_case, train_step, training_rounds
+from suite.workloads.data import load_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 CPU_REFERENCE = REPO / "reports" / "example" / "results.json"  # written by a run on the CPU development machine
@@ -99,8 +99,8 @@ def environment_failures(values: dict, without_gpus: str) -> list[str]:
 
 
 def check_event_timing(ctx, check: Check) -> Check:
-    """CUDA-event round times (suite.devices.time_region) against the host clock read after
-    torch.cuda.synchronize (suite.devices.synced_perf_counter), rounds interleaved."""
+    """CUDA-event round times (suite.measure.devices.time_region) against the host clock read after
+    torch.cuda.synchronize (suite.measure.devices.synced_perf_counter), rounds interleaved."""
     device, n, calls, rounds = ctx.device, EVENT_N, 10, 10 if ctx.quick else 30
     a, b = (torch.randn(n, n, device=device) for _ in range(2))
     out = torch.empty_like(a)
@@ -155,7 +155,7 @@ def independent_matmul_rate(device, precision: str, n: int, rounds: int, round_s
 
 
 def check_ceiling(ctx, check: Check, precision: str) -> Check:
-    """The suite's ceiling (suite.ceiling.get_ceiling: the figure MFU divides by, measured now unless this
+    """The suite's ceiling (suite.measure.ceiling.get_ceiling: the figure MFU divides by, measured now unless this
     environment's cache holds it) against an independent large torch.matmul timing, shown against the
     datasheet's dense peak."""
     record = get_ceiling(ctx.device, precision)
@@ -172,7 +172,7 @@ def check_ceiling(ctx, check: Check, precision: str) -> Check:
 
 
 def check_energy(ctx, check: Check) -> Check:
-    """NVML's energy counter (suite.energy.Energy) against NVML power readings sampled during the same
+    """NVML's energy counter (suite.measure.energy.Energy) against NVML power readings sampled during the same
     region and integrated over time. The region is a bf16 matmul load followed by idle time longer than
     NVML's one-second power average, and starts after as much idle: see benchmarks/gpu/power.py."""
     device, n = ctx.device, ENERGY_N
@@ -221,7 +221,7 @@ def known_peak_mb(device) -> tuple[float | None, str]:
 
 
 def check_peak_memory(ctx, check: Check) -> Check:
-    """The suite's peak memory (suite.cost.CostMeter) against a figure it cannot have read from the allocator:
+    """The suite's peak memory (suite.measure.cost.CostMeter) against a figure it cannot have read from the allocator:
     the arithmetic of tensors of known size allocated in the region; and a training step's peak against NVML's
     used memory (which sees the caching allocator's reserve: allocated peak <= reserved, NVML growth = reserved
     within NVML_SLACK)."""
@@ -351,7 +351,7 @@ def oom_failures(v: dict) -> list[str]:
 
 
 def check_ddp(ctx, check: Check) -> Check:
-    """The suite's data-parallel path (suite.distributed.run) on nccl with one rank, its throughput against
+    """The suite's data-parallel path (suite.levers.distributed.run) on nccl with one rank, its throughput against
     the same step without DDP (scaling_metrics at world size 1); world size 2 through run_case where two
     GPUs exist."""
     import torch.distributed as dist

@@ -48,7 +48,7 @@ def parse_args(argv):
 def _override(text: str) -> tuple:
     """A --set FIELD=VALUE as (field, typed value)."""
     from suite.cases import parse_value
-    from suite.errors import ConfigError
+    from suite.plumbing.errors import ConfigError
 
     field, sep, value = text.partition("=")
     if not sep:
@@ -113,13 +113,14 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     begin = time.perf_counter()
     from suite.commands.run import progress_line
-    from suite.data import resolve_data_dir
-    from suite.environment import commit_info, machine_info
-    from suite.errors import ConfigError
+    from suite.measure.environment import commit_info, machine_info
     from suite.plans import load_plan
-    from suite.results import CaseResult, run_document, write_json_atomic, write_text_atomic
+    from suite.plumbing.errors import ConfigError
+    from suite.plumbing.fileio import write_json_atomic, write_text_atomic
+    from suite.results.schema import CaseResult, run_document
+    from suite.results.study import available_cases
     from suite.runner import MeasureConfig, run_case
-    from suite.study import available_cases
+    from suite.workloads.data import resolve_data_dir
 
     data_dir = resolve_data_dir(args.data_dir)
     try:

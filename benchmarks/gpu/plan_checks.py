@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from benchmarks.gpu.verdicts import Check
-from suite.results import STATUSES
+from suite.results.schema import STATUSES
 
 PLANS = ("quick", "levers", "ddp", "shakespeare", "gpu", "gpu-quick")
 DATA_PLANS = ("shakespeare", "gpu", "gpu-quick")  # given --data-dir; the others keep their data-free datasets
@@ -125,11 +125,12 @@ def run_plan(ctx, check: Check, name: str, select=None, expected: dict[str, str]
     until the budget is spent; write the results as the suite's results JSON under OUT/plans/; conclude the check.
     Returns the CaseResults."""
     from suite.commands.run import progress_line
-    from suite.environment import commit_info
+    from suite.measure.environment import commit_info
     from suite.plans import load_plan
-    from suite.results import run_document, write_json_atomic
+    from suite.plumbing.fileio import write_json_atomic
+    from suite.results.schema import run_document
+    from suite.results.study import available_cases
     from suite.runner import run_case
-    from suite.study import available_cases
 
     data_dir = ctx.data_dir if name in DATA_PLANS else None
     plan = load_plan(name, {"device": ctx.device.type}, data_dir=data_dir)
@@ -184,8 +185,8 @@ def check_levers_plan(ctx, check: Check) -> Check:
 def check_transformer_plan(ctx, check: Check) -> Check:
     """The transformer family on CUDA: the shakespeare plan's base (nanoGPT's CPU recipe) in fp32 and bf16, from
     tinyshakespeare in --data-dir (the check cannot run without it)."""
-    from suite.data import load_dataset
-    from suite.errors import ConfigError
+    from suite.plumbing.errors import ConfigError
+    from suite.workloads.data import load_dataset
 
     try:
         load_dataset("tinyshakespeare", ctx.data_dir)

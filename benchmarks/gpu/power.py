@@ -53,7 +53,7 @@ class PowerSampler:
             self._stop.wait(self.period)
 
     def __enter__(self) -> PowerSampler:
-        from suite.energy import nvml_handle
+        from suite.measure.energy import nvml_handle
 
         self.nvml.nvmlInit()
         try:

@@ -118,11 +118,11 @@ def main(argv=None) -> int:
     begin, started_at = time.perf_counter(), datetime.now(timezone.utc).isoformat(timespec="seconds")
     import torch
 
-    from suite.ceiling import environment_ceilings
-    from suite.data import resolve_data_dir
-    from suite.devices import availability
-    from suite.environment import machine_info
-    from suite.results import write_json_atomic, write_text_atomic
+    from suite.measure.ceiling import environment_ceilings
+    from suite.measure.devices import availability
+    from suite.measure.environment import machine_info
+    from suite.plumbing.fileio import write_json_atomic, write_text_atomic
+    from suite.workloads.data import resolve_data_dir
 
     cuda, _ = availability("cuda")
     info = machine_info()

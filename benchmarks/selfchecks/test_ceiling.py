@@ -1,6 +1,6 @@
 """The suite's measured fp32 matmul ceiling against torch.matmul timed independently on 2048x2048 matrices.
 
-The ceiling is the figure a run reports (suite.ceiling.get_ceiling: cached per environment
+The ceiling is the figure a run reports (suite.measure.ceiling.get_ceiling: cached per environment
 fingerprint); the independent timing is a plain perf_counter loop around `a @ b`. Prints both and
 their ratio; fails when they differ by more than 10%. Timing-sensitive: run it on a quiet machine.
 
@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from suite.ceiling import get_ceiling, measure_ceiling
+from suite.measure.ceiling import get_ceiling, measure_ceiling
 
 N, WARMUP, ROUNDS = 2048, 2, 10
 

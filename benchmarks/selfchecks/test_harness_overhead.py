@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from suite.cases import Case
-from suite.devices import time_region
+from suite.measure.devices import time_region
 from suite.runner import prepare, train_step
 
 ROUNDS, STEPS, BATCH = 30, 10, 64
@@ -24,7 +24,7 @@ ROUNDS, STEPS, BATCH = 30, 10, 64
 def hand_written_loop(data, seed: int):
     """The loop a user would write: a fixed shuffled order, zero_grad, forward, loss, backward, step."""
     torch.manual_seed(seed)
-    from suite.models import seed_cnn
+    from suite.workloads.models import seed_cnn
 
     model = seed_cnn(data.input_shape, data.num_classes).to(data.x_train.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

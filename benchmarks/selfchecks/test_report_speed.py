@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from suite.report.build import write_report
-from suite.results import load_run
+from suite.results.schema import load_run
 
 FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "golden" / "results.json"
 LIMIT_S = 10.0

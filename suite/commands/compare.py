@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def add_verdict_options(parser, markdown: bool = True) -> None:
     """--threshold, --alpha (and --markdown, --allow-missing): shared by `compare`, `history check` and `add`."""
-    from suite.compare import ALPHA
+    from suite.results.compare import ALPHA
 
     parser.add_argument("--threshold", action="append", default=[], metavar="METRIC=VALUE",
                         help="override a threshold: %% for timing metrics, percentage points for test_accuracy")
@@ -18,8 +18,8 @@ def add_verdict_options(parser, markdown: bool = True) -> None:
 
 def report(comparison, title: str, markdown: str | None, allow_missing: bool = False) -> int:
     """Print the comparison, write it as Markdown if asked, and return the exit code."""
-    from suite.compare import to_markdown
-    from suite.fileio import write_text_atomic
+    from suite.plumbing.fileio import write_text_atomic
+    from suite.results.compare import to_markdown
 
     text = to_markdown(comparison, title)
     print(text, end="")
@@ -30,20 +30,21 @@ def report(comparison, title: str, markdown: str | None, allow_missing: bool = F
 
 def parse_process_spread(pairs: list[str]) -> dict:
     """`--process-spread metric=PCT` pairs as fractions."""
-    from suite.compare import PROCESS_SPREAD, parse_thresholds
+    from suite.metrics import process_spreads
+    from suite.results.compare import parse_thresholds
 
     chosen = parse_thresholds(pairs)  # the same metric=number checks
-    unknown = sorted(set(chosen) - set(PROCESS_SPREAD))
+    unknown = sorted(set(chosen) - set(process_spreads()))
     if unknown:
-        from suite.errors import choices_error
+        from suite.plumbing.errors import choices_error
 
-        raise choices_error("--process-spread metric", unknown[0], PROCESS_SPREAD)
+        raise choices_error("--process-spread metric", unknown[0], process_spreads())
     return {name: value / 100 for name, value in chosen.items()}
 
 
 def cmd_compare(args) -> int:
-    from suite.compare import compare_runs, parse_thresholds
-    from suite.results import load_run
+    from suite.results.compare import compare_runs, parse_thresholds
+    from suite.results.schema import load_run
 
     thresholds = parse_thresholds(args.threshold)
     baseline, candidate = load_run(args.baseline), load_run(args.candidate)

@@ -6,7 +6,7 @@ from __future__ import annotations
 def cmd_env(args) -> int:
     import json
 
-    from suite.environment import machine_info
+    from suite.measure.environment import machine_info
 
     info = machine_info()
     print(json.dumps({"tradeoff_bench": info["tradeoff_bench"], "cpu": info["cpu"].get("brand_raw"),

@@ -8,9 +8,10 @@ FORMATS = ("github-action-benchmark",)
 
 
 def cmd_export(args) -> int:
-    from suite.errors import choices_error
-    from suite.export import TOOLS, github_action_benchmark
-    from suite.results import load_run, write_json_atomic
+    from suite.plumbing.errors import choices_error
+    from suite.plumbing.fileio import write_json_atomic
+    from suite.results.export import TOOLS, github_action_benchmark
+    from suite.results.schema import load_run
 
     if args.format not in FORMATS:
         raise choices_error("format", args.format, FORMATS)

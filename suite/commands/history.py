@@ -10,10 +10,10 @@ DEFAULT_LAST = 5
 
 def cmd_add(args) -> int:
     """Store a run with the verdicts of checking it against the history at this moment."""
-    from suite.compare import parse_thresholds
-    from suite.gate import check_run
-    from suite.history import add_run, known_run, open_history, run_digest
-    from suite.results import load_run
+    from suite.results.compare import parse_thresholds
+    from suite.results.gate import check_run
+    from suite.results.history import add_run, known_run, open_history, run_digest
+    from suite.results.schema import load_run
 
     run = load_run(args.results)
     digest = run_digest(run)
@@ -34,7 +34,7 @@ def cmd_add(args) -> int:
 
 def cmd_accept(args) -> int:
     """Accept a flagged run: its level becomes the baseline of the cases it flagged."""
-    from suite.history import accept_run, open_history
+    from suite.results.history import accept_run, open_history
 
     with open_history(args.db) as conn:
         flagged = accept_run(conn, args.run)
@@ -45,7 +45,7 @@ def cmd_accept(args) -> int:
 def cmd_show(args) -> int:
     from tabulate import tabulate
 
-    from suite.history import baseline_median, change_points, open_history, recent_runs, series
+    from suite.results.history import baseline_median, change_points, open_history, recent_runs, series
 
     with open_history(args.db) as conn:
         runs = recent_runs(conn, args.limit)
@@ -72,9 +72,9 @@ def cmd_show(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from suite.errors import ConfigError
-    from suite.history import open_history, recent_runs, series
+    from suite.plumbing.errors import ConfigError
     from suite.report.plots import check_image_path, plain_text, save_figure
+    from suite.results.history import open_history, recent_runs, series
 
     out = Path(args.out or f"reports/history-{args.metric}.png")
     check_image_path(out)
@@ -99,8 +99,8 @@ def history_figure(lines: dict, metric: str, fingerprint: str):
     """A metric per case against the run number (whole runs only on the axis), change points dashed."""
     from matplotlib.ticker import MaxNLocator
 
-    from suite.history import change_points
     from suite.report.plots import new_figure
+    from suite.results.history import change_points
 
     figure, axes = new_figure(10, 5)
     for case_id, points in lines.items():
@@ -117,13 +117,13 @@ def history_figure(lines: dict, metric: str, fingerprint: str):
 
 
 def cmd_check(args) -> int:
-    """Verdicts of a run against the history (suite/gate.py); stores nothing."""
+    """Verdicts of a run against the history (suite/results/gate.py); stores nothing."""
     from suite.commands.compare import report
-    from suite.compare import parse_thresholds, run_difference
-    from suite.errors import ConfigError
-    from suite.gate import check_run
-    from suite.history import machine_info_of, open_history, recent_runs, run_digest
-    from suite.results import load_run
+    from suite.plumbing.errors import ConfigError
+    from suite.results.compare import parse_thresholds, run_difference
+    from suite.results.gate import check_run
+    from suite.results.history import machine_info_of, open_history, recent_runs, run_digest
+    from suite.results.schema import load_run
 
     thresholds = parse_thresholds(args.threshold)
     run = load_run(args.results)
@@ -148,8 +148,8 @@ def cmd_check(args) -> int:
 def register(sub) -> None:
     """Add the `history` subcommand and its actions."""
     from suite.commands.compare import add_verdict_options
-    from suite.gate import DEFAULT_LAST as GATE_LAST
-    from suite.history import DEFAULT_DB
+    from suite.results.gate import DEFAULT_LAST as GATE_LAST
+    from suite.results.history import DEFAULT_DB
 
     history = sub.add_parser("history", help="the run history in SQLite: add, show, plot, check")
     actions = history.add_subparsers(dest="action", required=True)

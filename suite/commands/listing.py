@@ -4,13 +4,13 @@ from __future__ import annotations
 
 
 def cmd_list(args) -> int:
-    from suite.compression import PRUNING_METHODS
-    from suite.data import DATASETS
-    from suite.devices import DEVICES, availability
     from suite.levers import LEVER_CHOICES
-    from suite.models import MODELS
+    from suite.levers.compression import PRUNING_METHODS
+    from suite.measure.devices import DEVICES, availability
     from suite.optim import OPTIMIZERS, SCHEDULES
     from suite.plans import load_plan, plan_names
+    from suite.workloads.data import DATASETS
+    from suite.workloads.models import MODELS
 
     sections = {
         "models": MODELS,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 
 def cmd_merge(args) -> int:
-    from suite.results import load_run, write_json_atomic
-    from suite.shard import merge_documents, read_part
+    from suite.plumbing.fileio import write_json_atomic
+    from suite.results.schema import load_run
+    from suite.results.shard import merge_documents, read_part
 
     merged = merge_documents([(path, read_part(path)) for path in args.parts], args.force)
     write_json_atomic(args.out, merged)

@@ -10,7 +10,7 @@ def cmd_report(args) -> int:
     beside the first file; a report made there from other results files is kept unless --force."""
     from suite.report.build import parse_formats, write_report
     from suite.report.provenance import check_overwrite
-    from suite.results import load_run
+    from suite.results.schema import load_run
 
     formats = parse_formats(args.format)
     runs = [load_run(path) for path in args.results]

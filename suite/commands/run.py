@@ -6,7 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from suite.errors import ConfigError, shown
+from suite.plumbing.errors import ConfigError, shown
 
 DEFAULT_OUT = "reports/latest"
 DEFAULT_PLAN = "quick"
@@ -27,7 +27,7 @@ def parse_sets(pairs: list[str]) -> dict:
 
 def progress_line(index: int, total: int, result, seconds: float) -> str:
     """One line per finished case: id, status and its key figures, a noisy timing marked."""
-    from suite.stats import noisy_metrics
+    from suite.plumbing.stats import noisy_metrics
 
     m = result.metrics
     figures = []
@@ -42,6 +42,8 @@ def progress_line(index: int, total: int, result, seconds: float) -> str:
         figures.append(f"acc {100 * m['test_accuracy']:.1f}%")
     if m.get("val_loss") is not None:
         figures.append(f"val loss {m['val_loss']:.3f}")
+    if m.get("isolation_startup_s") is not None:
+        figures.append(f"isolation {m['isolation_startup_s']:.1f} s")
     detail = "  ".join(figures) or result.reason
     return f"[{index}/{total}] {result.case_id}  {result.status}  {detail}  ({seconds:.1f} s)"
 
@@ -50,7 +52,7 @@ def cmd_run(args) -> int:
     """Run the plan's cases not yet in DIR/cases.jsonl, journaling each as it finishes, then write
     results.json and report.md; SIGINT/SIGTERM stop after the case in flight (exit 130/143). The output
     directory is locked for the whole run: a second run into it is refused (exit 2)."""
-    from suite.outlock import OutputLock
+    from suite.plumbing.outlock import OutputLock
 
     if args.max_cases is not None and args.max_cases < 1:
         raise ConfigError(f"--max-cases {args.max_cases}: must be at least 1")
@@ -60,13 +62,14 @@ def cmd_run(args) -> int:
 
 def run_locked(args, lock) -> int:
     """cmd_run's body; `lock` is taken before the journal is read or written."""
-    from suite.checkpoint import JOURNAL_NAME, read_journal
     from suite.executors import MeasureRequest, make_executor
+    from suite.executors.instructions import measure_config
+    from suite.executors.isolated import check_isolation
     from suite.plans import load_plan
-    from suite.runner import MeasureConfig
-    from suite.shard import shard_plan
-    from suite.study import available_cases
-    from suite.workloads.plugins import check_plugins
+    from suite.results.checkpoint import JOURNAL_NAME, read_journal
+    from suite.results.shard import shard_plan
+    from suite.results.study import available_cases
+    from suite.workloads.checks import check_plugins
 
     out = Path(args.out)
     if args.resume and out.is_dir():
@@ -77,9 +80,9 @@ def run_locked(args, lock) -> int:
     cases, unavailable = available_cases(plan, args.data_dir, args.download)
     check_against_data(cases, plan_source, args.data_dir, args.download)
     check_plugins(cases, args.data_dir, args.download)  # plug-in models and datasets, before any training
-    config = MeasureConfig()
-    executor = make_executor(args.executor, MeasureRequest(config, args.data_dir, args.download), args.ray_address,
-                             args.cases_per_node)
+    config = measure_config(args.measure, args.timing_only)
+    request = MeasureRequest(config, args.data_dir, args.download, check_isolation(args.isolation))
+    executor = make_executor(args.executor, request, args.ray_address, args.cases_per_node)
     with executor:  # on Ray: connects to the cluster (exit 2 when it cannot) and cancels what is left at the end
         executor.check(cases)
         return run_checked(args, lock, executor, journal, plan, plan_source, sets, cases, unavailable, config)
@@ -87,19 +90,21 @@ def run_locked(args, lock) -> int:
 
 def run_checked(args, lock, executor, journal, plan, plan_source, sets, cases, unavailable, config) -> int:
     """run_locked's body once every check passed: journal each case as the executor gives it back."""
-    from suite.checkpoint import JOURNAL_NAME, JournalWriteError, JournalWriter, header_record, set_aside
-    from suite.environment import machine_info
-    from suite.progress import case_progress
+    from suite.executors.isolated import isolation_procedure
+    from suite.measure.environment import machine_info
+    from suite.measure.system_check import finish, snapshot
+    from suite.plumbing.progress import case_progress
+    from suite.results.checkpoint import JOURNAL_NAME, JournalWriteError, JournalWriter, header_record, set_aside
+    from suite.results.shard import shard_text
+    from suite.results.study import in_phases
     from suite.runner import determinism_notes
-    from suite.shard import shard_text
-    from suite.study import in_phases
-    from suite.system_check import finish, snapshot
 
     out = Path(args.out)
     start_state = snapshot()
     info = machine_info()
     info["tradeoff_bench"]["determinism"] = determinism_notes(sorted({c.device for c in cases}))
-    info["tradeoff_bench"]["procedure"] = config.procedure("cli", args.executor) | executor.procedure
+    info["tradeoff_bench"]["procedure"] = config.procedure("cli", args.executor) | executor.procedure \
+        | isolation_procedure(args.isolation)
     fingerprint = info["tradeoff_bench"]["fingerprint"]
     lock.acquire()  # creates OUT: only after every check, so a refused plan leaves nothing behind
     done = {}
@@ -158,10 +163,13 @@ def run_checked(args, lock, executor, journal, plan, plan_source, sets, cases, u
 
 def executor_arguments(args) -> str:
     """The executor options of this run, as they follow a resume command ("" for the local executor)."""
+    measuring = (f" --isolation {args.isolation}" if args.isolation != "none" else "") \
+        + (" --timing-only" if args.timing_only else "")
     if args.executor == "local":
-        return ""
-    return (f" --executor {args.executor}" + (f" --ray-address {args.ray_address}" if args.ray_address else "")
-            + (f" --cases-per-node {args.cases_per_node}" if args.cases_per_node != 1 else ""))
+        return measuring
+    return measuring + (f" --executor {args.executor}"
+                        + (f" --ray-address {args.ray_address}" if args.ray_address else "")
+                        + (f" --cases-per-node {args.cases_per_node}" if args.cases_per_node != 1 else ""))
 
 
 def torch_threads() -> int:
@@ -187,7 +195,7 @@ def plan_arguments(args, journal) -> tuple[str, list[str]]:
 def check_against_data(cases, plan_source: str, data_dir, download: bool) -> None:
     """Fail before any training on unreadable data, a text too short for a case's context, or a batch size
     larger than a training split."""
-    from suite.data import load_dataset
+    from suite.workloads.data import load_dataset
 
     for name in sorted({c.dataset for c in cases}):
         data = load_dataset(name, data_dir, download)
@@ -201,7 +209,7 @@ def write_recorded(out: Path, results: list, plan: str, info: dict, failure: Exc
                    shard: str | None = None) -> None:
     """write_outputs for the recorded cases. After a journal failure (`failure`), or when the outputs cannot
     be written, one ConfigError line: what went wrong, what is kept, and how to go on."""
-    from suite.checkpoint import JOURNAL_NAME
+    from suite.results.checkpoint import JOURNAL_NAME
 
     problems, kept = [str(failure)] if failure else [], f"{out / JOURNAL_NAME}"
     try:
@@ -218,9 +226,10 @@ def write_outputs(out: Path, results: list, plan: str, info: dict, shard: str | 
     """results.json (with its shard "K/N" for a part of a sharded run) and the reports, each through a temporary
     file and a rename."""
     from suite.commands.summary import summary_lines
-    from suite.environment import commit_info
+    from suite.measure.environment import commit_info
+    from suite.plumbing.fileio import write_json_atomic
     from suite.report.build import write_report
-    from suite.results import load_run, run_document, write_json_atomic
+    from suite.results.schema import load_run, run_document
 
     write_json_atomic(out / "results.json", run_document(results, plan, info, commit_info(), shard=shard))
     run = load_run(out / "results.json")
@@ -282,4 +291,14 @@ def register(sub) -> None:
     run.add_argument("--cases-per-node", type=int, default=1, metavar="N",
                      help="with --executor ray: pack N cases per node (sweep throughput, not isolated timings; "
                      "recorded in the procedure, so never compared with isolated runs)")
+    run.add_argument("--isolation", default="none", metavar="MODE",
+                     help="none (every case in this process, the default) or process (each case in a fresh Python "
+                     "interpreter; a crash or out-of-memory kill of one case is its recorded error; works with "
+                     "either executor; recorded in the procedure)")
+    run.add_argument("--timing-only", action="store_true",
+                     help="time the training step and the forwards on the initial model, no training to the "
+                     "accuracy budget (accuracy metrics absent; recorded in the procedure)")
+    run.add_argument("--measure", default="time", choices=("time", "instructions"),
+                     help="time (the default: timed rounds and training to the budget) or instructions (build, warm "
+                     "up and count instructions of the step and the batch-1 forward under valgrind; no training)")
     run.set_defaults(func=cmd_run)

@@ -9,6 +9,7 @@
 did; `ray` (ray.py) runs each case as one Ray task on a cluster, with a resource request that keeps
 measured cases off each other's hardware. Both measure a case through node.measure_here, which calls the
 runner (suite.runner.run_case) and records which node measured it; the runner knows nothing of executors.
+With `--isolation process` measure_here hands each case to a fresh interpreter (isolated.py) under either executor.
 The caller (suite/commands/run.py) owns the journal, the signals and the order of a study's phases.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from suite.errors import choices_error
+from suite.plumbing.errors import choices_error
 
 EXECUTORS = {
     "local": "one case after another in this process (the default)",
@@ -33,6 +34,7 @@ class MeasureRequest:
     config: object  # suite.runner.MeasureConfig
     data_dir: str | None = None
     download: bool = False
+    isolation: str = "none"  # "process": each case in a fresh interpreter (suite/executors/isolated.py)
 
 
 class Executor(Protocol):
@@ -46,7 +48,7 @@ class Executor(Protocol):
     def run(self, cases: list, stop: Callable[[], bool], progress=None) -> Iterator[tuple]:
         """Yield (CaseResult, seconds) per case as each finishes; once `stop()` is true, cancel what is in
         flight and return. Every case not yielded was not measured. `progress(case)` makes a case's progress
-        display (suite.progress) where the executor can show one (local: yes; Ray: no, its workers have no
+        display (suite.plumbing.progress) where the executor can show one (local: yes; Ray: no, its workers have no
         terminal)."""
 
     def __enter__(self) -> Executor: ...
@@ -61,8 +63,8 @@ def make_executor(name: str, request: MeasureRequest, address: str | None = None
     if name not in EXECUTORS:
         raise choices_error("executor", name, EXECUTORS)
     if name == "local":
-        from suite.errors import ConfigError
         from suite.executors.local import LocalExecutor
+        from suite.plumbing.errors import ConfigError
 
         if address is not None or cases_per_node != 1:
             raise ConfigError("--ray-address and --cases-per-node need --executor ray")

@@ -20,7 +20,8 @@ class LocalExecutor:
 
     def run(self, cases: list, stop, progress=None):
         """Yield (CaseResult, seconds) per case, stopping before the next case once `stop()` is true;
-        `progress(case)`, if given, makes the case's progress display (suite.progress), closed before its yield."""
+        `progress(case)`, if given, makes the case's progress display (suite.plumbing.progress), closed before its
+        yield."""
         for case in cases:
             if stop():
                 return

@@ -1,9 +1,9 @@
 """Measure one case on this node and record which node it was: its environment fingerprint and host name.
 
-The fingerprint is the one of suite.devices.environment (CPU brand and instruction-set class among its parts),
-taken with the intra-op thread count the case ran with (its `threads`, else the count in effect: on Ray, the CPUs
-the task reserved). So the same plan with the same `threads` gives the same fingerprints under every executor, and
-a node with other hardware, software or thread count gives another.
+The fingerprint is the one of suite.measure.devices.environment_parts (CPU brand and instruction-set class among
+its parts), taken with the intra-op thread count the case ran with (its `threads`, else the count in effect: on
+Ray, the CPUs the task reserved). So the same plan with the same `threads` gives the same fingerprints under every
+executor, and a node with other hardware, software or thread count gives another.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import time
 import torch
 
 from suite import runner
-from suite.devices import allocator_info, cpu_info, fingerprint, gpu_info, tf32_settings
-from suite.isa import isa_class
+from suite.executors.instructions import CountConfig, count_case
 from suite.levers import intra_op_threads
+from suite.measure.devices import allocator_info, cpu_info, fingerprint, gpu_info, tf32_settings
+from suite.results.isa import isa_class
 
 
 @functools.cache
@@ -38,10 +39,22 @@ def node_identity(threads: int) -> dict:
 def measure_here(case, request, threads: int | None = None, progress=None):
     """(CaseResult, seconds): `case` measured in this process by the runner, under `threads` intra-op
     threads when the case sets none (None: the count in effect), with the node's identity attached;
-    `progress` (suite.progress.CaseProgress) is passed to the runner."""
+    `progress` (suite.plumbing.progress.CaseProgress) is passed to the runner. With request.isolation "process" the
+    case is measured by this function in a fresh interpreter instead (suite.executors.isolated)."""
+    if request.isolation != "none":
+        from suite.executors.isolated import measure_in_child
+
+        return measure_in_child(case, request, threads)
     start = time.perf_counter()
     with intra_op_threads(threads if case.threads is None else None):
-        result = runner.run_case(case, request.config, data_dir=request.data_dir, download=request.download,
-                                   progress=progress)
+        result = measure_with(case, request.config, request.data_dir, request.download, progress)
         result.node = node_identity(case.threads or torch.get_num_threads())
     return result, time.perf_counter() - start
+
+
+def measure_with(case, config, data_dir=None, download: bool = False, progress=None):
+    """`case` measured as `config` asks: timed by the runner (suite.runner.MeasureConfig) or its instructions
+    counted under valgrind (suite.executors.instructions.CountConfig)."""
+    if isinstance(config, CountConfig):
+        return count_case(case, config, data_dir, download)
+    return runner.run_case(case, config, data_dir=data_dir, download=download, progress=progress)

@@ -25,7 +25,7 @@ import socket
 import time
 from pathlib import Path
 
-from suite.errors import ConfigError, shown
+from suite.plumbing.errors import ConfigError, shown
 
 INSTALL = "--executor ray needs Ray, which is not installed: pip install -e '.[ray]'"
 ATTEMPTS = 2  # the first try and one retry after a worker or node died
@@ -222,7 +222,7 @@ class RayExecutor:
 
     @staticmethod
     def _not_run(case, status: str, reason: str):
-        from suite.results import CaseResult
+        from suite.results.schema import CaseResult
 
         return CaseResult(case.id, case.as_dict(), status, reason)
 

@@ -11,8 +11,8 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-from suite.errors import ConfigError, choices_error
-from suite.fileio import ensure_dir, write_text_atomic
+from suite.plumbing.errors import ConfigError, choices_error
+from suite.plumbing.fileio import ensure_dir, write_text_atomic
 from suite.report import sections as contract
 from suite.report.answer import build_answer
 from suite.report.grouping import layout
@@ -23,7 +23,7 @@ from suite.report.provenance import record_sources
 from suite.report.sections import Section
 from suite.report.tables import build_tables, case_ids_section
 from suite.report.tradeoffs import build_tradeoffs
-from suite.results import Run
+from suite.results.schema import Run
 
 FORMATS = {"md": "report.md", "html": "index.html"}
 CORE = [build_tradeoffs, build_tables, build_plots]  # the suite's own sections, in report order

@@ -70,7 +70,7 @@ def plot_mfu(frame, out: Path) -> Path:
 
 def _cell(value, key: str) -> str:
     """MFU in % with two decimals; memory and energy as the other tables print them ("< resolution" under 1 MiB)."""
-    from suite.report.metrics import show
+    from suite.metrics import show
 
     if value != value:  # NaN: absent
         return "-"

@@ -1,4 +1,5 @@
-"""What every report section reads: a run's cases grouped over seeds, the base case and the axes it varies.
+"""What every report section reads: a run's cases grouped over seeds, the base case and the axes it varies, and
+one table of their values (`Layout.frame`: a row per configuration, a column per metric, spread keys included).
 
 The base case is the plan's first case: plans list `[base]` first (suite/plans.py keeps it first)
 and results files keep the plan's order, so the first case of the (first) results file is the base.
@@ -14,10 +15,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
+from suite.metrics import number
 from suite.report.hardware import unsupported
-from suite.report.metrics import number
-from suite.results import CaseResult, Run
+from suite.results.schema import CaseResult, Run
 
 SEED = "seed"  # results of the same case with several seeds are one group
 
@@ -28,6 +30,7 @@ class Group:
 
     members: list[CaseResult]
     unsupported: str | None = None  # "bf16" or "int8": ran on a CPU without those instructions (report.hardware)
+    row: pd.Series | None = None  # this configuration's row of the layout's table (values_frame), set by group_cases
 
     @property
     def case(self) -> dict:
@@ -60,9 +63,10 @@ class Group:
         return [v for v in (number(m.metrics.get(key)) for m in self.members) if v is not None]
 
     def value(self, key: str) -> float | None:
-        """The mean of a metric over the seeds (the value itself for one seed); None where absent."""
-        values = self.values(key)
-        return float(np.mean(values)) if values else None
+        """The mean of a metric over the seeds (the value itself for one seed), read from the layout's table;
+        None where absent."""
+        value = self.row.get(key) if self.row is not None else None
+        return None if value is None or pd.isna(value) else float(value)
 
     def raw(self, group: str) -> list[float]:
         """The raw seconds per call that a benchmark group timed, pooled over the seeds."""
@@ -89,11 +93,27 @@ def group_key(case: dict) -> str:
 
 
 def group_cases(cases: list[CaseResult]) -> list[Group]:
-    """Cases grouped by configuration, groups in the order of their first case."""
-    groups: dict[str, Group] = {}
+    """Cases grouped by configuration, groups in the order of their first case, each given its row of
+    values_frame."""
+    by_key: dict[str, Group] = {}
     for case in cases:
-        groups.setdefault(group_key(case.case), Group([])).members.append(case)
-    return list(groups.values())
+        by_key.setdefault(group_key(case.case), Group([])).members.append(case)
+    groups = list(by_key.values())
+    frame = values_frame(groups)
+    for position, g in enumerate(groups):
+        g.row = frame.iloc[position]
+    return groups
+
+
+def values_frame(groups: list[Group]) -> pd.DataFrame:
+    """The table every section reads: a row per configuration (in the groups' order), a column per numeric metric
+    its members carry (spread keys such as `_iqr`, `_min`, `_max` included), the mean over the seeds; NaN where
+    no member has a finite value."""
+    rows = []
+    for g in groups:
+        keys = dict.fromkeys(k for m in g.members for k in m.metrics)
+        rows.append({k: float(np.mean(v)) for k in keys if (v := g.values(k))})
+    return pd.DataFrame(rows, index=range(len(groups)), dtype=float)
 
 
 def changed_fields(case: dict, base: dict) -> list[str]:
@@ -119,6 +139,14 @@ class Layout:
         seen = {a for g in self.groups for a in self.axes_of[id(g)]}
         order = list(self.base.case) if self.base.members else []
         return sorted(seen, key=lambda a: order.index(a) if a in order else len(order))
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The groups' values as one table (values_frame), a row per group in the groups' order, labelled by
+        their short labels."""
+        frame = pd.DataFrame([g.row for g in self.groups]) if self.groups else pd.DataFrame()
+        frame.index = [self.short_label(g) for g in self.groups]
+        return frame
 
     def changes(self, group: Group) -> list[str]:
         """The axes a group changes from the base."""

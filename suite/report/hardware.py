@@ -1,11 +1,11 @@
 """Rows that ran without hardware support for their lever: bf16 on a CPU without bf16 instructions (autocast runs
 it emulated, often slower than fp32), int8 quantization on a CPU without VNNI. Read from the results file's CPU
-flags (machine_info.cpu.flags, suite.isa); imports no torch."""
+flags (machine_info.cpu.flags, suite.results.isa); imports no torch."""
 
 from __future__ import annotations
 
-from suite.isa import HARDWARE_FLAGS, isa_class, lacks_hardware
-from suite.results import CaseResult, Run
+from suite.results.isa import HARDWARE_FLAGS, isa_class, lacks_hardware
+from suite.results.schema import CaseResult, Run
 
 WHAT = {"bf16": "bf16 ran emulated", "int8": "int8 ran without VNNI dot-product instructions"}
 

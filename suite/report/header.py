@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from suite.isa import isa_class
 from suite.report.grouping import group_cases
 from suite.report.hardware import hardware_paragraphs
 from suite.report.sections import Section
-from suite.results import STATUSES, Run
+from suite.results.isa import isa_class
+from suite.results.schema import STATUSES, Run
 
 
 def title(runs: list[Run]) -> str:
@@ -64,7 +64,7 @@ def counts(run: Run) -> str:
 
 
 def busy_warnings(runs: list[Run]) -> list[str]:
-    """One line per results file whose run found the machine busy (suite.system_check), else nothing."""
+    """One line per results file whose run found the machine busy (suite.measure.system_check), else nothing."""
     lines = []
     for run in runs:
         system = (run.machine_info.get("tradeoff_bench") or {}).get("system") or {}

@@ -1,5 +1,5 @@
 """The Markdown report: GitHub-flavoured, short enough for a CI job summary, plots linked as files beside it.
-Every string is escaped for Markdown (suite.mdtext) as the HTML report escapes for HTML: case ids, reasons and
+Every string is escaped for Markdown (suite.plumbing.mdtext) as the HTML report escapes for HTML: case ids, reasons and
 machine strings from a results file show as text and inject nothing into the page that publishes them."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-from suite.mdtext import md_code, md_text
+from suite.plumbing.mdtext import md_code, md_text
 from suite.report.sections import Section
 
 NUMERIC = re.compile(r"^[-+x]?[\d,.]+")  # cells that start like a number are right-aligned

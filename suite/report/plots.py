@@ -17,8 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter, MaxNLocator, StrMethodFormatter
 
-from suite.errors import ConfigError
-from suite.fileio import atomic_file
+from suite.plumbing.errors import ConfigError
+from suite.plumbing.fileio import atomic_file
 from suite.report.grouping import Group, Layout, layout
 from suite.report.pareto import pareto_front
 from suite.report.sections import Section

@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from suite.errors import ConfigError
-from suite.fileio import write_text_atomic
+from suite.plumbing.errors import ConfigError
+from suite.plumbing.fileio import write_text_atomic
 
 SOURCES = ".report-sources.json"
 

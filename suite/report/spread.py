@@ -8,7 +8,7 @@ they differ when the ranges do not overlap. One value per side has no spread: it
 
 from __future__ import annotations
 
-from suite.stats import mann_whitney_p, quartiles
+from suite.plumbing.stats import mann_whitney_p, quartiles
 
 ALPHA = 0.05  # the conventional significance level
 

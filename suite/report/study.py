@@ -1,7 +1,7 @@
 """The optimizer study's report sections: time-to-target per optimizer and schedule with seed intervals,
 the tuning trials and their LR-sensitivity plot, and the performance profile across problems.
 
-Figures are drawn from suite.study's records, so what a plot shows is what the tables list.
+Figures are drawn from suite.results.study's records, so what a plot shows is what the tables list.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from suite import study
 from suite.report.plots import new_figure, save
 from suite.report.sections import BUILDERS, Section
+from suite.results import study
 
 TAUS = np.logspace(0, 1, 60)  # performance-profile factors 1..10 (AlgoPerf plots tau up to 4; gd needs more)
 

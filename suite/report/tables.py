@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from suite.metrics import BELOW_RESOLUTION, METRICS, show
 from suite.report.grouping import Group, Layout, layout
 from suite.report.hardware import mark
-from suite.report.metrics import BELOW_RESOLUTION, METRICS, show
 from suite.report.sections import Section
 from suite.report.spread import quartiles
 
@@ -144,8 +144,8 @@ def _mark_best(groups: list[Group], rows: list[dict], column: Column) -> None:
 
 
 def noisy(g: Group) -> bool:
-    """Whether any seed of a group has a timing whose IQR exceeds 10% of its median (suite.stats)."""
-    from suite.stats import noisy_metrics
+    """Whether any seed of a group has a timing whose IQR exceeds 10% of its median (suite.plumbing.stats)."""
+    from suite.plumbing.stats import noisy_metrics
 
     return any(noisy_metrics(m.metrics) for m in g.members)
 

@@ -6,42 +6,41 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from suite.metrics import METRICS, below_resolution, summary_keys
 from suite.report.grouping import Group, Layout, layout
 from suite.report.hardware import mark
-from suite.report.metrics import METRICS, below_resolution
 from suite.report.sections import Section
 from suite.report.spread import ranges_differ, samples_differ
 from suite.report.tables import NOISY, central, noisy
 
-SUMMARY = ["params", "flops_per_sample", "test_accuracy", "test_loss", "val_loss", "train_samples_per_s",
-           "train_tokens_per_s", "infer_latency_ms_p50", "infer_samples_per_s", "train_seconds", "train_peak_mem_mb",
-           "infer_peak_mem_mb", "train_joules_per_sample", "infer_joules_per_sample", "train_mfu", "infer_mfu"]
 WITHIN = "within spread"
-# Figures computed from a timing share its noise: their differences are judged on that timing's spread.
-DERIVED_FROM = {"train_mfu": "train_samples_per_s", "train_seconds": "train_samples_per_s",
-                "infer_mfu": "infer_samples_per_s"}
 
 
 def evidence(group: Group, key: str):
     """What a metric's spread is known from: ("samples", raw values), ("range", (min, max)) or None."""
-    if key == "train_samples_per_s" and len(group.train_rates()) > 1:
-        return "samples", group.train_rates()
-    if key == "train_tokens_per_s" and len(group.train_rates()) > 1:  # a language model: samples x context
-        return "samples", [rate * group.case.get("context", 1) for rate in group.train_rates()]
-    if key == "infer_latency_ms_p50" and len(group.raw("infer")) > 1:
-        return "samples", [1000.0 * s for s in group.raw("infer")]
+    if METRICS[key].spread == "rounds" and len(rounds := round_values(group, METRICS[key])) > 1:
+        return "samples", rounds
     if len(group.values(key)) > 1:  # one value per seed
         return "samples", group.values(key)
     low, high = group.value(f"{key}_min"), group.value(f"{key}_max")
     return ("range", (low, high)) if low is not None and high is not None else None
 
 
+def round_values(group: Group, metric) -> list[float]:
+    """A timing's raw rounds in its shown unit: rates from the seconds per training step (tokens: times the
+    context), milliseconds from the seconds per call."""
+    if metric.rounds == "train":
+        per_sample = group.case.get("context", 1) if metric.unit == "tokens/s" else 1
+        return [rate * per_sample for rate in group.train_rates()]
+    return [1000.0 * seconds for seconds in group.raw(metric.rounds)]
+
+
 def differ(base: Group, group: Group, key: str) -> bool:
     """Whether a metric of a group differs from the base's beyond the measured spread of both (for a
     figure derived from a timing, that timing's)."""
-    if key in DERIVED_FROM and central(base, DERIVED_FROM[key]) is not None \
-            and central(group, DERIVED_FROM[key]) is not None:
-        key = DERIVED_FROM[key]
+    timing = METRICS[key].spread  # a figure computed from a timing shares its noise: judged on that timing's spread
+    if timing in METRICS and central(base, timing) is not None and central(group, timing) is not None:
+        key = timing
     a, b = evidence(base, key), evidence(group, key)
     if METRICS[key].exact or (a is None and b is None):
         return True
@@ -71,9 +70,9 @@ def effect(base: Group, group: Group, key: str) -> str:
     if not differ(base, group, key):
         return WITHIN
     metric = METRICS[key]
-    if metric.compare == "ratio" and before != 0:
+    if metric.effect == "ratio" and before != 0:
         return f"x{ratio_number(after / before)}"
-    if metric.compare == "pp":
+    if metric.effect == "pp":
         return f"{(after - before) * 100:+.1f} pp"
     return f"{after - before:+.3g}"
 
@@ -104,7 +103,7 @@ def build_tradeoffs(run, out: Path) -> list[Section]:
         return []
     base = lay.base
     rows = [g for axis in lay.axes for g in lay.one_axis() if lay.changes(g)[0] == axis]
-    keys = [k for k in SUMMARY if central(base, k) is not None]
+    keys = [k for k in summary_keys() if central(base, k) is not None]
     if "val_loss" in keys:  # a language model's test loss is its val loss: one column
         keys.remove("test_loss")
     text = [f"Each row changes one field of the base case `{lay.short_label(base)}` (the plan's first case) and "

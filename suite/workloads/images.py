@@ -22,7 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from suite.errors import ConfigError
+from suite.plumbing.errors import ConfigError
+from suite.workloads.dataset import DATA_ENV, standardized
 
 CIFAR_DIR = "cifar-10-batches-py"
 CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -74,8 +75,6 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def load_cifar10(data_dir: Path | None, download: bool = False):
     """CIFAR-10's 50,000 training and 10,000 test images, standardized on the training split."""
-    from suite.data import DATA_ENV, _standardized
-
     folder = cifar_dir(data_dir)
     if folder is None:
         raise ConfigError(f"dataset 'cifar10' needs --data-dir DIR (or ${DATA_ENV}) holding {CIFAR_DIR}/ with "
@@ -83,14 +82,12 @@ def load_cifar10(data_dir: Path | None, download: bool = False):
     train = [read_cifar_batch(folder / name) for name in CIFAR_TRAIN]
     x_test, y_test = read_cifar_batch(folder / CIFAR_TEST)
     x_train, y_train = np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train])
-    return _standardized("cifar10", x_train.astype(np.float32) / 255, y_train, x_test.astype(np.float32) / 255,
+    return standardized("cifar10", x_train.astype(np.float32) / 255, y_train, x_test.astype(np.float32) / 255,
                          y_test, 10)
 
 
 def synthetic_rgb32(seed: int = 0, train: int = SYNTHETIC_TRAIN, test: int = SYNTHETIC_TEST):
     """The seeded learnable stand-in for CIFAR-10 (see the module docstring), standardized like every dataset."""
-    from suite.data import _standardized
-
     gen = torch.Generator().manual_seed(seed)
     coarse = torch.randn(10, 3, 8, 8, generator=gen)
     patterns = F.interpolate(coarse, size=CIFAR_SHAPE[1:], mode="bilinear", align_corners=False)
@@ -102,4 +99,4 @@ def synthetic_rgb32(seed: int = 0, train: int = SYNTHETIC_TRAIN, test: int = SYN
     cols = ((torch.arange(side) + shift[:, 1:]) % side).view(count, 1, 1, side)
     images = patterns[labels][torch.arange(count).view(count, 1, 1, 1), torch.arange(3).view(1, 3, 1, 1), rows, cols]
     images += SYNTHETIC_NOISE * torch.randn(count, *CIFAR_SHAPE, generator=gen)
-    return _standardized("synthetic-rgb32", images[:train], labels[:train], images[train:], labels[train:], 10)
+    return standardized("synthetic-rgb32", images[:train], labels[:train], images[train:], labels[train:], 10)

@@ -3,13 +3,13 @@
 A plan may name code of its own where a model or a dataset goes:
 
     model = "package.module:factory"     factory(case, input_shape, num_classes) -> torch.nn.Module
-    dataset = "package.module:loader"    loader(data_dir) -> suite.data.Dataset
+    dataset = "package.module:loader"    loader(data_dir) -> suite.workloads.data.Dataset
 
 - `factory(case: suite.cases.Case, input_shape: tuple[int, ...], num_classes: int)` returns the untrained
   model on the CPU in fp32; it is called after the case's seeding, once per case (and once more, with the
   first case naming it, in the check before the run). It may read any case field (depth, width, shared, ...).
   `input_shape` is one sample's shape (the dataset's `x_train.shape[1:]`).
-- `loader(data_dir: pathlib.Path | None)` returns a `suite.data.Dataset`; `data_dir` is `--data-dir` (or
+- `loader(data_dir: pathlib.Path | None)` returns a `suite.workloads.data.Dataset`; `data_dir` is `--data-dir` (or
   $TRADEOFF_BENCH_DATA), None when neither is given. It is called once per process. The dataset's `task`
   says what its tensors hold; TASK_CHECKS has the shapes each task must have.
 
@@ -36,7 +36,8 @@ import importlib
 import re
 from importlib import metadata
 
-from suite.errors import ConfigError
+from suite.plumbing.errors import ConfigError
+from suite.workloads.dataset import Dataset
 
 GROUPS = {"model": "tradeoff_bench.models", "dataset": "tradeoff_bench.datasets"}
 SPEC_FORMS = {"model": "package.module:factory", "dataset": "package.module:loader"}
@@ -159,11 +160,11 @@ def checked_dataset(name: str, data):
     """`data` when it is a suite Dataset whose tensors fit its task, else a ConfigError naming the plug-in."""
     import torch
 
-    from suite.data import Dataset
 
     label = f"dataset plug-in {name!r}"
     if not isinstance(data, Dataset):
-        raise ConfigError(f"{label}: the loader returned a {type(data).__name__}, expected a suite.data.Dataset")
+        raise ConfigError(f"{label}: the loader returned a {type(data).__name__}, "
+                          "expected a suite.workloads.data.Dataset")
     for key in ("x_train", "y_train", "x_test", "y_test"):
         if not isinstance(getattr(data, key), torch.Tensor):
             raise ConfigError(f"{label}: {key} is a {type(getattr(data, key)).__name__}, expected a torch.Tensor")
@@ -184,27 +185,3 @@ def load_dataset(name: str, data_dir):
     except Exception as exc:
         raise ConfigError(f"dataset plug-in {name!r}: the loader raised {_first_line(exc)}") from None
     return checked_dataset(name, data)
-
-
-def check_plugins(cases, data_dir=None, download: bool = False) -> None:
-    """Before any training: load every plug-in dataset the cases name (checked), and import every plug-in
-    model and call its factory with the first case that names it. A factory that raises here is left to
-    the run, where it fails that case alone."""
-    from suite.data import LOADERS
-    from suite.data import load_dataset as load
-    from suite.models import BUILDERS
-
-    checked = set()
-    for case in cases:
-        if case.dataset not in LOADERS:
-            load(case.dataset, data_dir, download)  # checked on loading, then cached
-        if case.model in BUILDERS or case.model in checked:
-            continue
-        checked.add(case.model)
-        factory = resolve("model", case.model)
-        data = load(case.dataset, data_dir, download)
-        try:
-            model = factory(case, data.input_shape, data.num_classes)
-        except Exception:  # reported by the run as that case's error, with the reason
-            continue
-        checked_module(case.model, model)

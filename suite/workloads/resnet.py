@@ -19,7 +19,7 @@ block) count per block. Static int8 folds each BN into a copy of its block's con
 the quantized model of a shared net holds one int8 convolution per block.
 
 The residual addition goes through `FloatFunctional`, which torch.ao's eager int8 flow turns into a
-quantized add; Conv-BN(-ReLU) runs sit in Sequentials, where suite.compression fuses them.
+quantized add; Conv-BN(-ReLU) runs sit in Sequentials, where suite.levers.compression fuses them.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from suite.errors import ConfigError
+from suite.plumbing.errors import ConfigError
 
 TEXT_DATASETS = {
     "tinyshakespeare": "character LM on tinyshakespeare/input.txt in --data-dir (1,115,394 characters, 65 distinct): "
@@ -30,7 +30,7 @@ TEXT_DATASETS = {
     "2**16 held-out tokens, for throughput only (loss stays at ln 50,304)",
 }
 FILES = {"tinyshakespeare": "input.txt"}
-TASK = "language-modelling"  # suite.data.Dataset.task of the windows
+TASK = "language-modelling"  # suite.workloads.data.Dataset.task of the windows
 GPT2_VOCAB = 50_304  # nanoGPT model.py: GPT-2's 50,257 padded up to the nearest multiple of 64 for efficiency
 TRAIN_FRACTION = 0.9  # nanoGPT's data/shakespeare_char/prepare.py: train_data = data[:int(n * 0.9)]
 
@@ -64,7 +64,7 @@ class TextCorpus:
 
     def for_case(self, case):
         """The corpus as a Dataset of windows of the case's context (see the module docstring)."""
-        from suite.data import Dataset, evenly_spaced
+        from suite.workloads.dataset import Dataset, evenly_spaced
 
         context = case.context
         for split, tokens in (("training", self.train_tokens), ("held-out", self.test_tokens)):

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.errors import ConfigError
-from suite.models import Repeated
+from suite.plumbing.errors import ConfigError
+from suite.workloads.blocks import Repeated
 
 FIELDS = ("heads", "context", "bias", "tie_head", "dropout")  # Case fields only this family has
 DEFAULTS = {"heads": 4, "context": 64, "bias": True, "tie_head": True, "dropout": 0.0}

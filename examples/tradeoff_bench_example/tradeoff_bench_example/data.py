@@ -6,7 +6,7 @@ import torch
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
-from suite.data import Dataset
+from suite.workloads.data import Dataset
 
 
 def breast_cancer(data_dir) -> Dataset:

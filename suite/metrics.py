@@ -1,0 +1,168 @@
+"""Every metric the suite reports, declared once: what it is, how it is shown, compared, gated and exported.
+
+The measuring code writes a metric under its key; everything downstream reads this registry: the results
+file puts the key in its pytest-benchmark group (suite/results/schema.py), the report takes its label,
+format and direction (suite/report/), `compare` and the nightly gate judge the metrics they watch
+(suite/results/compare.py, gate.py), and `export` emits the ones with a github-action-benchmark direction
+(suite/results/export.py). Imports nothing of the suite, and no torch.
+
+A new metric is one `Metric(...)` line below plus the code that measures it; see the README's
+"Add a metric".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+SUFFIXES = ("_min", "_max", "_iqr", "_rounds", "_reason", "_source")  # a metric's companions in extra_info
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric. `scale` converts the stored value to the unit shown (and exported)."""
+
+    key: str
+    label: str  # the report's column header
+    unit: str  # the unit shown, after `scale`
+    better: str  # "higher", "lower" or "" (no best marked)
+    group: str  # the pytest-benchmark group whose extra_info carries it: train | infer | accuracy
+    digits: str = "{:,.3g}"  # format of the shown value
+    scale: float = 1.0
+    effect: str = "ratio"  # how the report states a change: "ratio" (xR), "pp" (percentage points), "diff"
+    # How its spread is known: "rounds" (the raw seconds per call of `rounds`), "seeds" (one value per seed of a
+    # plan), "exact" (a count: no spread), or another metric's key whose timing it is computed from.
+    spread: str = "seeds"
+    rounds: str | None = None  # the raw-samples group a timing derives from: train | infer | infer_batch
+    watch: str = ""  # compare and the gate: timing | accuracy | loss | count | exact, or "" (not watched)
+    threshold: float | None = None  # watched: timing and count in %, accuracy in pp, loss in nats
+    process_spread: float | None = None  # timing: the between-process spread of log(value) on the CI machine
+    export: str = ""  # github-action-benchmark direction: "bigger", "smaller" or "" (not exported)
+    summary: bool = False  # a column of the report's trade-off summary (in registry order)
+
+    @property
+    def exact(self) -> bool:
+        """A count, not a measurement: it has no spread."""
+        return self.spread == "exact"
+
+
+# Between-process spreads: the largest per-case figure over 4 back-to-back `tradeoff-bench run --plan quick`
+# processes on the 2-core CI machine class (README, "Regressions, night after night"; medians 7.7%, 24%, 23%).
+# Batch-1 latency of small models moves by up to 8% between two processes of the same code, every call
+# alike, so its threshold is 10%. Instruction counts repeat within 0.5% between processes: 1.5% decides.
+REGISTRY = [
+    Metric("params", "params", "params", "lower", "infer", "{:,.0f}", spread="exact", watch="exact",
+           summary=True),
+    Metric("model_file_bytes", "model file (KiB)", "KiB", "lower", "infer", "{:,.1f}", 1 / 1024, spread="exact"),
+    Metric("flops_per_sample", "FLOPs/sample", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact",
+           watch="exact", summary=True),
+    Metric("train_flops_per_sample", "train FLOPs/sample", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact",
+           watch="exact"),
+    Metric("test_accuracy", "test acc (%)", "%", "higher", "accuracy", "{:.2f}", 100.0, "pp", watch="accuracy",
+           threshold=0.5, export="bigger", summary=True),
+    Metric("test_loss", "test loss", "nats", "lower", "accuracy", "{:.4f}", effect="diff", summary=True),
+    # 0.02 nats is about 1% of a character model's held-out loss near 1.9 (the shakespeare plan's base case)
+    Metric("val_loss", "val loss (nats/token)", "nats/token", "lower", "accuracy", "{:.4f}", effect="diff",
+           watch="loss", threshold=0.02, export="smaller", summary=True),
+    Metric("bits_per_char", "bits/char", "bits/char", "lower", "accuracy", "{:.4f}", effect="diff"),
+    Metric("train_samples_per_s", "train samples/s", "samples/s", "higher", "train", "{:,.0f}", spread="rounds",
+           rounds="train", watch="timing", threshold=5.0, process_spread=0.27, export="bigger", summary=True),
+    Metric("train_tokens_per_s", "train tokens/s", "tokens/s", "higher", "train", "{:,.0f}", spread="rounds",
+           rounds="train", export="bigger", summary=True),
+    Metric("train_e2e_samples_per_s", "train e2e samples/s", "samples/s", "higher", "train", "{:,.0f}",
+           export="bigger"),
+    Metric("infer_latency_ms_p50", "latency p50 (ms)", "ms", "lower", "infer", "{:.4f}", spread="rounds",
+           rounds="infer", watch="timing", threshold=10.0, process_spread=0.31, export="smaller", summary=True),
+    Metric("infer_latency_ms_p90", "latency p90 (ms)", "ms", "lower", "infer", "{:.4f}", rounds="infer",
+           export="smaller"),
+    Metric("infer_latency_ms_p99", "latency p99 (ms)", "ms", "lower", "infer", "{:.4f}", rounds="infer",
+           export="smaller"),
+    Metric("infer_latency_ms_max", "latency max (ms)", "ms", "lower", "infer", "{:.4f}"),
+    Metric("infer_latency_samples", "latency samples", "calls", "", "infer", "{:,.0f}", spread="exact"),
+    # batched inference: its raw rounds are kept as `infer_batch_seconds`
+    Metric("infer_samples_per_s", "batched infer samples/s", "samples/s", "higher", "infer", "{:,.0f}",
+           rounds="infer_batch", watch="timing", threshold=5.0, process_spread=0.47, export="bigger",
+           summary=True),
+    Metric("train_seconds", "train time (s)", "s", "lower", "accuracy", "{:.3f}", spread="train_samples_per_s",
+           summary=True),
+    Metric("train_peak_mem_mb", "train peak mem (MiB)", "MiB", "lower", "train", "{:,.1f}", summary=True),
+    Metric("infer_peak_mem_mb", "infer peak mem (MiB)", "MiB", "lower", "infer", "{:,.1f}", summary=True),
+    Metric("train_joules_per_sample", "train J/sample", "J", "lower", "train", "{:.3g}", summary=True),
+    Metric("infer_joules_per_sample", "infer J/sample", "J", "lower", "infer", "{:.3g}", summary=True),
+    # MFU is stored as a fraction of peak FLOP/s (as nanoGPT's estimate_mfu returns it), shown in %
+    Metric("train_mfu", "train MFU (%)", "%", "higher", "train", "{:.3g}", 100.0, spread="train_samples_per_s",
+           summary=True),
+    Metric("infer_mfu", "infer MFU (%)", "%", "higher", "infer", "{:.3g}", 100.0, spread="infer_samples_per_s",
+           summary=True),
+    Metric("flops_per_token", "FLOPs/token", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact"),
+    Metric("train_flops_per_token", "train FLOPs/token", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact"),
+    Metric("time_to_target_s", "time to target (s)", "s", "lower", "accuracy", "{:.4g}"),
+    Metric("steps_to_target", "steps to target", "steps", "lower", "accuracy", "{:,.0f}"),
+    # --measure instructions (suite/executors/instructions.py): deterministic, so the threshold alone decides
+    Metric("train_instructions_per_sample", "train instr/sample", "instructions", "lower", "train", "{:,.0f}",
+           spread="exact", watch="count", threshold=1.5),
+    Metric("infer_instructions_per_call", "infer instr/call", "instructions", "lower", "infer", "{:,.0f}",
+           spread="exact", watch="count", threshold=1.5),
+]
+METRICS: dict[str, Metric] = {m.key: m for m in REGISTRY}
+
+
+def watched() -> dict[str, Metric]:
+    """The metrics `compare` and the gate judge, in registry order."""
+    return {key: m for key, m in METRICS.items() if m.watch}
+
+
+def exported(direction: str) -> dict[str, Metric]:
+    """The metrics exported for github-action-benchmark in one direction ("bigger" or "smaller")."""
+    return {key: m for key, m in METRICS.items() if m.export == direction}
+
+
+def process_spreads() -> dict[str, float]:
+    """The default between-process spread of each watched timing."""
+    return {key: m.process_spread for key, m in METRICS.items() if m.process_spread is not None}
+
+
+def summary_keys() -> list[str]:
+    """The report's trade-off summary columns, in registry order."""
+    return [key for key, m in METRICS.items() if m.summary]
+
+
+def base_key(key: str) -> str:
+    """The metric a results key belongs to: `train_samples_per_s_iqr` -> `train_samples_per_s`."""
+    for suffix in SUFFIXES:
+        if key.endswith(suffix) and key.removesuffix(suffix) in METRICS:
+            return key.removesuffix(suffix)
+    return key
+
+
+# Below this, a peak-memory reading is the meter's noise, not the case's memory: the CPU meter reads the
+# kernel's resident high-water mark, whose figure moves by a few hundred KiB with no change in the case
+# (suite/measure/memory.py). Such a reading prints as "< resolution", is never starred and takes no ratio.
+MEMORY_RESOLUTION_MIB = 1.0
+MEMORY_KEYS = tuple(key for key, m in METRICS.items() if m.unit == "MiB")
+BELOW_RESOLUTION = "< resolution"
+
+
+def below_resolution(key: str, value) -> bool:
+    """Whether a value of `key` is a memory reading under the meter's resolution."""
+    value = number(value)
+    return key in MEMORY_KEYS and value is not None and value < MEMORY_RESOLUTION_MIB
+
+
+def number(value) -> float | None:
+    """A finite float, or None for anything else (missing, text, NaN, a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def show(key: str, value) -> str:
+    """A stored value of `key` as table text in the shown unit; "-" where there is none."""
+    value = number(value)
+    if value is None:
+        return "-"
+    if below_resolution(key, value):
+        return BELOW_RESOLUTION
+    metric = METRICS.get(key)
+    return (metric.digits if metric else "{:,.4g}").format(value * (metric.scale if metric else 1.0))

@@ -1,0 +1,105 @@
+"""`tradeoff-bench ab BASE HEAD` on a throwaway git repository of two commits, HEAD's step slower by a sleep.
+
+The throwaway project is a stand-in for the suite that answers the child protocol of suite/executors/child.py
+(request in, CaseResult fields out) by timing two functions of its own, without torch: each fresh process then
+costs tens of milliseconds, and what is tested is what `ab` does, the checkouts, the alternation, the statistic
+and the verdict. The real child answering the same protocol is tested in test_isolation.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import textwrap
+
+from suite import cli
+
+CHILD = textwrap.dedent('''
+    """Stand-in child: times work.step and work.forward in rounds and answers as suite.executors.child does."""
+    import json
+    import sys
+    import time
+
+    from suite import work
+
+
+    def rounds(fn, count=15):
+        seconds = []
+        for _ in range(count):
+            start = time.perf_counter()
+            fn()
+            seconds.append(time.perf_counter() - start)
+        return seconds
+
+
+    def main(request_path, result_path):
+        with open(request_path) as f:
+            message = json.load(f)
+        started = time.monotonic()
+        assert message["config"] == {"timing_only": True}, message["config"]
+        samples = {"train": rounds(work.step), "infer": rounds(work.forward)}
+        result = {"case_id": "stand-in", "case": message["case"], "status": "ok", "reason": "",
+                  "metrics": {}, "samples": samples, "node": {}}
+        with open(result_path, "w") as f:
+            json.dump({"started": started, "seconds": 0.0, "result": result}, f)
+
+
+    if __name__ == "__main__":
+        main(*sys.argv[1:])
+''')
+WORK = "import time\n\n\ndef step():\n    time.sleep(0.002){extra}\n\n\ndef forward():\n    time.sleep(0.002)\n"
+PLAN = '[base]\nmodel = "dense"\ndepth = 1\nwidth = 8\nepochs = 1\ndataset = "digits"\n'
+
+
+def git(repo, *args) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=repo,
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def throwaway_repo(tmp_path):
+    """A repository whose HEAD~1 steps in 2 ms and whose HEAD sleeps 1 ms more in the step."""
+    repo = tmp_path / "repo"
+    (repo / "suite" / "executors").mkdir(parents=True)
+    (repo / "suite" / "__init__.py").write_text("")
+    (repo / "suite" / "executors" / "__init__.py").write_text("")
+    (repo / "suite" / "executors" / "child.py").write_text(CHILD)
+    (repo / "suite" / "work.py").write_text(WORK.format(extra=""))
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "base")
+    (repo / "suite" / "work.py").write_text(WORK.format(extra="\n    time.sleep(0.001)  # the injected slowdown"))
+    git(repo, "commit", "-q", "-am", "slower step")
+    return repo
+
+
+def test_ab_calls_the_slower_step_regressed(tmp_path, monkeypatch, capsys):
+    repo = throwaway_repo(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the two checkouts and the children's files
+    plan = tmp_path / "one.toml"
+    plan.write_text(PLAN)
+    monkeypatch.chdir(repo)
+    markdown, document = tmp_path / "ab.md", tmp_path / "ab.json"
+    code = cli.main(["ab", "HEAD~1", "HEAD", "--plan", str(plan), "--markdown", str(markdown),
+                     "--json", str(document)])
+    assert code == 1  # a regression
+    record = json.loads(document.read_text())
+    assert record["head"]["commit"] == git(repo, "rev-parse", "HEAD")
+    (case,) = record["cases"]
+    step, latency = case["metrics"]["train_step"], case["metrics"]["latency"]
+    assert step["verdict"] == "regressed" and 1.3 < step["ratio"] < 1.6 and step["low"] > 1.05
+    assert latency["verdict"] == "unchanged" and 0.95 <= latency["low"] <= latency["high"] <= 1.05
+    assert 3 <= step["pairs"] <= case["pairs"] <= 15
+    assert len(case["times"]["base"]["train_step"]) == case["pairs"]
+    printed = capsys.readouterr().out
+    assert "training step" in printed and "regressed" in printed
+    assert "| dense-d1-w8" in markdown.read_text() and "regressed" in markdown.read_text()
+    assert git(repo, "worktree", "list").count("\n") == 0  # the two checkouts are gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ab.json", "ab.md", "one.toml", "repo"]
+
+
+def test_ab_refuses_an_unknown_ref_in_one_line(tmp_path, monkeypatch, capsys):
+    repo = throwaway_repo(tmp_path)
+    monkeypatch.chdir(repo)
+    assert cli.main(["ab", "no-such-branch", "HEAD"]) == 2
+    assert "tradeoff-bench: error: 'no-such-branch' names no commit of" in capsys.readouterr().err

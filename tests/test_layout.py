@@ -1,0 +1,107 @@
+"""The code's layout holds: layers import downward only, no two modules import each other in a loop, the report
+reads only results, the metric registry and plumbing, and a quick-plan run emits the names it emitted before the
+code was laid out anew (tests/golden/quick_names.json; update on purpose only)."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+from suite import cli
+from tests.conftest import REPO
+from tests.layout_names import emitted_names
+
+SUITE = REPO / "suite"
+# Bottom to top (README, "How the code is laid out"); a module may import its own layer and those below.
+LAYERS = [
+    ("suite.plumbing",),
+    ("suite.results", "suite.metrics", "suite.procedure"),
+    ("suite.measure",),
+    ("suite.workloads", "suite.optim", "suite.budget"),
+    ("suite.levers",),
+    ("suite.cases", "suite.plans"),
+    ("suite.train",),
+    ("suite.runner",),
+    ("suite.executors",),
+    ("suite.commands", "suite.cli"),
+]
+REPORT_READS = ("suite.report", "suite.results", "suite.metrics", "suite.plumbing")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(SUITE.rglob("*.py"))}
+
+
+def imports() -> list[tuple[str, str, bool]]:
+    """(importer, imported suite module, at module level) for every import of a suite module by another."""
+    found = []
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            for target in (t for t in targets if t.startswith("suite.") or t == "suite"):
+                while target not in MODULES:
+                    target = target.rpartition(".")[0]
+                if target and target != name and target != "suite":
+                    found.append((name, target, id(node) in top))
+    return found
+
+
+def layer(module: str) -> int:
+    return next(i for i, names in enumerate(LAYERS) for prefix in names
+                if module == prefix or module.startswith(prefix + "."))
+
+
+def test_no_module_level_import_goes_upward():
+    upward = sorted({(a, b) for a, b, top in imports() if top and not a.startswith("suite.report")
+                     and a != "suite" and layer(b) > layer(a)})
+    assert upward == []
+
+
+def test_no_import_circle():
+    graph: dict[str, set[str]] = {}
+    for a, b, _ in imports():
+        graph.setdefault(a, set()).add(b)
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            node = todo.pop()
+            if node == goal:
+                return True
+            if node not in seen:
+                seen.add(node)
+                todo += graph.get(node, ())
+        return False
+
+    circles = sorted({tuple(sorted((a, b))) for a, targets in graph.items() for b in targets if reaches(b, a)})
+    assert circles == []
+
+
+def test_the_report_reads_only_results_the_registry_and_plumbing():
+    assert sorted({(a, b) for a, b, _ in imports() if a.startswith("suite.report")
+                   and not b.startswith(REPORT_READS)}) == []
+
+
+def test_at_most_twelve_top_level_modules_each_with_its_job():
+    top = sorted(SUITE.glob("*.py"))
+    assert len(top) <= 12, [p.name for p in top]
+    assert all(ast.get_docstring(ast.parse(p.read_text(encoding="utf-8"))) for p in MODULES.values())
+
+
+def test_a_quick_plan_run_emits_the_names_recorded_before_the_layout(tmp_path, capsys):
+    out = tmp_path / "quick"
+    assert cli.main(["run", "--plan", "quick", "--set", "epochs=1", "--out", str(out)]) == 0, capsys.readouterr().err
+    golden = json.loads((REPO / "tests" / "golden" / "quick_names.json").read_text())
+    assert emitted_names(out / "results.json", out / "report.md") == golden
