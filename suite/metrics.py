@@ -100,9 +100,9 @@ REGISTRY = [
     Metric("steps_to_target", "steps to target", "steps", "lower", "accuracy", "{:,.0f}"),
     # --measure instructions (suite/executors/instructions.py): deterministic, so the threshold alone decides
     Metric("train_instructions_per_sample", "train instr/sample", "instructions", "lower", "train", "{:,.0f}",
-           spread="exact", watch="count", threshold=1.5),
+           spread="exact", watch="count", threshold=1.5, summary=True),
     Metric("infer_instructions_per_call", "infer instr/call", "instructions", "lower", "infer", "{:,.0f}",
-           spread="exact", watch="count", threshold=1.5),
+           spread="exact", watch="count", threshold=1.5, summary=True),
 ]
 METRICS: dict[str, Metric] = {m.key: m for m in REGISTRY}
 

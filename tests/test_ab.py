@@ -64,6 +64,7 @@ def throwaway_repo(tmp_path):
     (repo / "suite" / "__init__.py").write_text("")
     (repo / "suite" / "executors" / "__init__.py").write_text("")
     (repo / "suite" / "executors" / "child.py").write_text(CHILD)
+    (repo / "suite" / "executors" / "instructions.py").write_text('"""Stand-in: the entry point ab checks for."""\n')
     (repo / "suite" / "work.py").write_text(WORK.format(extra=""))
     git(repo, "init", "-q")
     git(repo, "add", ".")
@@ -103,3 +104,70 @@ def test_ab_refuses_an_unknown_ref_in_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(repo)
     assert cli.main(["ab", "no-such-branch", "HEAD"]) == 2
     assert "tradeoff-bench: error: 'no-such-branch' names no commit of" in capsys.readouterr().err
+
+
+def test_ab_counts_each_commit_in_its_own_tree_and_judges_the_change_by_the_threshold(tmp_path, monkeypatch, capsys):
+    """The counting itself is tested in test_instructions.py; here each commit's count stands in for it: the
+    instructions a tree's step and forward would execute, read from that tree's own source."""
+    from suite.executors import instructions
+    from suite.results.schema import CaseResult
+
+    def count_in_tree(case, config, data_dir=None, download=False, root=None):
+        work = (root / "suite" / "work.py").read_text()
+        step, forward = work.split("def forward")
+        metrics = {"train_instructions_per_sample": 1e6 * step.count("sleep"),
+                   "infer_instructions_per_call": 1e5 * forward.count("sleep") + len(work) % 7}
+        return CaseResult(case.id, case.as_dict(), "ok", "", metrics)
+
+    repo = throwaway_repo(tmp_path)
+    monkeypatch.setattr(instructions, "count_case", count_in_tree)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    plan = tmp_path / "one.toml"
+    plan.write_text(PLAN)
+    monkeypatch.chdir(repo)
+    document = tmp_path / "ab.json"
+    assert cli.main(["ab", "HEAD~1", "HEAD", "--plan", str(plan), "--measure", "instructions",
+                     "--json", str(document)]) == 1
+    (case,) = json.loads(document.read_text())["cases"]
+    train, infer = case["metrics"]["train_instructions_per_sample"], case["metrics"]["infer_instructions_per_call"]
+    assert train == {"verdict": "regressed", "ratio": 2.0, "low": 2.0, "high": 2.0, "pairs": 1}
+    assert infer["verdict"] == "unchanged" and abs(infer["ratio"] - 1) < 0.015
+    assert "train instr/sample" in capsys.readouterr().out
+    assert cli.main(["ab", "HEAD~1", "HEAD~1", "--plan", str(plan), "--measure", "instructions"]) == 0
+
+
+def test_a_wall_clock_regression_is_suspect_until_the_next_night_flags_it_too(tmp_path):
+    from suite.commands.ab import two_night_rule
+
+    def night():
+        return [{"case_id": "c", "metrics": {"train_step": {"verdict": "regressed"},
+                                              "train_instructions_per_sample": {"verdict": "regressed"}}},
+                {"case_id": "d", "metrics": {"train_step": {"verdict": "unchanged"}}}]
+
+    first = night()
+    two_night_rule(first, tmp_path / "no-previous-night.json")
+    assert first[0]["metrics"]["train_step"]["verdict"] == "suspect"
+    assert first[0]["metrics"]["train_instructions_per_sample"]["verdict"] == "regressed"  # counts: at once
+    previous = tmp_path / "previous.json"
+    previous.write_text(json.dumps({"cases": first}))
+    second = night()
+    two_night_rule(second, previous)
+    assert second[0]["metrics"]["train_step"]["verdict"] == "regressed"
+    assert second[1]["metrics"]["train_step"]["verdict"] == "unchanged"
+
+
+def test_cases_that_move_between_nights_are_left_out_of_the_wall_clock_verdict(tmp_path):
+    from suite.cases import Case
+    from suite.commands.ab import noisy_cases
+    from suite.results.history import open_history
+
+    steady, jumpy = Case(model="dense", width=8), Case(model="dense", width=16)
+    db = tmp_path / "h.sqlite"
+    with open_history(db) as conn:
+        for night, (a, b) in enumerate([(100, 100), (101, 150), (99, 70), (100, 130), (102, 90)]):
+            conn.execute("INSERT INTO runs (id, digest, run_time, fingerprint, plan) VALUES (?, ?, ?, 'f', 'p')",
+                         (night + 1, f"d{night}", f"2026-12-0{night + 1}"))
+            for case, value in ((steady, a), (jumpy, b)):
+                conn.execute("INSERT INTO metrics VALUES (?, ?, 'train_samples_per_s', ?)", (night + 1, case.id, value))
+    left_out = noisy_cases([steady, jumpy], db, 15.0)
+    assert list(left_out) == [jumpy.id] and left_out[jumpy.id] > 15

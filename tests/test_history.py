@@ -3,6 +3,8 @@ two consecutive violations, regressions kept out of the baseline until accepted,
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -10,9 +12,11 @@ from suite.cli import main
 from suite.results.history import (
     add_run,
     baseline_entries,
+    between_night_spreads,
     change_points,
     comparable_runs,
     file_digest,
+    last_good_run,
     open_history,
     recent_runs,
 )
@@ -180,3 +184,32 @@ def test_history_plot_numbers_whole_runs():
     figure.canvas.draw()
     ticks = [t for t in figure.axes[0].get_xticks() if 1 <= t <= 3]
     assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def with_commit(path, commit: str):
+    """The results file with another commit id (each synthetic night is its own commit)."""
+    document = json.loads(path.read_text())
+    document["commit_info"]["id"] = commit
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_last_good_is_the_newest_run_nothing_was_flagged_in_or_accepted(tmp_path, rng, capsys):
+    db = tmp_path / "h.sqlite"
+    assert main(["history", "last-good", "--db", str(db)]) == 1
+    assert "no run without a flagged verdict" in capsys.readouterr().err
+    for i in range(4):
+        assert gate(db, with_commit(night(tmp_path, rng, f"good{i}"), f"{i:040d}"), "add") == 0
+    assert gate(db, with_commit(night(tmp_path, rng, "slow", scale_a=1.4), "f" * 40), "add") == 0  # suspect
+    capsys.readouterr()
+    assert main(["history", "last-good", "--db", str(db), "--plan", "synthetic"]) == 0
+    assert capsys.readouterr().out.strip() == f"{3:040d}"  # the slowed night is flagged: the one before it
+    assert main(["history", "accept", "5", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["history", "last-good", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.strip() == "f" * 40
+    with open_history(db) as conn:
+        spreads = between_night_spreads(conn, "train_samples_per_s")
+        assert last_good_run(conn, "another plan") is None
+    # nights shift by about 2% (night()); case a's slowed night is one of five, so the median-based spread holds
+    assert set(spreads) == {"a", "b"} and 0.002 < spreads["b"] < 0.06 and spreads["a"] < 0.1

@@ -108,3 +108,25 @@ def test_the_procedure_records_the_counting_settings():
     assert "measure" not in measure_config("time").procedure("cli")  # timed runs keep their procedure
     with pytest.raises(ConfigError, match="time, instructions"):
         measure_config("cycles")
+
+
+def test_a_counted_run_reports_its_counts_and_how_they_were_counted(tmp_path):
+    from suite.cli import main
+    from suite.results.schema import CaseResult
+    from tests.test_compare import CASE, write_run
+
+    procedure = {"version": 3, "measure": "instructions", **CountConfig().__dict__, "threads": 1,
+                 "valgrind": "valgrind-3.19.0", "valgrind_flags": "--tool=callgrind", "front_end": "cli"}
+    results = [CaseResult(f"c{width}", {**CASE, "width": width}, "ok", "",
+                          {"train_instructions_per_sample": 1000.0 * width,
+                           "infer_instructions_per_call": 500.0 * width},
+                          {"train": [1.0], "infer": [0.1]}) for width in (16, 32)]
+    path = write_run(tmp_path / "results.json", results, procedure=procedure)
+    assert main(["report", str(path), "--format", "md"]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "instruction counts under valgrind-3.19.0 (--tool=callgrind)" in report
+    assert "2 steps and 20 forwards counted" in report
+    counts = report.split("## Instruction counts")[1].split("\n## ")[0]
+    assert "train instr/sample |" in counts and "32,000" in counts and "16,000 ★" in counts
+    assert "## Accuracy" not in report  # nothing trained: no empty accuracy table
+    assert "x2.00" in report.split("## Trade-offs")[1]  # the counts in the trade-off summary

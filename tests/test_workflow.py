@@ -76,8 +76,10 @@ def test_history_is_checked_then_added_and_kept_on_a_data_branch(workflow):
 
 def test_every_command_parses(workflow):
     lines = commands(workflow)
-    cli = [shlex.split(line.split(" | ")[0])[1:] for line in lines if line.startswith("tradeoff-bench ")]
-    assert {args[0] for args in cli} >= {"merge", "history", "report", "export"}
+    sets = workflow["env"]["BENCH_SETS"]
+    cli = [shlex.split(line.split(" | ")[0].replace("$BENCH_SETS", sets))[1:] for line in lines
+           if line.startswith("tradeoff-bench ")]
+    assert {args[0] for args in cli} >= {"merge", "history", "report", "export", "ab"}
     assert any(args[:2] == ["history", "check"] for args in cli)
     assert all("--force" in args for args in cli if args[0] == "merge")  # merges what exists, names what is missing
     parser = build_parser()
@@ -100,3 +102,26 @@ def test_every_install_pins_the_cpu_torch_build_before_the_project(workflow):
                 torch = [i for i, line in enumerate(lines) if line.startswith("python -m pip install torch==2.13.0 "
                                                                              "--index-url https://download.pytorch.org/whl/cpu")]
                 assert torch and torch[0] < project[0], step["name"]
+
+
+def test_the_night_ab_tests_counts_and_wall_clock_against_the_last_good_commit(workflow):
+    lines = [shlex.split(line) for line in commands(workflow) if line.startswith("tradeoff-bench ab ")]
+    assert len(lines) == 2 and all(args[2:4] == ["${{ steps.good.outputs.commit }}", "HEAD"] for args in lines)
+    counted, timed = sorted(lines, key=lambda args: "instructions" not in args)
+    assert "--measure" in counted and "--history" in timed and "--previous" in timed
+    good = "\n".join(step.get("run", "") for step in workflow["jobs"]["bench"]["steps"])
+    assert "tradeoff-bench history last-good" in good and "fetch-depth" in WORKFLOW.read_text()
+
+
+def test_no_night_passes_silently(workflow):
+    restore = next(step["run"] for step in workflow["jobs"]["bench"]["steps"] if "ls-remote" in step.get("run", ""))
+    assert 'elif [ "$found" = 2 ]' in restore and "exit 1" in restore  # only "no such branch" starts a history
+    assert "|| echo" not in restore.split("git fetch")[1].split("\n")[0]  # a failed fetch is not waved through
+    steps = workflow["jobs"]["check"]["steps"]
+    merge = next(step["run"] for step in steps if step.get("id") == "merge")
+    assert "incomplete=1" in merge and "GITHUB_STEP_SUMMARY" in merge
+    final = steps[-1]
+    assert final["if"] == "always()" and "steps.merge.outputs.incomplete" in final["run"]
+    assert "ab-$ab.exit" in final["run"]
+    summary = next(step["run"] for step in steps if "phases.md" in step.get("run", ""))
+    assert "ab-count.md" in summary and "ab-time.md" in summary

@@ -4,7 +4,9 @@ Both commits are checked out side by side (suite/plumbing/worktrees.py); every c
 (`--timing-only`: build, warm up, time the step and the forwards) in fresh interpreters that alternate A B B A
 ..., each run with PYTHONPATH at its commit's tree and this interpreter, so one virtual environment serves both.
 Pairs are added until the training step time and the batch-1 latency each have a verdict (suite/results/ab_stats.py) or
-the cap is reached. Exit 1 when a case regressed or could not be measured, else 0.
+the cap is reached. With `--measure instructions` each commit counts each case once under callgrind instead
+(suite/executors/instructions.py; the two counts at once): deterministic, so the registry's threshold alone decides.
+Exit 1 when a case regressed or could not be measured, else 0.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from suite.results import ab_stats
 
 METRICS = {"train_step": ("train", "training step"), "latency": ("infer", "batch-1 latency")}  # -> samples group
+COUNTED = ("train_instructions_per_sample", "infer_instructions_per_call")
+ENTRY_POINTS = {"time": "suite.executors.child", "instructions": "suite.executors.instructions"}  # each commit's own
 
 
 def side_environment(tree: Path) -> dict:
@@ -54,6 +58,36 @@ def ab_case(case, trees: dict, message: dict, min_pairs: int, max_pairs: int, sa
     return record
 
 
+def ab_counted(case, trees: dict, data_dir) -> dict:
+    """One case counted once per commit (both at once), each count's change judged against the metric's threshold:
+    the same record as ab_case, one "pair", the interval the ratio itself."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from suite.executors.instructions import CountConfig, count_case
+    from suite.metrics import METRICS as REGISTRY
+
+    with ThreadPoolExecutor(len(trees)) as pool:
+        results = dict(zip(trees, pool.map(lambda side: count_case(case, CountConfig(), data_dir, root=trees[side]),
+                                           trees)))
+    counts = {side: {metric: r.metrics.get(metric) for metric in COUNTED} for side, r in results.items()}
+    record = {"case_id": case.id, "status": "ok", "reason": "", "pairs": 1, "metrics": {}, "counts": counts}
+    for side, result in results.items():
+        if result.status != "ok":
+            return record | {"status": result.status, "reason": f"{side}: {result.reason}", "pairs": 0}
+    for metric in COUNTED:
+        ratio, limit = counts["head"][metric] / counts["base"][metric], REGISTRY[metric].threshold / 100
+        verdict = "regressed" if ratio > 1 + limit else "improved" if ratio < 1 - limit else "unchanged"
+        record["metrics"][metric] = {"verdict": verdict, "ratio": ratio, "low": ratio, "high": ratio, "pairs": 1}
+    return record
+
+
+def metric_label(metric: str) -> str:
+    """A verdict row's metric: the timed step and latency, or a counted metric's label in the registry."""
+    from suite.metrics import METRICS as REGISTRY
+
+    return METRICS[metric][1] if metric in METRICS else REGISTRY[metric].label
+
+
 def pair_text(metric: str, times: dict, decision) -> str:
     """The running estimate of one metric, and its verdict once reached."""
     estimate = decision.estimate if decision else ab_stats.ratio_interval(times["base"][metric], times["head"][metric])
@@ -72,10 +106,12 @@ def table_rows(records: list[dict]) -> list[list[str]]:
     rows = []
     for record in records:
         if record["status"] != "ok":
-            rows.append([record["case_id"], "-", "-", "-", str(record["pairs"]), f"error: {record['reason']}"])
+            outcome = f"{record['status']}: {record['reason']}"
+            rows.append([record["case_id"], "-", "-", "-", str(record["pairs"]), outcome])
             continue
         for metric, d in record["metrics"].items():
-            rows.append([record["case_id"], METRICS[metric][1], f"{d['ratio']:.3f}",
+            rows.append([record["case_id"], metric_label(metric), f"{d['ratio']:.4f}" if d["pairs"] == 1 else
+                         f"{d['ratio']:.3f}",
                          f"[{d['low']:.3f}, {d['high']:.3f}]", str(d["pairs"]), d["verdict"]])
     return rows
 
@@ -89,27 +125,54 @@ def text_table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [HEADER, *rows])
 
 
-def markdown(rows: list[list[str]], base: dict, head: dict) -> str:
+def markdown(rows: list[list[str]], base: dict, head: dict, measure: str = "time") -> str:
     """The rows as a Markdown table under a line naming both commits."""
     from suite.plumbing.mdtext import md_text
 
+    how = ("r is HEAD/BASE time, fresh processes alternating A B B A" if measure == "time" else
+           "r is HEAD/BASE instructions, each commit counted once under callgrind")
     lines = [f"A/B of {md_text(head['ref'])} ({head['commit'][:12]}) against {md_text(base['ref'])} "
-             f"({base['commit'][:12]}): r is HEAD/BASE time, fresh processes alternating A B B A", "",
+             f"({base['commit'][:12]}): {how}", "",
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(md_text(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
-def check_trees(trees: dict, sides: dict) -> None:
-    """ConfigError when a commit has no child entry point (it predates `--isolation process`): nothing to run."""
-    from suite.executors.isolated import CHILD_MODULE
+def check_trees(trees: dict, sides: dict, measure: str = "time") -> None:
+    """ConfigError when a commit has no entry point for the measure (it predates `--isolation process`, or
+    instruction counts): nothing to run."""
     from suite.plumbing.errors import ConfigError
 
-    child = Path(*CHILD_MODULE.split(".")).with_suffix(".py")
+    child = Path(*ENTRY_POINTS[measure].split(".")).with_suffix(".py")
+    needs = "`--isolation process`" if measure == "time" else "`--measure instructions`"
     for side, tree in trees.items():
         if not (tree / child).is_file():
             raise ConfigError(f"{side} {sides[side]['ref']} ({sides[side]['commit'][:12]}) has no {child.as_posix()}: "
-                              "ab needs both commits to have `--isolation process`")
+                              f"ab needs both commits to have {needs}")
+
+
+def noisy_cases(cases: list, history, max_spread: float) -> dict[str, float]:
+    """case id -> between-night spread (%) of the cases whose training throughput moves by more than `max_spread`
+    percent between the runs of the history: their wall-clock verdict would be the machine's, so they are left out."""
+    from suite.metrics import METRICS as REGISTRY
+    from suite.results.history import between_night_spreads, open_history
+
+    timing = next(key for key, m in REGISTRY.items() if m.watch == "timing" and m.rounds == "train")
+    with open_history(history) as conn:
+        spreads = between_night_spreads(conn, timing)
+    return {case.id: 100 * spreads[case.id] for case in cases if 100 * spreads.get(case.id, 0.0) > max_spread}
+
+
+def two_night_rule(records: list[dict], previous_path) -> None:
+    """A wall-clock `regressed` that the previous night's A/B (its --json) did not also flag for the same case and
+    metric becomes `suspect`: regressed only on the second night running, as the history gate does."""
+    previous = json.loads(Path(previous_path).read_text()) if previous_path and Path(previous_path).is_file() else {}
+    flagged = {(c["case_id"], metric) for c in previous.get("cases", [])
+               for metric, d in c.get("metrics", {}).items() if d["verdict"] in ("regressed", "suspect")}
+    for record in records:
+        for metric, decision in record["metrics"].items():
+            if metric in METRICS and decision["verdict"] == "regressed" and (record["case_id"], metric) not in flagged:
+                decision["verdict"] = "suspect"
 
 
 def cmd_ab(args) -> int:
@@ -129,24 +192,36 @@ def cmd_ab(args) -> int:
     cases, unavailable = available_cases(plan, args.data_dir, False)
     for result in unavailable:
         print(f"{result.case_id}: {result.status}: {result.reason}", flush=True)
+    each = f"{args.min_pairs} to {args.max_pairs} pairs each" if args.measure == "time" else "each counted once"
     print(f"ab {args.base} ({sides['base']['commit'][:12]}) -> {args.head} ({sides['head']['commit'][:12]}): plan "
-          f"{plan.name}, {len(cases)} cases, {args.min_pairs} to {args.max_pairs} pairs each", flush=True)
-    records = []
+          f"{plan.name}, {len(cases)} cases, {each}", flush=True)
+    excluded = noisy_cases(cases, args.history, args.max_spread) if args.history and args.measure == "time" else {}
+    records = [{"case_id": case_id, "status": "excluded", "pairs": 0, "metrics": {},
+                "reason": f"between-night spread {spread:.0f}% > {args.max_spread:g}% in {args.history}"}
+               for case_id, spread in excluded.items()]
+    cases = [case for case in cases if case.id not in excluded]
     with side_by_side(repo, {side: sides[side]["commit"] for side in sides}) as trees:
-        check_trees(trees, sides)
+        check_trees(trees, sides, args.measure)
         for number, case in enumerate(cases, 1):
             print(f"[{number}/{len(cases)}] {case.id}", flush=True)
+            if args.measure == "instructions":
+                records.append(ab_counted(case, trees, args.data_dir))
+                continue
             message = child_request(case, {"timing_only": True}, args.data_dir)
             records.append(ab_case(case, trees, message, args.min_pairs, args.max_pairs))
+    if args.measure == "time" and args.previous is not None:
+        two_night_rule(records, args.previous)
     rows = table_rows(records)
     print(text_table(rows), flush=True)
     if args.markdown:
-        write_text_atomic(args.markdown, markdown(rows, sides["base"], sides["head"]))
+        write_text_atomic(args.markdown, markdown(rows, sides["base"], sides["head"], args.measure))
     if args.json:
         write_text_atomic(args.json, json.dumps({"base": sides["base"], "head": sides["head"], "plan": plan.name,
+                                                  "measure": args.measure,
                                                   "min_pairs": args.min_pairs, "max_pairs": args.max_pairs,
                                                   "cases": records}, indent=1))
-    bad = [r for r in records if r["status"] != "ok" or any(d["verdict"] == "regressed" for d in r["metrics"].values())]
+    bad = [r for r in records if r["status"] not in ("ok", "skipped", "excluded")
+           or any(d["verdict"] == "regressed" for d in r["metrics"].values())]
     if bad:
         print(f"tradeoff-bench: {len(bad)} of {len(records)} cases regressed or could not be measured",
               file=sys.stderr, flush=True)
@@ -168,6 +243,17 @@ def register(sub) -> None:
     ab.add_argument("--max-pairs", type=int, default=ab_stats.DEFAULT_MAX_PAIRS, metavar="N",
                     help=f"the cap: a metric without a verdict after N pairs is `noise` (default "
                     f"{ab_stats.DEFAULT_MAX_PAIRS})")
+    ab.add_argument("--measure", choices=tuple(ENTRY_POINTS), default="time",
+                    help="time (interleaved pairs of fresh processes, the default) or instructions (each commit "
+                    "counts each case once under valgrind; a change beyond the metric's threshold decides)")
+    ab.add_argument("--history", default=None, metavar="DB", help="a history database: cases whose training "
+                    "throughput spreads by more than --max-spread between its runs are left out of the wall-clock "
+                    "verdict and listed")
+    ab.add_argument("--max-spread", type=float, default=15.0, metavar="PCT",
+                    help="with --history: the between-night spread (%%) above which a case is left out (default 15)")
+    ab.add_argument("--previous", default=None, metavar="FILE", help="the previous night's --json: a wall-clock "
+                    "regression it did not also flag is `suspect` (exit 0), regressed on the second night running; "
+                    "a missing file counts as a night that flagged nothing")
     ab.add_argument("--markdown", default=None, metavar="FILE", help="also write the table as Markdown")
     ab.add_argument("--json", default=None, metavar="FILE", help="also write every case's pairs and verdicts")
     ab.set_defaults(func=cmd_ab)

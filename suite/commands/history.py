@@ -1,4 +1,5 @@
-"""`tradeoff-bench history add | show | plot | check`: the run history in SQLite (no torch import)."""
+"""`tradeoff-bench history add | show | plot | check | accept | last-good`: the run history in SQLite (no torch
+import)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,22 @@ def cmd_accept(args) -> int:
     with open_history(args.db) as conn:
         flagged = accept_run(conn, args.run)
     print(f"accepted run {args.run}: {flagged} flagged case metrics now start a new baseline level")
+    return 0
+
+
+def cmd_last_good(args) -> int:
+    """Print the commit of the newest run the gate flagged nothing in (or that was accepted); 1 when none."""
+    import sys
+
+    from suite.results.history import last_good_run, open_history
+
+    with open_history(args.db) as conn:
+        good = last_good_run(conn, args.plan)
+    if good is None or not good["commit"]:
+        print(f"tradeoff-bench: {args.db}: no run{' of plan ' + args.plan if args.plan else ''} without a flagged "
+              "verdict (or accepted) and with a commit", file=sys.stderr)
+        return 1
+    print(good["commit"])
     return 0
 
 
@@ -180,5 +197,9 @@ def register(sub) -> None:
     accept = actions.add_parser("accept", help="accept a flagged run: its level becomes the new baseline")
     accept.add_argument("run", type=int, metavar="RUN", help="run id (see `history show`)")
     accept.set_defaults(func=cmd_accept)
-    for action in (add, show, plot, check, accept):
+    last_good = actions.add_parser("last-good", help="the commit of the newest run with no flagged verdict, or "
+                                   "accepted (what a night's A/B compares against)")
+    last_good.add_argument("--plan", default=None, help="only runs of this plan")
+    last_good.set_defaults(func=cmd_last_good)
+    for action in (add, show, plot, check, accept, last_good):
         action.add_argument("--db", default=DEFAULT_DB, help=f"history database (default {DEFAULT_DB})")

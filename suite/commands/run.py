@@ -27,10 +27,12 @@ def parse_sets(pairs: list[str]) -> dict:
 
 def progress_line(index: int, total: int, result, seconds: float) -> str:
     """One line per finished case: id, status and its key figures, a noisy timing marked."""
+    from suite.metrics import METRICS, show
     from suite.plumbing.stats import noisy_metrics
 
     m = result.metrics
-    figures = []
+    figures = [f"{metric.label} {show(key, m[key])}" for key, metric in METRICS.items()
+               if metric.watch == "count" and key in m]
     if "train_samples_per_s" in m:
         figures.append(f"train {m['train_samples_per_s']:,.0f} samples/s")
     if "infer_latency_ms_p50" in m:

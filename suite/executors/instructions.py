@@ -115,10 +115,12 @@ def read_instructions(path: Path) -> tuple[str, int]:
     return name, (values[events.index("Ir")] if values else self_cost)
 
 
-def count_case(case, config: CountConfig = CountConfig(), data_dir=None, download: bool = False) -> CaseResult:
+def count_case(case, config: CountConfig = CountConfig(), data_dir=None, download: bool = False,
+               root: Path | None = None) -> CaseResult:
     """Count one case's training step and batch-1 forward in a child process under callgrind. A case that
     cannot be counted here is `skipped` (no valgrind, not a CPU case, several threads) or `error` (the
-    child failed), with the reason."""
+    child failed), with the reason. `root`: the source tree whose suite the child runs (default this one;
+    `ab` counts each commit's own)."""
     skipped = lambda reason: CaseResult(case.id, case.as_dict(), "skipped", reason)  # noqa: E731
     ok, reason = availability(case)
     if not ok:
@@ -134,7 +136,7 @@ def count_case(case, config: CountConfig = CountConfig(), data_dir=None, downloa
                        f"counts OpenMP's spin-waits, not work ({case.threads} threads asked)")
     with tempfile.TemporaryDirectory(prefix="tradeoff-instructions-") as tmp:
         try:
-            parts, child = run_child(case, config, Path(tmp), data_dir, download)
+            parts, child = run_child(case, config, Path(tmp), data_dir, download, root)
         except (subprocess.TimeoutExpired, RuntimeError, ValueError) as exc:
             return CaseResult(case.id, case.as_dict(), "error", f"instruction count: {exc}".splitlines()[0])
     metrics = {"train_instructions_per_sample": parts["train"] / (config.train_steps * child["samples_per_step"]),
@@ -146,14 +148,15 @@ def count_case(case, config: CountConfig = CountConfig(), data_dir=None, downloa
     return CaseResult(case.id, case.as_dict(), "ok", "", metrics, samples)
 
 
-def run_child(case, config: CountConfig, tmp: Path, data_dir, download: bool) -> tuple[dict, dict]:
+def run_child(case, config: CountConfig, tmp: Path, data_dir, download: bool,
+              root: Path | None = None) -> tuple[dict, dict]:
     """({part: Ir}, the child's own report) of one case counted by a child process under callgrind."""
     import torch
 
     report, out, data = tmp / "child.json", tmp / "callgrind.out", tmp / "data.pt"
     # Loaded here, at native speed: under valgrind, importing scikit-learn for the digits took about 20 s of CPU.
     torch.save(load_dataset(case.dataset, data_dir, download), data)
-    root = str(Path(__file__).resolve().parents[2])  # the child imports this same suite
+    root = str(root or Path(__file__).resolve().parents[2])  # the child imports this same suite by default
     env = {**os.environ, **CHILD_ENV, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     request = {"case": case.as_dict(), "config": asdict(config), "data": str(data), "report": str(report)}
     command = ["valgrind", *FLAGS, f"--callgrind-out-file={out}", sys.executable, "-m", "suite.executors.instructions",

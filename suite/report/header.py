@@ -79,6 +79,12 @@ def procedure_line(runs: list[Run]) -> list[str]:
     block = (runs[0].machine_info.get("tradeoff_bench") or {}).get("procedure") if runs else None
     if not isinstance(block, dict):
         return ["Measurement procedure: not recorded (a results file of schema 1)."]
+    if block.get("measure") == "instructions":
+        return [f"Measurement procedure v{block.get('version')}: instruction counts under {block.get('valgrind')} "
+                f"({block.get('valgrind_flags')}), each case in its own process at {block.get('threads')} thread: "
+                f"{block.get('warmup_steps')} training steps and {block.get('warmup_forwards')} batch-1 forwards "
+                f"uninstrumented, then {block.get('train_steps')} steps and {block.get('forwards')} forwards counted; "
+                f"no training to the budget (no accuracy); front end {block.get('front_end')}."]
     bound = block.get("latency_bound_s")  # absent before procedure v3
     fewer = f" (fewer where they would take over {bound:g} s: then no p99)" if isinstance(bound, (int, float)) else ""
     return [f"Measurement procedure v{block.get('version')}: train samples/s times the training step alone "

@@ -78,6 +78,7 @@ OPTIONAL_TRAINING = ["train_e2e_samples_per_s", "train_tokens_per_s", "train_pea
 INFERENCE = ["infer_latency_ms_p50", "infer_latency_ms_p90", "infer_latency_ms_p99", "infer_latency_ms_max",
              "infer_latency_samples", "infer_samples_per_s", "infer_peak_mem_mb", "infer_joules_per_sample",
              "infer_mfu"]
+COUNTS = [key for key, metric in METRICS.items() if metric.watch == "count"]
 MODEL = ["params", "flops_per_sample", "train_flops_per_sample", "flops_per_token", "train_flops_per_token"]
 ACCURACY = ["test_accuracy", "test_loss", "train_seconds"]
 LANGUAGE_MODEL = ["val_loss", "bits_per_char", "time_to_target_s", "steps_to_target"]  # shown where val_loss is
@@ -103,6 +104,9 @@ TABLES = [
               "train_samples_per_s"),
     TableSpec("Inference", "Batch-1 latency percentiles over the timed calls (their count in `latency samples`) "
               "and forward throughput at the case's batch size.", [], INFERENCE, "infer_latency_ms_p50"),
+    TableSpec("Instruction counts", "Instructions executed per training sample and per batch-1 forward, counted "
+              "under valgrind's callgrind (`--measure instructions`): deterministic between processes, so a gate "
+              "can see a change of a few percent; they compare only on one fingerprint.", [], COUNTS, COUNTS[0]),
     TableSpec("Model", "Parameters (shared weights counted once) and FLOPs per sample as torch's "
               "FlopCounterMode counts them (2 per multiply-add).", [], MODEL, "params"),
 ]
@@ -212,7 +216,7 @@ def case_ids_section(run) -> list[Section]:
 
 
 def build_tables(run, out: Path) -> list[Section]:
-    """The four tables (a table only lists cases that have its metrics) and the not-ok list."""
+    """The metric tables (a table only lists cases that have its metrics), the accuracy table and the not-ok list."""
     lay = layout(run)
     groups = lay.groups
     sections = []
@@ -224,6 +228,6 @@ def build_tables(run, out: Path) -> list[Section]:
                     "whose timed rounds spread by more than 10% of their median (IQR/median).",
                     *absent(shown, spec.keys)]
             sections.append(Section(spec.title, text, [table(lay, shown, columns)]))
-    if groups:
+    if present(groups, ACCURACY + LANGUAGE_MODEL):
         sections.append(_accuracy_section(lay, groups))
     return sections + not_ok_section(lay)

@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import sqlite3
+import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -290,6 +291,37 @@ def accept_run(conn: sqlite3.Connection, run_id: int) -> int:
     with conn:
         conn.execute("UPDATE runs SET accepted_at = ? WHERE id = ?", (datetime.now(timezone.utc).isoformat(), run_id))
     return sum(len(m) for m in flagged_cases(conn, run_id).values())
+
+
+def last_good_run(conn: sqlite3.Connection, plan: str | None = None) -> dict | None:
+    """The newest run (of `plan`, when given) in which the gate flagged nothing, or that was accepted: the commit a
+    night's same-job A/B measures tonight's commit against. None when there is none."""
+    rows = conn.execute("SELECT id, commit_id, run_time, accepted_at FROM runs WHERE (? IS NULL OR plan = ?) "
+                        "ORDER BY run_time DESC, id DESC", (plan, plan)).fetchall()
+    for run_id, commit, when, accepted in rows:
+        if accepted is not None or not flagged_cases(conn, run_id):
+            return {"id": run_id, "commit": commit, "time": when}
+    return None
+
+
+def between_night_spreads(conn: sqlite3.Connection, metric: str, last: int = 10, plan: str | None = None,
+                          minimum: int = 3) -> dict[str, float]:
+    """case id -> the relative spread of a metric over the newest `last` runs that measured the case, on any
+    fingerprint (MAD_TO_SIGMA x the median absolute deviation of log(value)); cases with fewer than `minimum`
+    runs have none."""
+    rows = conn.execute(
+        "SELECT m.case_id, m.value FROM metrics m JOIN runs r ON r.id = m.run_id WHERE m.metric = ? "
+        "AND (? IS NULL OR r.plan = ?) ORDER BY r.run_time DESC, r.id DESC", (metric, plan, plan))
+    values: dict[str, list[float]] = {}
+    for case_id, value in rows:
+        if finite_number(value) and value > 0 and len(values.setdefault(case_id, [])) < last:
+            values[case_id].append(math.log(value))
+    spreads = {}
+    for case_id, logs in values.items():
+        if len(logs) >= minimum:
+            centre = statistics.median(logs)
+            spreads[case_id] = MAD_TO_SIGMA * statistics.median(abs(v - centre) for v in logs)
+    return spreads
 
 
 def series(conn: sqlite3.Connection, metric: str, fingerprint: str, case_id: str | None = None) -> dict:
