@@ -110,9 +110,9 @@ def table_rows(records: list[dict]) -> list[list[str]]:
             rows.append([record["case_id"], "-", "-", "-", str(record["pairs"]), outcome])
             continue
         for metric, d in record["metrics"].items():
-            rows.append([record["case_id"], metric_label(metric), f"{d['ratio']:.4f}" if d["pairs"] == 1 else
-                         f"{d['ratio']:.3f}",
-                         f"[{d['low']:.3f}, {d['high']:.3f}]", str(d["pairs"]), d["verdict"]])
+            counted = metric in COUNTED  # one count per side: exact, no interval
+            rows.append([record["case_id"], metric_label(metric), f"{d['ratio']:.{5 if counted else 3}f}",
+                         "exact" if counted else f"[{d['low']:.3f}, {d['high']:.3f}]", str(d["pairs"]), d["verdict"]])
     return rows
 
 
