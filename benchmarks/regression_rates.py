@@ -104,8 +104,142 @@ def collect(args) -> int:
     return 0
 
 
+def collect_pool(args) -> int:
+    """PROCESSES timing-only runs of the plan, every case in a fresh process (`--isolation process`), as the
+    nightly wall-clock A/B measures each side: the pool `simulate` draws its processes from. Resumes."""
+    out = Path(args.out) / "pool"
+    start = time.perf_counter()
+    for index in range(1, args.processes + 1):
+        folder = out / f"run-{index:03d}"
+        if (folder / "results.json").exists():
+            continue
+        print(f"pool run {index}/{args.processes}: load {os.getloadavg()[0]:.2f} ({time.perf_counter() - start:.0f} s)",
+              file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "suite.cli", "run", "--plan", args.plan,
+                        *[arg for pair in NIGHT_SETS for arg in ("--set", pair)], "--isolation", "process",
+                        "--timing-only", "--out", str(folder)], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    return 0
+
+
+def load_pool(folder: Path) -> dict[str, dict[str, list[float]]]:
+    """case id -> {A/B metric: one median per measured process} from the pool's runs."""
+    from suite.commands.ab import METRICS
+    from suite.results.schema import load_run
+
+    pool: dict[str, dict[str, list[float]]] = {}
+    for path in sorted(folder.glob("run-*/results.json")):
+        for case in load_run(path).cases:
+            if case.status == "ok":
+                for metric, (group, _) in METRICS.items():
+                    pool.setdefault(case.case_id, {}).setdefault(metric, []).append(
+                        float(sorted(case.samples[group])[len(case.samples[group]) // 2]))
+    return pool
+
+
+def load_counts(paths: list[str]) -> dict[str, dict[str, list[float]]]:
+    """case id -> {counted metric: one count per process} from `--measure instructions` results files."""
+    from suite.commands.ab import COUNTED
+    from suite.results.schema import load_run
+
+    counts: dict[str, dict[str, list[float]]] = {}
+    for path in paths:
+        for case in load_run(path).cases:
+            for metric in COUNTED:
+                if metric in case.metrics:
+                    counts.setdefault(case.case_id, {}).setdefault(metric, []).append(case.metrics[metric])
+    return counts
+
+
+def pool_spread(times: list[float]) -> float:
+    """The between-process spread of a case as the history's between-night spread is computed
+    (suite.results.history.between_night_spreads: MAD of log values, to a standard deviation)."""
+    import math
+    import statistics
+
+    from suite.results.history import MAD_TO_SIGMA
+
+    logs = [math.log(t) for t in times]
+    centre = statistics.median(logs)
+    return MAD_TO_SIGMA * statistics.median(abs(v - centre) for v in logs)
+
+
+def simulated_night(pool: dict, cases: list[str], rng: random.Random, slow: dict, previous: list | None) -> list:
+    """One night's wall-clock A/B of every case in `cases`, each process drawn from the pool (HEAD's training step
+    times `slow[case]`), through the A/B's own loop and two-night rule: the records."""
+    from suite.commands.ab import pairs_until_decided, two_night_rule
+
+    records = []
+    for case_id in cases:
+        def measure(side, case_id=case_id):
+            draw = {metric: rng.choice(times) for metric, times in pool[case_id].items()}
+            if side == "head":
+                draw["train_step"] *= slow.get(case_id, 1.0)
+            return draw
+
+        records.append({"case_id": case_id, **pairs_until_decided(measure, 3, 15, say=lambda line: None)})
+    two_night_rule(records, previous or [])
+    return records
+
+
+def flagged(records: list, verdict: str = "regressed") -> list[tuple[str, str]]:
+    """(case, metric) of every verdict equal to `verdict`."""
+    return [(r["case_id"], m) for r in records for m, d in r["metrics"].items() if d["verdict"] == verdict]
+
+
+def simulate(args) -> int:
+    """The nightly gate's rates over NIGHTS simulated nights and TRIALS trials, drawn from measured processes."""
+    from suite.commands.ab import count_verdict
+    from suite.metrics import METRICS as REGISTRY
+
+    out = Path(args.out)
+    rng = random.Random(args.seed)
+    pool = load_pool(out / "pool")
+    sizes = sorted(len(p["train_step"]) for p in pool.values())
+    if not sizes or sizes[0] < 10:
+        raise SystemExit(f"the pool needs at least 10 processes per case ({out / 'pool'}: {sizes})")
+    spreads = {case_id: pool_spread(p["train_step"]) for case_id, p in pool.items()}
+    included = sorted(c for c in pool if 100 * spreads[c] <= args.max_spread)
+    lines = [f"pool: {len(pool)} cases, {sizes[0]} to {sizes[-1]} processes each; left out of the wall-clock verdict "
+             f"(between-process spread > {args.max_spread:g}%): "
+             + (", ".join(f"{c} ({100 * spreads[c]:.0f}%)" for c in pool if c not in included) or "none")]
+    previous, false_nights = None, 0
+    for _ in range(args.nights):  # A/A: consecutive nights, the two-night rule across them
+        records = simulated_night(pool, included, rng, {}, previous)
+        false_nights += bool(flagged(records))
+        previous = records
+    lines.append(f"- wall-clock A/A: {interval(false_nights, args.nights)} nights with a false `regressed` "
+                 f"(any case, training step or batch-1 latency; {len(included)} cases a night)")
+    caught = 0
+    for _ in range(args.trials):  # a 10% slower training step in one case, from the first of two nights
+        case_id = rng.choice(included)
+        first = simulated_night(pool, included, rng, {case_id: 1 + args.slowdown}, None)
+        second = simulated_night(pool, included, rng, {case_id: 1 + args.slowdown}, first)
+        caught += (case_id, "train_step") in flagged(second)
+    lines.append(f"- wall-clock: a {args.slowdown:.0%} slower training step in one case `regressed` within 2 nights "
+                 f"in {interval(caught, args.trials)} trials")
+    counts = load_counts(args.counts)
+    if counts:
+        count_sizes = sorted(len(v) for c in counts.values() for v in c.values())
+        false_counts, caught_counts = 0, 0
+        for _ in range(args.nights):
+            false_counts += any(count_verdict(rng.choice(v) / rng.choice(v), REGISTRY[m].threshold) == "regressed"
+                                for c in counts.values() for m, v in c.items())
+        for _ in range(args.trials):
+            c = counts[rng.choice(sorted(counts))]
+            metric = rng.choice(sorted(c))
+            ratio = rng.choice(c[metric]) * (1 + args.count_increase) / rng.choice(c[metric])
+            caught_counts += count_verdict(ratio, REGISTRY[metric].threshold) == "regressed"
+        lines.append(f"- counts A/A: {interval(false_counts, args.nights)} nights with a false `regressed` "
+                     f"({len(counts)} cases x 2 counts; {count_sizes[0]} to {count_sizes[-1]} measured processes each)")
+        lines.append(f"- counts: a {args.count_increase:.0%} instruction increase `regressed` the first night in "
+                     f"{interval(caught_counts, args.trials)} trials")
+    print("\n".join(lines))
+    (out / "simulated.md").write_text("\n".join(lines) + "\n")
+    return 0
+
+
 def main(argv=None) -> int:
-    """collect | rates."""
+    """collect | rates | pool | simulate."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     steps = parser.add_subparsers(dest="step", required=True)
     c = steps.add_parser("collect", help="measure clean nights and injected trials")
@@ -120,6 +254,21 @@ def main(argv=None) -> int:
     r.add_argument("--base", type=int, default=5, help="nights in the baseline before a checked night")
     r.add_argument("--accuracy-drop-pp", type=float, default=2.0)
     r.set_defaults(func=rates)
+    pool = steps.add_parser("pool", help="timing-only runs in fresh processes: the pool `simulate` draws from")
+    pool.add_argument("--plan", default="quick")
+    pool.add_argument("--processes", type=int, default=40)
+    pool.add_argument("--out", default="reports/nightly-sim")
+    pool.set_defaults(func=collect_pool)
+    sim = steps.add_parser("simulate", help="the in-job A/B gate's rates over nights drawn from the pool")
+    sim.add_argument("--out", default="reports/nightly-sim")
+    sim.add_argument("--nights", type=int, default=100)
+    sim.add_argument("--trials", type=int, default=100)
+    sim.add_argument("--slowdown", type=float, default=0.10)
+    sim.add_argument("--count-increase", type=float, default=0.03)
+    sim.add_argument("--max-spread", type=float, default=15.0)
+    sim.add_argument("--counts", nargs="*", default=[], help="results files of `--measure instructions` runs")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.set_defaults(func=simulate)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -137,7 +137,7 @@ def test_ab_counts_each_commit_in_its_own_tree_and_judges_the_change_by_the_thre
 
 
 def test_a_wall_clock_regression_is_suspect_until_the_next_night_flags_it_too(tmp_path):
-    from suite.commands.ab import two_night_rule
+    from suite.commands.ab import previous_night, two_night_rule
 
     def night():
         return [{"case_id": "c", "metrics": {"train_step": {"verdict": "regressed"},
@@ -145,13 +145,13 @@ def test_a_wall_clock_regression_is_suspect_until_the_next_night_flags_it_too(tm
                 {"case_id": "d", "metrics": {"train_step": {"verdict": "unchanged"}}}]
 
     first = night()
-    two_night_rule(first, tmp_path / "no-previous-night.json")
+    two_night_rule(first, previous_night(tmp_path / "no-previous-night.json"))
     assert first[0]["metrics"]["train_step"]["verdict"] == "suspect"
     assert first[0]["metrics"]["train_instructions_per_sample"]["verdict"] == "regressed"  # counts: at once
     previous = tmp_path / "previous.json"
     previous.write_text(json.dumps({"cases": first}))
     second = night()
-    two_night_rule(second, previous)
+    two_night_rule(second, previous_night(previous))
     assert second[0]["metrics"]["train_step"]["verdict"] == "regressed"
     assert second[1]["metrics"]["train_step"]["verdict"] == "unchanged"
 

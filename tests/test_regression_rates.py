@@ -44,3 +44,28 @@ def test_replay_counts_false_alarms_and_detections(tmp_path, capsys):
     assert rates["slowdown_flagged_within_2_nights"] == 2 and rates["accuracy_flagged_first_night"] == 2
     out = capsys.readouterr().out
     assert "- A/A: 0/8 (0%, 95% CI 0-37%)" in out and "suspect then regressed" in out
+
+
+def test_simulated_nights_draw_processes_from_the_pool_through_the_ab_loop(tmp_path, capsys):
+    """Ten processes per case with 2% noise (and one case whose processes move 40%): the steady cases give no false
+    alarm, a 30% slower step is caught within two nights, the jumpy case is left out; counts likewise."""
+    rng = np.random.default_rng(5)
+    for index in range(1, 11):
+        results = [synthetic_case(c, rng, float(np.exp(noise * rng.standard_normal())), noise=0.01)
+                   for c, noise in (("a", 0.02), ("b", 0.02), ("jumpy", 0.4))]
+        write_run(tmp_path / "pool" / f"run-{index:03d}" / "results.json", results)
+    counts = []
+    for index in range(3):
+        results = [synthetic_case(c, rng) for c in ("a", "b")]
+        for result in results:
+            result.metrics |= {"train_instructions_per_sample": 1e5 * (1 + 0.001 * index),
+                               "infer_instructions_per_call": 5e4}
+        counts.append(str(write_run(tmp_path / f"counts-{index}.json", results)))
+    simulation = load_simulation()
+    assert simulation.main(["simulate", "--out", str(tmp_path), "--nights", "12", "--trials", "6", "--slowdown", "0.3",
+                            "--counts", *counts]) == 0
+    text = (tmp_path / "simulated.md").read_text()
+    assert "10 to 10 processes each" in text and "left out of the wall-clock verdict" in text and "jumpy (" in text
+    assert "- wall-clock A/A: 0/12" in text
+    assert "`regressed` within 2 nights in 6/6" in text
+    assert "- counts A/A: 0/12" in text and "the first night in 6/6" in text

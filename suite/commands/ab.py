@@ -34,17 +34,29 @@ def ab_case(case, trees: dict, message: dict, min_pairs: int, max_pairs: int, sa
     {"case_id", "status" (ok | error), "reason", "pairs", "metrics": {metric: decision}, "times": per side}."""
     from suite.executors.isolated import run_child
 
-    times = {side: {metric: [] for metric in METRICS} for side in trees}
+    def measure(side: str) -> dict | str:
+        result, _ = run_child(case, message, side_environment(trees[side]))
+        if result.status != "ok":
+            return f"{side}: {result.status}: {result.reason}"
+        return {metric: statistics.median(result.samples[group]) for metric, (group, _) in METRICS.items()}
+
+    return {"case_id": case.id, **pairs_until_decided(measure, min_pairs, max_pairs, say)}
+
+
+def pairs_until_decided(measure, min_pairs: int, max_pairs: int, say=print) -> dict:
+    """Pairs of `measure(side)` (each {metric: median seconds}, or the reason it failed), alternating A B B A, until
+    each metric has a decision or the cap is reached: {"status", "reason", "pairs", "metrics", "times"}.
+    benchmarks/regression_rates.py drives the same loop from a pool of measured processes."""
+    times = {side: {metric: [] for metric in METRICS} for side in ("base", "head")}
     decisions: dict[str, ab_stats.Decision] = {}
-    record = {"case_id": case.id, "status": "ok", "reason": "", "pairs": 0, "metrics": {}, "times": times}
+    record = {"status": "ok", "reason": "", "pairs": 0, "metrics": {}, "times": times}
     for index in range(max_pairs):
         for side in ab_stats.pair_order(index):
-            result, _ = run_child(case, message, side_environment(trees[side]))
-            if result.status != "ok":
-                return record | {"status": "error", "reason": f"{side}: {result.status}: {result.reason}",
-                                 "pairs": index}
-            for metric, (group, _) in METRICS.items():
-                times[side][metric].append(statistics.median(result.samples[group]))
+            measured = measure(side)
+            if isinstance(measured, str):
+                return record | {"status": "error", "reason": measured, "pairs": index}
+            for metric in METRICS:
+                times[side][metric].append(measured[metric])
         record["pairs"] = index + 1
         for metric in METRICS:
             if metric not in decisions:
@@ -75,10 +87,16 @@ def ab_counted(case, trees: dict, data_dir) -> dict:
         if result.status != "ok":
             return record | {"status": result.status, "reason": f"{side}: {result.reason}", "pairs": 0}
     for metric in COUNTED:
-        ratio, limit = counts["head"][metric] / counts["base"][metric], REGISTRY[metric].threshold / 100
-        verdict = "regressed" if ratio > 1 + limit else "improved" if ratio < 1 - limit else "unchanged"
-        record["metrics"][metric] = {"verdict": verdict, "ratio": ratio, "low": ratio, "high": ratio, "pairs": 1}
+        ratio = counts["head"][metric] / counts["base"][metric]
+        record["metrics"][metric] = {"verdict": count_verdict(ratio, REGISTRY[metric].threshold), "ratio": ratio,
+                                     "low": ratio, "high": ratio, "pairs": 1}
     return record
+
+
+def count_verdict(ratio: float, threshold_pct: float) -> str:
+    """HEAD/BASE instructions against the count's threshold alone (counts repeat within a few tenths of a percent)."""
+    limit = threshold_pct / 100
+    return "regressed" if ratio > 1 + limit else "improved" if ratio < 1 - limit else "unchanged"
 
 
 def metric_label(metric: str) -> str:
@@ -163,11 +181,15 @@ def noisy_cases(cases: list, history, max_spread: float) -> dict[str, float]:
     return {case.id: 100 * spreads[case.id] for case in cases if 100 * spreads.get(case.id, 0.0) > max_spread}
 
 
-def two_night_rule(records: list[dict], previous_path) -> None:
-    """A wall-clock `regressed` that the previous night's A/B (its --json) did not also flag for the same case and
-    metric becomes `suspect`: regressed only on the second night running, as the history gate does."""
-    previous = json.loads(Path(previous_path).read_text()) if previous_path and Path(previous_path).is_file() else {}
-    flagged = {(c["case_id"], metric) for c in previous.get("cases", [])
+def previous_night(path) -> list[dict]:
+    """The case records of the previous night's A/B (its --json); none when there is no such file (a first night)."""
+    return json.loads(Path(path).read_text()).get("cases", []) if path and Path(path).is_file() else []
+
+
+def two_night_rule(records: list[dict], previous: list[dict]) -> None:
+    """A wall-clock `regressed` that the previous night's A/B (its case records) did not also flag for the same case
+    and metric becomes `suspect`: regressed only on the second night running, as the history gate does."""
+    flagged = {(c["case_id"], metric) for c in previous
                for metric, d in c.get("metrics", {}).items() if d["verdict"] in ("regressed", "suspect")}
     for record in records:
         for metric, decision in record["metrics"].items():
@@ -210,7 +232,7 @@ def cmd_ab(args) -> int:
             message = child_request(case, {"timing_only": True}, args.data_dir)
             records.append(ab_case(case, trees, message, args.min_pairs, args.max_pairs))
     if args.measure == "time" and args.previous is not None:
-        two_night_rule(records, args.previous)
+        two_night_rule(records, previous_night(args.previous))
     rows = table_rows(records)
     print(text_table(rows), flush=True)
     if args.markdown:

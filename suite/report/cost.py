@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from suite.metrics import show
 from suite.report.grouping import layout
 from suite.report.plots import new_figure, save
 from suite.report.sections import BUILDERS, Section
@@ -70,8 +71,6 @@ def plot_mfu(frame, out: Path) -> Path:
 
 def _cell(value, key: str) -> str:
     """MFU in % with two decimals; memory and energy as the other tables print them ("< resolution" under 1 MiB)."""
-    from suite.metrics import show
-
     if value != value:  # NaN: absent
         return "-"
     return f"{value * 100:.2f}" if key in PERCENT else show(key, value)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suite.metrics import BELOW_RESOLUTION, METRICS, show
+from suite.plumbing.stats import noisy_metrics
 from suite.report.grouping import Group, Layout, layout
 from suite.report.hardware import mark
 from suite.report.sections import Section
@@ -149,8 +150,6 @@ def _mark_best(groups: list[Group], rows: list[dict], column: Column) -> None:
 
 def noisy(g: Group) -> bool:
     """Whether any seed of a group has a timing whose IQR exceeds 10% of its median (suite.plumbing.stats)."""
-    from suite.plumbing.stats import noisy_metrics
-
     return any(noisy_metrics(m.metrics) for m in g.members)
 
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from suite.plumbing.errors import ConfigError
+
 LOWER, UPPER = 0.95, 1.05  # ratios that count as unchanged
 CONFIDENCE = 0.95
 DEFAULT_MIN_PAIRS, DEFAULT_MAX_PAIRS = 3, 15
@@ -96,7 +98,5 @@ def pair_order(index: int) -> tuple[str, str]:
 
 def check_pairs(min_pairs: int, max_pairs: int) -> None:
     """ConfigError unless 2 <= min_pairs <= max_pairs (an interval needs two pairs)."""
-    from suite.plumbing.errors import ConfigError
-
     if not 2 <= min_pairs <= max_pairs:
         raise ConfigError(f"--min-pairs {min_pairs} and --max-pairs {max_pairs}: need 2 <= min-pairs <= max-pairs")

@@ -42,7 +42,9 @@ import numpy as np
 
 from suite.metrics import METRICS, Metric, process_spreads, show, watched
 from suite.plumbing.errors import ConfigError, choices_error
+from suite.plumbing.mdtext import md_code, md_text
 from suite.plumbing.stats import mann_whitney_p
+from suite.procedure import procedure_difference, run_procedure
 
 ALPHA = 0.01
 QUALITY_SCALE = {"accuracy": 100.0, "loss": 1.0}  # quality metrics: the unit their change is in
@@ -169,8 +171,6 @@ def _comparable(key: str, value):
 
 def run_difference(baseline_info: dict, candidate_info: dict) -> str | None:
     """What makes two runs not comparable (environment, then procedure), in words; None when nothing."""
-    from suite.procedure import procedure_difference, run_procedure
-
     return environment_difference(baseline_info, candidate_info) or procedure_difference(
         run_procedure(baseline_info), run_procedure(candidate_info))
 
@@ -178,8 +178,6 @@ def run_difference(baseline_info: dict, candidate_info: dict) -> str | None:
 def compare_runs(baseline, candidate, thresholds: dict | None = None, alpha: float = ALPHA,
                  force: bool = False, process_spread: dict | None = None) -> Comparison:
     """Compare two loaded runs; a fingerprint or procedure mismatch raises ConfigError unless `force`."""
-    from suite.procedure import procedure_difference, run_procedure
-
     base_entries, cand_entries = entries_from_run(baseline), entries_from_run(candidate)
     if per_case_fingerprints(baseline, candidate) and shared_fingerprint(base_entries, cand_entries):
         difference = procedure_difference(run_procedure(baseline.machine_info), run_procedure(candidate.machine_info))
@@ -374,7 +372,6 @@ def to_markdown(comparison: Comparison, title: str) -> str:
     from the files (case ids, paths, environment differences) are escaped (suite.plumbing.mdtext)."""
     from tabulate import tabulate
 
-    from suite.plumbing.mdtext import md_code, md_text
 
     counts = comparison.counts()
     lines = [f"## {md_text(title)}", "", ", ".join(f"{n} {v}" for v, n in counts.items()), ""]

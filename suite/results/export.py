@@ -17,14 +17,13 @@ the rounds, the plan and the commit.
 from __future__ import annotations
 
 from suite.metrics import exported
+from suite.plumbing.errors import choices_error
 
 TOOLS = {"bigger": "customBiggerIsBetter", "smaller": "customSmallerIsBetter"}
 
 
 def github_action_benchmark(run, direction: str) -> list[dict]:
     """The entries of one direction ('bigger' or 'smaller') for every measured case of a Run."""
-    from suite.plumbing.errors import choices_error
-
     if direction not in TOOLS:
         raise choices_error("direction", direction, TOOLS)
     commit = (run.commit_info.get("id") or "unknown")[:12]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from suite.metrics import METRICS
 from suite.plumbing.errors import ConfigError
 from suite.results.compare import ALPHA, Comparison, compare_entries, entries_from_run
+from suite.results.history import baseline_entries, comparable_runs, flagged_cases, procedure_key, run_fingerprint
 
 DEFAULT_LAST = 10  # baseline runs per case: enough for a between-run spread, recent enough to follow drift
 CONSECUTIVE = "regressed after two consecutive violations"
@@ -43,8 +44,6 @@ class GateResult:
 def check_run(conn, run, digest: str, last: int = DEFAULT_LAST, thresholds: dict | None = None,
               alpha: float = ALPHA) -> GateResult:
     """Verdicts for a loaded run against the history in `conn` (see the module docstring)."""
-    from suite.results.history import baseline_entries, comparable_runs, flagged_cases, procedure_key, run_fingerprint
-
     if last < 1:
         raise ConfigError(f"--last {last}: must be at least 1")
     runs = comparable_runs(conn, run_fingerprint(run), procedure_key(run.machine_info), digest)

@@ -37,8 +37,9 @@ import numpy as np
 
 from suite.plumbing.errors import ConfigError, shown
 from suite.plumbing.fileio import ensure_dir
+from suite.procedure import NOT_A_DIFFERENCE, run_procedure
 from suite.results.compare import Entry
-from suite.results.schema import STATUSES, finite_number, strict_json
+from suite.results.schema import STATUSES, finite_number, load_run, strict_json
 
 DEFAULT_DB = "reports/history.sqlite"
 SCHEMA_VERSION = 2
@@ -133,8 +134,6 @@ def run_digest(run) -> str:
 
 def file_digest(path) -> str:
     """The content digest (run_digest) of a results file: the same run is added once, however formatted."""
-    from suite.results.schema import load_run
-
     return run_digest(load_run(path))
 
 
@@ -153,8 +152,6 @@ def _numeric(value) -> bool:
 def procedure_key(machine_info: dict) -> str:
     """The run's measurement procedure as a comparable string (front end and executor left out), or ""
     for a file that records none."""
-    from suite.procedure import NOT_A_DIFFERENCE, run_procedure
-
     block = run_procedure(machine_info)
     if block is None:
         return ""

@@ -11,6 +11,10 @@ import dataclasses
 import re
 
 from suite.plumbing.errors import ConfigError, shown
+from suite.plumbing.fileio import read_bytes_capped
+from suite.procedure import procedure_difference, run_procedure
+from suite.results.compare import environment_difference
+from suite.results.schema import load_run, strict_json
 
 SHARD = re.compile(r"([0-9]{1,9})/([0-9]{1,9})")
 
@@ -56,9 +60,6 @@ def _case_ids(doc: dict) -> set[str]:
 
 def read_part(path) -> dict:
     """A part's JSON document, validated as a results file (through load_run; finite numbers only)."""
-    from suite.plumbing.fileio import read_bytes_capped
-    from suite.results.schema import load_run, strict_json
-
     load_run(path)  # raises ConfigError naming the file when it is not a readable results document
     return strict_json(read_bytes_capped(path, what="a results file").decode("utf-8"))
 
@@ -91,8 +92,6 @@ def merge_documents(parts: list[tuple[str, dict]], force: bool = False) -> dict:
     parts measured by different procedures or an incomplete set of shards (the missing ones are named, and
     recorded in the merged file's `missing_shards` when forced).
     """
-    from suite.procedure import procedure_difference, run_procedure
-
     if not parts:
         raise ConfigError("merge needs at least one results file")
     first_path, first = parts[0]
@@ -105,7 +104,6 @@ def merge_documents(parts: list[tuple[str, dict]], force: bool = False) -> dict:
             raise ConfigError(f"{path}: plan {other_plan!r} differs from {first_path}'s {plan!r}")
         other = doc.get("machine_info", {}).get("tradeoff_bench", {}).get("fingerprint")
         if other != fingerprint:
-            from suite.results.compare import environment_difference
 
             difference = environment_difference(first.get("machine_info", {}), doc.get("machine_info", {}))
             raise ConfigError(f"{path}: not mergeable with {first_path}: {difference}")

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from suite.plumbing.errors import ConfigError, shown
+from suite.results.schema import CaseResult
+
 ACCURACY_KEY = "test_accuracy"  # accuracy on the case's held-out split (validation for trials)
 TARGET_KEYS = ("time_to_target_s", "epochs_to_target")
 TUNING_KEYS = ("trials", "seed", "lr")
@@ -144,8 +147,6 @@ class Tuning:
 
 def parse_tuning(table, optimizers, where: str) -> Tuning:
     """A validated Tuning from a plan's [tuning] table; `optimizers` are the valid names for [tuning.lr]."""
-    from suite.plumbing.errors import ConfigError, shown
-
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: [tuning] must be a table with keys {', '.join(TUNING_KEYS)}")
     unknown = sorted(set(table) - set(TUNING_KEYS))
@@ -240,8 +241,6 @@ def in_phases(plan, cases: list, done: dict):
 def available_cases(plan, data_dir, download: bool) -> tuple[list, list]:
     """(cases to run, skipped CaseResults): cases on an optional dataset whose files cannot be read are
     skipped with the reason instead of failing the run."""
-    from suite.plumbing.errors import ConfigError
-    from suite.results.schema import CaseResult
     from suite.workloads.data import load_dataset
 
     missing = {}
@@ -293,8 +292,6 @@ STUDY_KEYS = ("seeds", "target_accuracy", "tuning", "optional_datasets")
 def parse_study(doc: dict, where: str, optimizers, datasets) -> dict:
     """The plan-level study keys, validated: `seeds` (int >= 1), `target_accuracy` (a fraction, or a table
     dataset -> fraction), [tuning] (see parse_tuning) and `optional_datasets` (skipped when absent)."""
-    from suite.plumbing.errors import ConfigError, shown
-
     seeds = doc.get("seeds", 1)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"{where}: seeds must be an integer >= 1, got {shown(seeds)}")

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from suite.plumbing.errors import ConfigError
+from suite.plumbing.errors import ConfigError, choices_error
 from suite.workloads import images, plugins
 from suite.workloads.dataset import DATA_ENV, Dataset, batches, evenly_spaced, standardized  # noqa: F401 (re-exported)
 from suite.workloads.text import TEXT_DATASETS
@@ -235,7 +235,6 @@ def load_dataset(name: str, data_dir=None, download: bool = False) -> Dataset:
     """The named dataset (a built-in, an entry-point name or a package.module:loader) on the CPU, loaded once
     per process."""
     if name not in DATASETS and not plugins.is_spec(name):
-        from suite.plumbing.errors import choices_error
 
         raise choices_error("dataset", name, [*DATASETS, plugins.SPEC_FORMS["dataset"]])
     return _load_cached(name, resolve_data_dir(data_dir), download)
