@@ -17,14 +17,28 @@ k = 1..N, each a fresh process, then `tradeoff-bench merge`. Two steps:
       accuracy  the trial's case loses 2 pp of test accuracy in the night after the baseline nights:
                 detected when that first night is flagged
 
-    python benchmarks/regression_rates.py collect --plan default --nights 24 --trials 20 --out reports/nightly-sim
+    python benchmarks/regression_rates.py collect --plan quick --nights 12 --trials 20 --out reports/nightly-sim
     python benchmarks/regression_rates.py rates --out reports/nightly-sim
 
 `rates` prints each rate with its count and a 95% Clopper-Pearson interval, as Markdown lines for the
 README, and writes rates.json. Run `collect` on a quiet machine with nothing else running (it prints the
-load before each night). The injected case is measured in a process of its own rather than among the
-night's other cases: what the gate sees of it (its per-night median against the nights before) is the
-same measurement, only cheaper to repeat. Not collected by pytest (no test_ prefix).
+load before each night). An injected trial is a whole night of the plan with the slowdown limited to its case.
+
+The nightly job now also gates on same-job A/B (tradeoff-bench ab, README "Regressions, night after night"). Its
+rates come from two more steps:
+
+    pool      PROCESSES timing-only runs of the plan, every case in a fresh process, as the A/B measures a side
+    simulate  NIGHTS consecutive nights of the wall-clock A/B, each process drawn from the pool, through the A/B's
+              own loop and two-night rule (cases over the between-night spread left out, as in the job); TRIALS
+              nights pairs with a 10% slower step in one case; counts A/A and a 3% increase from `--counts`
+              results files of `--measure instructions` runs; a 2 pp accuracy drop checked by `history check`
+              against the collected real nights
+
+    python benchmarks/regression_rates.py pool --plan quick --processes 40 --out reports/nightly-sim
+    python benchmarks/regression_rates.py collect --plan quick --nights 12 --trials 0 --out reports/nightly-sim
+    python benchmarks/regression_rates.py simulate --out reports/nightly-sim --counts RUN1.json RUN2.json ...
+
+Not collected by pytest (no test_ prefix).
 """
 
 from __future__ import annotations
@@ -41,8 +55,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from suite.train import INJECT_SLOWDOWN_CASE_ENV, INJECT_SLOWDOWN_ENV  # noqa: E402  (repository root first)
+from suite.results.gate import DEFAULT_LAST as GATE_LAST  # noqa: E402  (repository root first)
+from suite.train import INJECT_SLOWDOWN_CASE_ENV, INJECT_SLOWDOWN_ENV  # noqa: E402
 
+NIGHTS = 12  # collected nights: the gate's baseline (GATE_LAST) and two nights to check
 NIGHT_SETS = ["threads=1"]  # as nightly.yml: one intra-op thread per case (see README, nightly gate)
 SHARDS = 2
 
@@ -69,13 +85,11 @@ def run_night(plan: str, folder: Path, env: dict) -> Path:
     return merged
 
 
-def run_injected(plan: str, case_id: str, out: Path, slowdown: float) -> Path:
-    """The case alone, with the slowdown injected into its training step, in a fresh process."""
+def run_injected(plan: str, case_id: str, folder: Path, slowdown: float) -> Path:
+    """A whole night of the plan, every shard a fresh process, with the slowdown injected into one case's training
+    step (the case among its night's other cases, as a slowed build would run); returns the merged results."""
     env = {**os.environ, INJECT_SLOWDOWN_ENV: str(slowdown), INJECT_SLOWDOWN_CASE_ENV: case_id}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(pytest_command(plan, out, ["-k", f"{case_id}]"]), cwd=REPO, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    return out
+    return run_night(plan, folder, env)
 
 
 def collect(args) -> int:
@@ -98,7 +112,9 @@ def collect(args) -> int:
         for night in (1, 2):
             target = out / "injected" / f"trial-{index:03d}-night-{night}.json"
             if not target.exists():
-                run_injected(args.plan, case_id, target, args.slowdown)
+                merged = run_injected(args.plan, case_id, out / "injected" / f"trial-{index:03d}-night-{night}",
+                                      args.slowdown)
+                target.write_text(merged.read_text())
         print(f"trial {index}/{len(trials)}: load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
     print(f"collected in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return 0
@@ -181,6 +197,29 @@ def simulated_night(pool: dict, cases: list[str], rng: random.Random, slow: dict
     return records
 
 
+def accuracy_trials(nights: list[Path], trials: int, drop_pp: float, rng: random.Random) -> str:
+    """A `drop_pp` accuracy drop in one case, checked by `history check` against the GATE_LAST real nights before it
+    (each trial a rotation of the collected nights and a case drawn at random): the line of its rate."""
+    import tempfile
+
+    from suite.results.schema import load_run
+
+    work = Path(tempfile.mkdtemp(prefix="accuracy-"))
+    case_ids = [c.case_id for c in load_run(nights[0]).cases if c.status == "ok"]
+    hits = 0
+    for trial in range(trials):
+        order = nights[trial % len(nights):] + nights[:trial % len(nights)]
+        case_id = rng.choice(case_ids)
+        replay = Replay(work / f"t{trial}")
+        for path in order[:GATE_LAST]:
+            replay.night(path)
+        dropped = spliced(order[GATE_LAST], None, case_id, drop_pp, work / f"t{trial}", "drop")
+        hits += any(r.case_id == case_id and r.metric == "test_accuracy" and r.verdict == "regressed"
+                    for r in replay.night(dropped).rows)
+    return (f"- accuracy: a {drop_pp:g} pp drop in one case `regressed` the first night in {interval(hits, trials)} "
+            f"trials (`history check` against the {GATE_LAST} real nights before it, of {len(nights)} collected)")
+
+
 def flagged(records: list, verdict: str = "regressed") -> list[tuple[str, str]]:
     """(case, metric) of every verdict equal to `verdict`."""
     return [(r["case_id"], m) for r in records for m, d in r["metrics"].items() if d["verdict"] == verdict]
@@ -233,6 +272,9 @@ def simulate(args) -> int:
                      f"({len(counts)} cases x 2 counts; {count_sizes[0]} to {count_sizes[-1]} measured processes each)")
         lines.append(f"- counts: a {args.count_increase:.0%} instruction increase `regressed` the first night in "
                      f"{interval(caught_counts, args.trials)} trials")
+    nights = sorted(out.glob("night-*/results.json"))
+    if len(nights) > GATE_LAST:
+        lines.append(accuracy_trials(nights, args.trials, args.accuracy_drop_pp, rng))
     print("\n".join(lines))
     (out / "simulated.md").write_text("\n".join(lines) + "\n")
     return 0
@@ -244,14 +286,15 @@ def main(argv=None) -> int:
     steps = parser.add_subparsers(dest="step", required=True)
     c = steps.add_parser("collect", help="measure clean nights and injected trials")
     c.add_argument("--plan", default="default")
-    c.add_argument("--nights", type=int, default=24)
+    c.add_argument("--nights", type=int, default=NIGHTS)
     c.add_argument("--trials", type=int, default=20)
     c.add_argument("--slowdown", type=float, default=0.10)
     c.add_argument("--out", default="reports/nightly-sim")
     c.set_defaults(func=collect)
     r = steps.add_parser("rates", help="replay the collected nights through the gate")
     r.add_argument("--out", default="reports/nightly-sim")
-    r.add_argument("--base", type=int, default=5, help="nights in the baseline before a checked night")
+    r.add_argument("--base", type=int, default=GATE_LAST, help=f"nights in the baseline before a checked night "
+                   f"(default {GATE_LAST}, the gate's own)")
     r.add_argument("--accuracy-drop-pp", type=float, default=2.0)
     r.set_defaults(func=rates)
     pool = steps.add_parser("pool", help="timing-only runs in fresh processes: the pool `simulate` draws from")
@@ -267,6 +310,7 @@ def main(argv=None) -> int:
     sim.add_argument("--count-increase", type=float, default=0.03)
     sim.add_argument("--max-spread", type=float, default=15.0)
     sim.add_argument("--counts", nargs="*", default=[], help="results files of `--measure instructions` runs")
+    sim.add_argument("--accuracy-drop-pp", type=float, default=2.0)
     sim.add_argument("--seed", type=int, default=0)
     sim.set_defaults(func=simulate)
     args = parser.parse_args(argv)

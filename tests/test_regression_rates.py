@@ -61,6 +61,8 @@ def test_simulated_nights_draw_processes_from_the_pool_through_the_ab_loop(tmp_p
             result.metrics |= {"train_instructions_per_sample": 1e5 * (1 + 0.001 * index),
                                "infer_instructions_per_call": 5e4}
         counts.append(str(write_run(tmp_path / f"counts-{index}.json", results)))
+    for night in range(1, 12):  # real nights for the accuracy trials: the gate's 10 before each checked one
+        synthetic_night(tmp_path / f"night-{night:03d}" / "results.json", rng, ["a", "b"])
     simulation = load_simulation()
     assert simulation.main(["simulate", "--out", str(tmp_path), "--nights", "12", "--trials", "6", "--slowdown", "0.3",
                             "--counts", *counts]) == 0
@@ -68,4 +70,5 @@ def test_simulated_nights_draw_processes_from_the_pool_through_the_ab_loop(tmp_p
     assert "10 to 10 processes each" in text and "left out of the wall-clock verdict" in text and "jumpy (" in text
     assert "- wall-clock A/A: 0/12" in text
     assert "`regressed` within 2 nights in 6/6" in text
-    assert "- counts A/A: 0/12" in text and "the first night in 6/6" in text
+    assert "- counts A/A: 0/12" in text and "increase `regressed` the first night in 6/6" in text
+    assert "- accuracy: a 2 pp drop in one case `regressed` the first night in 6/6" in text
