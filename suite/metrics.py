@@ -39,6 +39,7 @@ class Metric:
     process_spread: float | None = None  # timing: the between-process spread of log(value) on the CI machine
     export: str = ""  # github-action-benchmark direction: "bigger", "smaller" or "" (not exported)
     summary: bool = False  # a column of the report's trade-off summary (in registry order)
+    table: str = ""  # the report's metric table that shows it as a column (in registry order), or "" (none)
 
     @property
     def exact(self) -> bool:
@@ -52,57 +53,66 @@ class Metric:
 # alike, so its threshold is 10%. Instruction counts repeat within 0.5% between processes: 1.5% decides.
 REGISTRY = [
     Metric("params", "params", "params", "lower", "infer", "{:,.0f}", spread="exact", watch="exact",
-           summary=True),
+           summary=True, table="model"),
     Metric("model_file_bytes", "model file (KiB)", "KiB", "lower", "infer", "{:,.1f}", 1 / 1024, spread="exact"),
     Metric("flops_per_sample", "FLOPs/sample", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact",
-           watch="exact", summary=True),
+           watch="exact", summary=True, table="model"),
     Metric("train_flops_per_sample", "train FLOPs/sample", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact",
-           watch="exact"),
+           watch="exact", table="model"),
     Metric("test_accuracy", "test acc (%)", "%", "higher", "accuracy", "{:.2f}", 100.0, "pp", watch="accuracy",
-           threshold=0.5, export="bigger", summary=True),
-    Metric("test_loss", "test loss", "nats", "lower", "accuracy", "{:.4f}", effect="diff", summary=True),
+           threshold=0.5, export="bigger", summary=True, table="accuracy"),
+    Metric("test_loss", "test loss", "nats", "lower", "accuracy", "{:.4f}", effect="diff", summary=True,
+           table="accuracy"),
     # 0.02 nats is about 1% of a character model's held-out loss near 1.9 (the shakespeare plan's base case)
     Metric("val_loss", "val loss (nats/token)", "nats/token", "lower", "accuracy", "{:.4f}", effect="diff",
-           watch="loss", threshold=0.02, export="smaller", summary=True),
-    Metric("bits_per_char", "bits/char", "bits/char", "lower", "accuracy", "{:.4f}", effect="diff"),
+           watch="loss", threshold=0.02, export="smaller", summary=True, table="language model"),
+    Metric("bits_per_char", "bits/char", "bits/char", "lower", "accuracy", "{:.4f}", effect="diff",
+           table="language model"),
     Metric("train_samples_per_s", "train samples/s", "samples/s", "higher", "train", "{:,.0f}", spread="rounds",
            rounds="train", watch="timing", threshold=5.0, process_spread=0.27, export="bigger", summary=True),
-    Metric("train_tokens_per_s", "train tokens/s", "tokens/s", "higher", "train", "{:,.0f}", spread="rounds",
-           rounds="train", export="bigger", summary=True),
     Metric("train_e2e_samples_per_s", "train e2e samples/s", "samples/s", "higher", "train", "{:,.0f}",
-           export="bigger"),
+           export="bigger", table="training"),
+    Metric("train_tokens_per_s", "train tokens/s", "tokens/s", "higher", "train", "{:,.0f}", spread="rounds",
+           rounds="train", export="bigger", summary=True, table="training"),
     Metric("infer_latency_ms_p50", "latency p50 (ms)", "ms", "lower", "infer", "{:.4f}", spread="rounds",
-           rounds="infer", watch="timing", threshold=10.0, process_spread=0.31, export="smaller", summary=True),
+           rounds="infer", watch="timing", threshold=10.0, process_spread=0.31, export="smaller", summary=True,
+           table="inference"),
     Metric("infer_latency_ms_p90", "latency p90 (ms)", "ms", "lower", "infer", "{:.4f}", rounds="infer",
-           export="smaller"),
+           export="smaller", table="inference"),
     Metric("infer_latency_ms_p99", "latency p99 (ms)", "ms", "lower", "infer", "{:.4f}", rounds="infer",
-           export="smaller"),
-    Metric("infer_latency_ms_max", "latency max (ms)", "ms", "lower", "infer", "{:.4f}"),
-    Metric("infer_latency_samples", "latency samples", "calls", "", "infer", "{:,.0f}", spread="exact"),
+           export="smaller", table="inference"),
+    Metric("infer_latency_ms_max", "latency max (ms)", "ms", "lower", "infer", "{:.4f}", table="inference"),
+    Metric("infer_latency_samples", "latency samples", "calls", "", "infer", "{:,.0f}", spread="exact",
+           table="inference"),
     # batched inference: its raw rounds are kept as `infer_batch_seconds`
     Metric("infer_samples_per_s", "batched infer samples/s", "samples/s", "higher", "infer", "{:,.0f}",
            rounds="infer_batch", watch="timing", threshold=5.0, process_spread=0.47, export="bigger",
-           summary=True),
+           summary=True, table="inference"),
     Metric("train_seconds", "train time (s)", "s", "lower", "accuracy", "{:.3f}", spread="train_samples_per_s",
-           summary=True),
-    Metric("train_peak_mem_mb", "train peak mem (MiB)", "MiB", "lower", "train", "{:,.1f}", summary=True),
-    Metric("infer_peak_mem_mb", "infer peak mem (MiB)", "MiB", "lower", "infer", "{:,.1f}", summary=True),
-    Metric("train_joules_per_sample", "train J/sample", "J", "lower", "train", "{:.3g}", summary=True),
-    Metric("infer_joules_per_sample", "infer J/sample", "J", "lower", "infer", "{:.3g}", summary=True),
+           summary=True, table="accuracy"),
+    Metric("train_peak_mem_mb", "train peak mem (MiB)", "MiB", "lower", "train", "{:,.1f}", summary=True,
+           table="training"),
+    Metric("infer_peak_mem_mb", "infer peak mem (MiB)", "MiB", "lower", "infer", "{:,.1f}", summary=True,
+           table="inference"),
+    Metric("train_joules_per_sample", "train J/sample", "J", "lower", "train", "{:.3g}", summary=True,
+           table="training"),
+    Metric("infer_joules_per_sample", "infer J/sample", "J", "lower", "infer", "{:.3g}", summary=True,
+           table="inference"),
     # MFU is stored as a fraction of peak FLOP/s (as nanoGPT's estimate_mfu returns it), shown in %
     Metric("train_mfu", "train MFU (%)", "%", "higher", "train", "{:.3g}", 100.0, spread="train_samples_per_s",
-           summary=True),
+           summary=True, table="training"),
     Metric("infer_mfu", "infer MFU (%)", "%", "higher", "infer", "{:.3g}", 100.0, spread="infer_samples_per_s",
-           summary=True),
-    Metric("flops_per_token", "FLOPs/token", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact"),
-    Metric("train_flops_per_token", "train FLOPs/token", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact"),
-    Metric("time_to_target_s", "time to target (s)", "s", "lower", "accuracy", "{:.4g}"),
-    Metric("steps_to_target", "steps to target", "steps", "lower", "accuracy", "{:,.0f}"),
+           summary=True, table="inference"),
+    Metric("flops_per_token", "FLOPs/token", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact", table="model"),
+    Metric("train_flops_per_token", "train FLOPs/token", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact",
+           table="model"),
+    Metric("time_to_target_s", "time to target (s)", "s", "lower", "accuracy", "{:.4g}", table="language model"),
+    Metric("steps_to_target", "steps to target", "steps", "lower", "accuracy", "{:,.0f}", table="language model"),
     # --measure instructions (suite/executors/instructions.py): deterministic, so the threshold alone decides
     Metric("train_instructions_per_sample", "train instr/sample", "instructions", "lower", "train", "{:,.0f}",
-           spread="exact", watch="count", threshold=1.5, summary=True),
+           spread="exact", watch="count", threshold=1.5, summary=True, table="instruction counts"),
     Metric("infer_instructions_per_call", "infer instr/call", "instructions", "lower", "infer", "{:,.0f}",
-           spread="exact", watch="count", threshold=1.5, summary=True),
+           spread="exact", watch="count", threshold=1.5, summary=True, table="instruction counts"),
 ]
 METRICS: dict[str, Metric] = {m.key: m for m in REGISTRY}
 
@@ -125,6 +135,11 @@ def process_spreads() -> dict[str, float]:
 def summary_keys() -> list[str]:
     """The report's trade-off summary columns, in registry order."""
     return [key for key, m in METRICS.items() if m.summary]
+
+
+def table_keys(table: str) -> list[str]:
+    """The columns of one of the report's metric tables, in registry order."""
+    return [key for key, m in METRICS.items() if m.table == table]
 
 
 def base_key(key: str) -> str:

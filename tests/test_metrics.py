@@ -75,3 +75,13 @@ def test_every_registered_metric_is_consistent(metric):
     assert metric.export in ("", "bigger", "smaller")
     assert not metric.export or metric.export == {"higher": "bigger", "lower": "smaller"}[metric.better]
     metric.digits.format(1.5)
+
+
+def test_each_report_table_takes_its_columns_from_the_registry():
+    from suite.metrics import table_keys
+    from suite.report import tables
+
+    assert tables.INFERENCE == table_keys("inference") and tables.INFERENCE[0] == "infer_latency_ms_p50"
+    assert tables.MODEL[:2] == ["params", "flops_per_sample"] and "train_e2e_samples_per_s" in tables.OPTIONAL_TRAINING
+    assert {m.table for m in METRICS.values()} <= {"", "training", "inference", "model", "accuracy", "language model",
+                                                   "instruction counts"}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.metrics import BELOW_RESOLUTION, METRICS, show
+from suite.metrics import BELOW_RESOLUTION, METRICS, show, table_keys
 from suite.plumbing.stats import noisy_metrics
 from suite.report.grouping import Group, Layout, layout
 from suite.report.hardware import mark
@@ -74,16 +74,12 @@ TRAINING = [
     Column("IQR (samples/s)", _train_iqr, lambda g, v: show("train_samples_per_s", v)),
     Column("rounds", _train_rounds, lambda g, v: show("infer_latency_samples", v)),
 ]
-OPTIONAL_TRAINING = ["train_e2e_samples_per_s", "train_tokens_per_s", "train_peak_mem_mb", "train_joules_per_sample",
-                     "train_mfu"]
-INFERENCE = ["infer_latency_ms_p50", "infer_latency_ms_p90", "infer_latency_ms_p99", "infer_latency_ms_max",
-             "infer_latency_samples", "infer_samples_per_s", "infer_peak_mem_mb", "infer_joules_per_sample",
-             "infer_mfu"]
-COUNTS = [key for key, metric in METRICS.items() if metric.watch == "count"]
-MODEL = ["params", "flops_per_sample", "train_flops_per_sample", "flops_per_token", "train_flops_per_token"]
-ACCURACY = ["test_accuracy", "test_loss", "train_seconds"]
-LANGUAGE_MODEL = ["val_loss", "bits_per_char", "time_to_target_s", "steps_to_target"]  # shown where val_loss is
-
+OPTIONAL_TRAINING = table_keys("training")
+INFERENCE = table_keys("inference")
+COUNTS = table_keys("instruction counts")
+MODEL = table_keys("model")
+ACCURACY = table_keys("accuracy")
+LANGUAGE_MODEL = table_keys("language model")  # shown where val_loss is
 
 
 @dataclass(frozen=True)
