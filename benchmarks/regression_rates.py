@@ -179,7 +179,8 @@ def pool_spread(times: list[float]) -> float:
     return MAD_TO_SIGMA * statistics.median(abs(v - centre) for v in logs)
 
 
-def simulated_night(pool: dict, cases: list[str], rng: random.Random, slow: dict, previous: list | None) -> list:
+def simulated_night(pool: dict, cases: list[str], rng: random.Random, slow: dict, previous: list | None,
+                    max_pairs: int = 15) -> list:
     """One night's wall-clock A/B of every case in `cases`, each process drawn from the pool (HEAD's training step
     times `slow[case]`), through the A/B's own loop and two-night rule: the records."""
     from suite.commands.ab import pairs_until_decided, two_night_rule
@@ -192,7 +193,7 @@ def simulated_night(pool: dict, cases: list[str], rng: random.Random, slow: dict
                 draw["train_step"] *= slow.get(case_id, 1.0)
             return draw
 
-        records.append({"case_id": case_id, **pairs_until_decided(measure, 3, 15, say=lambda line: None)})
+        records.append({"case_id": case_id, **pairs_until_decided(measure, 3, max_pairs, say=lambda line: None)})
     two_night_rule(records, previous or [])
     return records
 
@@ -243,16 +244,17 @@ def simulate(args) -> int:
              + (", ".join(f"{c} ({100 * spreads[c]:.0f}%)" for c in pool if c not in included) or "none")]
     previous, false_nights = None, 0
     for _ in range(args.nights):  # A/A: consecutive nights, the two-night rule across them
-        records = simulated_night(pool, included, rng, {}, previous)
+        records = simulated_night(pool, included, rng, {}, previous, args.max_pairs)
         false_nights += bool(flagged(records))
         previous = records
     lines.append(f"- wall-clock A/A: {interval(false_nights, args.nights)} nights with a false `regressed` "
-                 f"(any case, training step or batch-1 latency; {len(included)} cases a night)")
+                 f"(any case, training step or batch-1 latency; {len(included)} cases a night, at most "
+                 f"{args.max_pairs} pairs each)")
     caught = 0
     for _ in range(args.trials):  # a 10% slower training step in one case, from the first of two nights
         case_id = rng.choice(included)
-        first = simulated_night(pool, included, rng, {case_id: 1 + args.slowdown}, None)
-        second = simulated_night(pool, included, rng, {case_id: 1 + args.slowdown}, first)
+        first = simulated_night(pool, included, rng, {case_id: 1 + args.slowdown}, None, args.max_pairs)
+        second = simulated_night(pool, included, rng, {case_id: 1 + args.slowdown}, first, args.max_pairs)
         caught += (case_id, "train_step") in flagged(second)
     lines.append(f"- wall-clock: a {args.slowdown:.0%} slower training step in one case `regressed` within 2 nights "
                  f"in {interval(caught, args.trials)} trials")
@@ -309,6 +311,7 @@ def main(argv=None) -> int:
     sim.add_argument("--slowdown", type=float, default=0.10)
     sim.add_argument("--count-increase", type=float, default=0.03)
     sim.add_argument("--max-spread", type=float, default=15.0)
+    sim.add_argument("--max-pairs", type=int, default=15, help="the A/B's cap (tradeoff-bench ab --max-pairs)")
     sim.add_argument("--counts", nargs="*", default=[], help="results files of `--measure instructions` runs")
     sim.add_argument("--accuracy-drop-pp", type=float, default=2.0)
     sim.add_argument("--seed", type=int, default=0)
