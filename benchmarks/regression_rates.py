@@ -47,6 +47,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -138,17 +139,16 @@ def collect_pool(args) -> int:
 
 
 def load_pool(folder: Path) -> dict[str, dict[str, list[float]]]:
-    """case id -> {A/B metric: one median per measured process} from the pool's runs."""
-    from suite.commands.ab import METRICS
+    """case id -> {A/B metric: one figure per measured process, as `tradeoff-bench ab` takes it}."""
+    from suite.commands.ab import process_figures
     from suite.results.schema import load_run
 
     pool: dict[str, dict[str, list[float]]] = {}
     for path in sorted(folder.glob("run-*/results.json")):
         for case in load_run(path).cases:
             if case.status == "ok":
-                for metric, (group, _) in METRICS.items():
-                    pool.setdefault(case.case_id, {}).setdefault(metric, []).append(
-                        float(sorted(case.samples[group])[len(case.samples[group]) // 2]))
+                for metric, figure in process_figures(case.samples).items():
+                    pool.setdefault(case.case_id, {}).setdefault(metric, []).append(figure)
     return pool
 
 
@@ -164,19 +164,6 @@ def load_counts(paths: list[str]) -> dict[str, dict[str, list[float]]]:
                 if metric in case.metrics:
                     counts.setdefault(case.case_id, {}).setdefault(metric, []).append(case.metrics[metric])
     return counts
-
-
-def pool_spread(times: list[float]) -> float:
-    """The between-process spread of a case as the history's between-night spread is computed
-    (suite.results.history.between_night_spreads: MAD of log values, to a standard deviation)."""
-    import math
-    import statistics
-
-    from suite.results.history import MAD_TO_SIGMA
-
-    logs = [math.log(t) for t in times]
-    centre = statistics.median(logs)
-    return MAD_TO_SIGMA * statistics.median(abs(v - centre) for v in logs)
 
 
 def simulated_night(pool: dict, cases: list[str], rng: random.Random, slow: dict, previous: list | None,
@@ -209,14 +196,20 @@ def accuracy_trials(nights: list[Path], trials: int, drop_pp: float, rng: random
     case_ids = [c.case_id for c in load_run(nights[0]).cases if c.status == "ok"]
     hits = 0
     for trial in range(trials):
-        order = nights[trial % len(nights):] + nights[:trial % len(nights)]
-        case_id = rng.choice(case_ids)
-        replay = Replay(work / f"t{trial}")
-        for path in order[:GATE_LAST]:
-            replay.night(path)
-        dropped = spliced(order[GATE_LAST], None, case_id, drop_pp, work / f"t{trial}", "drop")
+        rotation = trial % len(nights)
+        order = nights[rotation:] + nights[:rotation]
+        base = work / f"rotation-{rotation}" / "history.sqlite"
+        if not base.exists():  # the same 10 nights for every trial of a rotation: replayed once
+            replay = Replay(base.parent)
+            for path in order[:GATE_LAST]:
+                replay.night(path)
+            replay.conn.close()
+        folder = work / f"t{trial}"
+        folder.mkdir()
+        shutil.copy(base, folder / "history.sqlite")
+        dropped = spliced(order[GATE_LAST], None, (case_id := rng.choice(case_ids)), drop_pp, folder, "drop")
         hits += any(r.case_id == case_id and r.metric == "test_accuracy" and r.verdict == "regressed"
-                    for r in replay.night(dropped).rows)
+                    for r in Replay(folder).night(dropped).rows)
     return (f"- accuracy: a {drop_pp:g} pp drop in one case `regressed` the first night in {interval(hits, trials)} "
             f"trials (`history check` against the {GATE_LAST} real nights before it, of {len(nights)} collected)")
 
@@ -226,10 +219,15 @@ def flagged(records: list, verdict: str = "regressed") -> list[tuple[str, str]]:
     return [(r["case_id"], m) for r in records for m, d in r["metrics"].items() if d["verdict"] == verdict]
 
 
+def ratio(pair) -> float:
+    """HEAD/BASE of a (base, head) pair."""
+    return pair[1] / pair[0]
+
+
 def simulate(args) -> int:
     """The nightly gate's rates over NIGHTS simulated nights and TRIALS trials, drawn from measured processes."""
     from suite.commands.ab import count_verdict
-    from suite.metrics import METRICS as REGISTRY
+    from suite.results.compare import robust_log_spread
 
     out = Path(args.out)
     rng = random.Random(args.seed)
@@ -237,7 +235,9 @@ def simulate(args) -> int:
     sizes = sorted(len(p["train_step"]) for p in pool.values())
     if not sizes or sizes[0] < 10:
         raise SystemExit(f"the pool needs at least 10 processes per case ({out / 'pool'}: {sizes})")
-    spreads = {case_id: pool_spread(p["train_step"]) for case_id, p in pool.items()}
+    # as the job's --history leaves cases out (suite.results.history.between_night_spreads; a log spread is the
+    # same for step times and for the throughput they give)
+    spreads = {case_id: robust_log_spread(p["train_step"]) for case_id, p in pool.items()}
     included = sorted(c for c in pool if 100 * spreads[c] <= args.max_spread)
     lines = [f"pool: {len(pool)} cases, {sizes[0]} to {sizes[-1]} processes each; left out of the wall-clock verdict "
              f"(between-process spread > {args.max_spread:g}%): "
@@ -263,13 +263,13 @@ def simulate(args) -> int:
         count_sizes = sorted(len(v) for c in counts.values() for v in c.values())
         false_counts, caught_counts = 0, 0
         for _ in range(args.nights):
-            false_counts += any(count_verdict(rng.choice(v) / rng.choice(v), REGISTRY[m].threshold) == "regressed"
+            false_counts += any(count_verdict(ratio(rng.sample(v, 2)), m) == "regressed"  # two distinct processes
                                 for c in counts.values() for m, v in c.items())
         for _ in range(args.trials):
             c = counts[rng.choice(sorted(counts))]
             metric = rng.choice(sorted(c))
-            ratio = rng.choice(c[metric]) * (1 + args.count_increase) / rng.choice(c[metric])
-            caught_counts += count_verdict(ratio, REGISTRY[metric].threshold) == "regressed"
+            base, head = rng.sample(c[metric], 2)
+            caught_counts += count_verdict(head * (1 + args.count_increase) / base, metric) == "regressed"
         lines.append(f"- counts A/A: {interval(false_counts, args.nights)} nights with a false `regressed` "
                      f"({len(counts)} cases x 2 counts; {count_sizes[0]} to {count_sizes[-1]} measured processes each)")
         lines.append(f"- counts: a {args.count_increase:.0%} instruction increase `regressed` the first night in "

@@ -38,9 +38,14 @@ def ab_case(case, trees: dict, message: dict, min_pairs: int, max_pairs: int, sa
         result, _ = run_child(case, message, side_environment(trees[side]))
         if result.status != "ok":
             return f"{side}: {result.status}: {result.reason}"
-        return {metric: statistics.median(result.samples[group]) for metric, (group, _) in METRICS.items()}
+        return process_figures(result.samples)
 
     return {"case_id": case.id, **pairs_until_decided(measure, min_pairs, max_pairs, say)}
+
+
+def process_figures(samples: dict) -> dict:
+    """What one process contributes to a pair: the median seconds per call of each A/B metric's timed rounds."""
+    return {metric: statistics.median(samples[group]) for metric, (group, _) in METRICS.items()}
 
 
 def pairs_until_decided(measure, min_pairs: int, max_pairs: int, say=print) -> dict:
@@ -76,7 +81,6 @@ def ab_counted(case, trees: dict, data_dir) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from suite.executors.instructions import CountConfig, count_case
-    from suite.metrics import METRICS as REGISTRY
 
     with ThreadPoolExecutor(len(trees)) as pool:
         results = dict(zip(trees, pool.map(lambda side: count_case(case, CountConfig(), data_dir, root=trees[side]),
@@ -88,15 +92,18 @@ def ab_counted(case, trees: dict, data_dir) -> dict:
             return record | {"status": result.status, "reason": f"{side}: {result.reason}", "pairs": 0}
     for metric in COUNTED:
         ratio = counts["head"][metric] / counts["base"][metric]
-        record["metrics"][metric] = {"verdict": count_verdict(ratio, REGISTRY[metric].threshold), "ratio": ratio,
+        record["metrics"][metric] = {"verdict": count_verdict(ratio, metric), "ratio": ratio,
                                      "low": ratio, "high": ratio, "pairs": 1}
     return record
 
 
-def count_verdict(ratio: float, threshold_pct: float) -> str:
-    """HEAD/BASE instructions against the count's threshold alone (counts repeat within a few tenths of a percent)."""
-    limit = threshold_pct / 100
-    return "regressed" if ratio > 1 + limit else "improved" if ratio < 1 - limit else "unchanged"
+def count_verdict(ratio: float, metric: str) -> str:
+    """HEAD/BASE instructions judged as `compare` judges a count: its registry threshold alone decides."""
+    from suite.metrics import METRICS as REGISTRY
+    from suite.results.compare import timing_verdict
+
+    metric = REGISTRY[metric]
+    return timing_verdict(100 * (ratio - 1), metric, metric.threshold, True)
 
 
 def metric_label(metric: str) -> str:

@@ -322,8 +322,14 @@ def log_spread(values) -> float:
     (a process now and then runs a case at half speed): a robust estimate alone would call that spread
     small, and the next such process a regression."""
     logs = np.log(np.asarray(values, dtype=float))
-    robust = MAD_TO_SIGMA * np.median(np.abs(logs - np.median(logs)))
-    return float(max(robust, np.std(logs, ddof=1) if logs.size > 1 else 0.0))
+    return float(max(robust_log_spread(values), np.std(logs, ddof=1) if logs.size > 1 else 0.0))
+
+
+def robust_log_spread(values) -> float:
+    """MAD_TO_SIGMA x the median absolute deviation of log(values): a spread that a few outlying runs (a regression
+    among the nights, say) do not move."""
+    logs = np.log(np.asarray(values, dtype=float))
+    return float(MAD_TO_SIGMA * np.median(np.abs(logs - np.median(logs))))
 
 
 def pooled_spreads(entries) -> dict[str, float]:

@@ -29,7 +29,6 @@ import hashlib
 import json
 import math
 import sqlite3
-import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,7 +37,7 @@ import numpy as np
 from suite.plumbing.errors import ConfigError, shown
 from suite.plumbing.fileio import ensure_dir
 from suite.procedure import NOT_A_DIFFERENCE, run_procedure
-from suite.results.compare import Entry
+from suite.results.compare import Entry, robust_log_spread
 from suite.results.schema import STATUSES, finite_number, load_run, strict_json
 
 DEFAULT_DB = "reports/history.sqlite"
@@ -304,21 +303,16 @@ def last_good_run(conn: sqlite3.Connection, plan: str | None = None) -> dict | N
 def between_night_spreads(conn: sqlite3.Connection, metric: str, last: int = 10, plan: str | None = None,
                           minimum: int = 3) -> dict[str, float]:
     """case id -> the relative spread of a metric over the newest `last` runs that measured the case, on any
-    fingerprint (MAD_TO_SIGMA x the median absolute deviation of log(value)); cases with fewer than `minimum`
-    runs have none."""
+    fingerprint (compare.robust_log_spread: a regressed night among them does not move it); cases with fewer than
+    `minimum` runs have none."""
     rows = conn.execute(
         "SELECT m.case_id, m.value FROM metrics m JOIN runs r ON r.id = m.run_id WHERE m.metric = ? "
         "AND (? IS NULL OR r.plan = ?) ORDER BY r.run_time DESC, r.id DESC", (metric, plan, plan))
     values: dict[str, list[float]] = {}
     for case_id, value in rows:
         if finite_number(value) and value > 0 and len(values.setdefault(case_id, [])) < last:
-            values[case_id].append(math.log(value))
-    spreads = {}
-    for case_id, logs in values.items():
-        if len(logs) >= minimum:
-            centre = statistics.median(logs)
-            spreads[case_id] = MAD_TO_SIGMA * statistics.median(abs(v - centre) for v in logs)
-    return spreads
+            values[case_id].append(float(value))
+    return {case_id: robust_log_spread(runs) for case_id, runs in values.items() if len(runs) >= minimum}
 
 
 def series(conn: sqlite3.Connection, metric: str, fingerprint: str, case_id: str | None = None) -> dict:
