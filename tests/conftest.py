@@ -101,22 +101,42 @@ def shared_plan(tmp_path_factory) -> Path:
     return path
 
 
+def finished(proc: subprocess.Popen, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The Popen's outcome as subprocess.run returns it (text output); killed after `timeout` seconds."""
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
 @pytest.fixture(scope="session")
-def cli_run(shared_plan, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """`tradeoff-bench run --plan SHARED_PLAN --out DIR` in a subprocess: (DIR, the finished process)."""
+def shared_runs(shared_plan, tmp_path_factory) -> dict:
+    """The shared plan run by both front ends at once, each in a subprocess (the runs are independent, and two
+    processes use both cores of a small test machine): {"cli": (DIR, process), "bench": (FILE, process)}.
+    `tradeoff-bench run --plan SHARED_PLAN --out DIR`, and `pytest benchmarks/test_cases.py --plan SHARED_PLAN
+    --set device=cpu --benchmark-json FILE` (the base case's device set to what it already is)."""
     out = tmp_path_factory.mktemp("cli-run") / "out"
-    return out, run_cli("run", "--plan", shared_plan, "--out", out)
+    bench_json = tmp_path_factory.mktemp("bench-run") / "out.json"
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    cli = subprocess.Popen([sys.executable, "-m", "suite.cli", "run", "--plan", str(shared_plan), "--out", str(out)],
+                           **pipes)
+    bench = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(shared_plan),
+                              "-p", "no:cacheprovider", "--benchmark-json", str(bench_json), "-q", "-rs",
+                              "--set", "device=cpu"], cwd=REPO, **pipes)
+    return {"cli": (out, finished(cli)), "bench": (bench_json, finished(bench))}
 
 
 @pytest.fixture(scope="session")
-def bench_run(shared_plan, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """`pytest benchmarks/test_cases.py --plan SHARED_PLAN --set device=cpu --benchmark-json FILE` in a
-    subprocess (the base case's device set to what it already is): (FILE, the finished process)."""
-    out = tmp_path_factory.mktemp("bench-run") / "out.json"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(shared_plan),
-                           "-p", "no:cacheprovider", "--benchmark-json", str(out), "-q", "-rs", "--set", "device=cpu"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
-    return out, proc
+def cli_run(shared_runs) -> tuple[Path, subprocess.CompletedProcess]:
+    """`tradeoff-bench run` of the shared plan (shared_runs): (DIR, the finished process)."""
+    return shared_runs["cli"]
+
+
+@pytest.fixture(scope="session")
+def bench_run(shared_runs) -> tuple[Path, subprocess.CompletedProcess]:
+    """`pytest benchmarks` of the shared plan (shared_runs): (FILE, the finished process)."""
+    return shared_runs["bench"]
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import pytest
 
 from suite.plumbing.errors import ConfigError
 from suite.workloads.data import load_dataset, load_idx_dataset, read_idx
+from suite.workloads.split import bundled_digits, stratified_indices
 
 
 def test_digits_split_is_fixed_and_stratified():
@@ -14,6 +15,36 @@ def test_digits_split_is_fixed_and_stratified():
     counts = np.bincount(data.y_test.numpy(), minlength=10)
     assert counts.min() >= 35 and counts.max() <= 37
     assert abs(float(data.x_train.mean())) < 1e-5 and abs(float(data.x_train.std()) - 1) < 1e-4
+
+
+@pytest.mark.parametrize("labels, test_size", [
+    (np.repeat(np.arange(10), [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]), 0.2),  # the digits classes
+    (np.repeat(np.arange(10), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]), 2000),  # MNIST t10k, a count
+    (np.array([0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3] * 3), 0.3),  # tied remainders: broken by the seeded draw
+])
+@pytest.mark.parametrize("seed", [0, 7])
+def test_the_stratified_split_draws_scikit_learns_indices(labels, test_size, seed):
+    from sklearn.model_selection import train_test_split
+
+    index = np.random.default_rng(seed).permutation(len(labels))  # classes interleaved, as in real data
+    y = labels[index]
+    expected = train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=seed)
+    assert [a.tolist() for a in stratified_indices(y, test_size, seed)] == [a.tolist() for a in expected]
+
+
+def test_the_stratified_split_refuses_what_scikit_learn_refuses():
+    with pytest.raises(ValueError, match="only 1 member"):
+        stratified_indices(np.array([0, 0, 1, 1, 2]), 0.4, 0)
+    with pytest.raises(ValueError, match="cannot hold each of the 3 classes"):
+        stratified_indices(np.array([0, 0, 1, 1, 2, 2, 0, 1]), 2, 0)
+
+
+def test_digits_are_read_as_scikit_learn_bundles_them():
+    from sklearn.datasets import load_digits
+
+    images, labels = bundled_digits()
+    bunch = load_digits()
+    assert np.array_equal(images, bunch.images) and np.array_equal(labels, bunch.target)
 
 
 def test_synthetic_has_the_declared_shape():

@@ -10,7 +10,7 @@ import pytest
 
 from suite import cli
 from suite.results.schema import load_run
-from tests.conftest import REPO
+from tests.conftest import REPO, finished
 
 EXAMPLE = REPO / "examples" / "tradeoff_bench_example"
 
@@ -41,9 +41,14 @@ def test_list_shows_the_entry_points_with_their_package(example_env):
 
 def test_both_front_ends_run_the_example_plan(example_env, tmp_path):
     plan = EXAMPLE / "plan.toml"
-    out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "suite.cli", "run", "--plan", str(plan), "--out", str(out)],
-                          capture_output=True, text=True, env=example_env, timeout=600)
+    out, json_out = tmp_path / "run", tmp_path / "pytest.json"
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": example_env}
+    cli_proc = subprocess.Popen([sys.executable, "-m", "suite.cli", "run", "--plan", str(plan), "--out", str(out)],
+                                **pipes)  # both front ends at once: independent runs, one core each
+    bench_proc = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(plan),
+                                   "-q", "-p", "no:cacheprovider", "--benchmark-json", str(json_out)],
+                                  cwd=REPO, **pipes)
+    proc = finished(cli_proc)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     cli_run = {c.case_id: c for c in load_run(out / "results.json").cases}
     assert len(cli_run) == 3 and all(c.status == "ok" for c in cli_run.values())
@@ -51,10 +56,7 @@ def test_both_front_ends_run_the_example_plan(example_env, tmp_path):
                         for s in ("-shared", ""))
     assert unshared.metrics["params"] - shared.metrics["params"] == 32 * 64 + 64 + 64 * 32 + 32  # one MLP
     assert all(c.metrics["test_accuracy"] > 0.9 for c in cli_run.values())  # 114 test samples, 2 classes
-    json_out = tmp_path / "pytest.json"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(plan), "-q",
-                           "-p", "no:cacheprovider", "--benchmark-json", str(json_out)],
-                          cwd=REPO, capture_output=True, text=True, env=example_env, timeout=600)
+    proc = finished(bench_proc)
     assert proc.returncode == 0, proc.stdout[-2000:]
     pytest_run = {c.case_id: c for c in load_run(json_out).cases}
     assert pytest_run.keys() == cli_run.keys()

@@ -17,7 +17,7 @@ from suite.results.compare import compare_runs
 from suite.results.schema import load_run
 from suite.runner import prepare, train_for_accuracy
 from suite.workloads.data import load_dataset
-from tests.conftest import REPO
+from tests.conftest import REPO, finished
 
 TINY_LM_PLAN = """
 description = "a tiny character transformer for tests"
@@ -86,7 +86,11 @@ def check_lm_results(path, cases: int) -> None:
 def test_both_front_ends_resume_report_and_compare(text_data_dir, tmp_path, capsys):
     plan = tmp_path / "tiny_lm.toml"
     plan.write_text(TINY_LM_PLAN)
-    out = tmp_path / "run"
+    out, bench_json = tmp_path / "run", tmp_path / "bench.json"
+    bench = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(plan),
+                              "--data-dir", str(text_data_dir), "-p", "no:cacheprovider", "--benchmark-json",
+                              str(bench_json), "-q"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)  # the pytest front end runs beside the CLI's in-process run
     code = main(["run", "--plan", str(plan), "--data-dir", str(text_data_dir), "--out", str(out)])  # in process
     printed = capsys.readouterr()
     assert code == 0, printed.err
@@ -100,10 +104,7 @@ def test_both_front_ends_resume_report_and_compare(text_data_dir, tmp_path, caps
     assert main(["run", "--resume", "--out", str(out), "--data-dir", str(text_data_dir)]) == 0
     assert "(resuming: 1 already recorded)" in capsys.readouterr().out
 
-    bench_json = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(plan),
-                           "--data-dir", str(text_data_dir), "-p", "no:cacheprovider", "--benchmark-json",
-                           str(bench_json), "-q"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = finished(bench)
     assert proc.returncode == 0, proc.stdout[-2000:]
     check_lm_results(bench_json, cases=1)
     comparison = compare_runs(load_run(out / "results.json"), load_run(bench_json))

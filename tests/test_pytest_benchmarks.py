@@ -7,7 +7,7 @@ from collections import Counter
 
 from suite.measure.devices import fingerprint
 from suite.results.schema import load_run
-from tests.conftest import REPO
+from tests.conftest import REPO, finished
 
 METRICS = {
     "train": ["train_samples_per_s", "train_samples_per_s_min", "train_samples_per_s_max",
@@ -65,14 +65,17 @@ def same_procedure_through_both_front_ends(cli_json, pytest_json, tmp_path):
 
 
 def test_only_the_plans_case_tests_are_collected():
-    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--plan", "quick", "--collect-only", "-q",
-                           "-p", "no:cacheprovider"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    pipes = {"cwd": REPO, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    plan = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks", "--plan", "quick", "--collect-only", "-q",
+                             "-p", "no:cacheprovider"], **pipes)
+    selfchecks = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks/selfchecks", "--collect-only", "-q",
+                                   "-p", "no:cacheprovider"], **pipes)  # both collections at once
+    proc = finished(plan, timeout=120)
     tests = [line for line in proc.stdout.splitlines() if "::" in line]
     assert proc.returncode == 0 and len(tests) == 8 * 3
     assert all(line.startswith("benchmarks/test_cases.py::") for line in tests)
-    selfchecks = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/selfchecks", "--collect-only", "-q",
-                                 "-p", "no:cacheprovider"], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert "test_ceiling.py::" in selfchecks.stdout and "test_harness_overhead.py::" in selfchecks.stdout
+    stdout = finished(selfchecks, timeout=120).stdout
+    assert "test_ceiling.py::" in stdout and "test_harness_overhead.py::" in stdout
 
 
 def test_absent_device_is_skipped_and_recorded(bench_run):

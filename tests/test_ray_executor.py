@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -57,15 +58,21 @@ def journal_cases(out: Path) -> list[dict]:
 def both_runs(ray_cluster, plan, tmp_path_factory):
     """The plan run by the local executor, and by the Ray executor on the cluster: that run's driver (a process of
     its own, to be killed) is SIGKILLed once its first case is journaled, then `run --resume` finishes it. The
-    local run and the resume run in this process (a Ray driver connects and disconnects like any other). Returns
-    both output folders and the case ids journaled before the kill."""
+    local run (while the Ray run measures) and the resume run in this process (a Ray driver connects and
+    disconnects like any other). Returns both output folders and the case ids journaled before the kill."""
     out = tmp_path_factory.mktemp("runs")
-    assert cli.main(["run", "--plan", str(plan), "--out", str(out / "local")]) == 0
     proc = start_run(plan, out / "ray", ray_cluster)
-    try:
+
+    def kill_after_the_first_case():
         wait_for(lambda: (out / "ray" / "cases.jsonl").exists() and journal_cases(out / "ray"), 240, "a first case")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+
+    try:  # the local run (main thread: it installs signal handlers) beside the Ray run, which a thread watches
+        with ThreadPoolExecutor(1) as pool:
+            killed = pool.submit(kill_after_the_first_case)
+            assert cli.main(["run", "--plan", str(plan), "--out", str(out / "local")]) == 0
+            killed.result()
     finally:
         proc.kill()
     before = {c["case_id"] for c in journal_cases(out / "ray")}

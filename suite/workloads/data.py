@@ -26,6 +26,7 @@ import torch
 from suite.plumbing.errors import ConfigError, choices_error
 from suite.workloads import images, plugins
 from suite.workloads.dataset import DATA_ENV, Dataset, batches, evenly_spaced, standardized  # noqa: F401 (re-exported)
+from suite.workloads.split import bundled_digits, stratified_split
 from suite.workloads.text import TEXT_DATASETS
 
 DATASETS = {
@@ -57,18 +58,14 @@ EVAL_SPLITS = {
 
 
 def _stratified_split(x: np.ndarray, y: np.ndarray, test_size):
-    from sklearn.model_selection import train_test_split
-
-    return train_test_split(x, y, test_size=test_size, stratify=y, random_state=SPLIT_SEED)
+    return stratified_split(x, y, test_size, SPLIT_SEED)
 
 
 def load_digits_dataset() -> Dataset:
     """scikit-learn's bundled digits (works offline), 80/20 stratified split, shape (N, 1, 8, 8)."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = bunch.images.astype(np.float32)[:, None] / 16.0
-    x_train, x_test, y_train, y_test = _stratified_split(x, bunch.target, 0.2)
+    images, labels = bundled_digits()
+    x = images.astype(np.float32)[:, None] / 16.0
+    x_train, x_test, y_train, y_test = _stratified_split(x, labels, 0.2)
     return standardized("digits", x_train, y_train, x_test, y_test, 10)
 
 
@@ -173,7 +170,7 @@ def load_idx_dataset(name: str, data_dir: Path | None, download: bool = False) -
 
 def _split_test_only(directory: Path, images: np.ndarray, labels: np.ndarray):
     """The lone test split cut into train and TEST_ONLY_SPLIT test images; ConfigError when it is too small
-    to leave both sides every class (sklearn's stratified split refuses such a split)."""
+    to leave both sides every class (the stratified split refuses such a split)."""
     if len(labels) <= TEST_ONLY_SPLIT:
         raise ConfigError(f"{directory}: only the test split is present and it has {len(labels):,} images; "
                           f"carving {TEST_ONLY_SPLIT:,} test images from it needs more (the t10k files have 10,000)")
