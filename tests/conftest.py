@@ -82,10 +82,32 @@ def tiny_plan(tmp_path) -> Path:
     return path
 
 
+def start_cli(*args, cwd=None, env=None) -> subprocess.Popen:
+    """Start `tradeoff-bench ARGS` as a user would, in a subprocess whose output is captured as text."""
+    return subprocess.Popen([sys.executable, "-m", "suite.cli", *map(str, args)], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def start_bench(*args, env=None) -> subprocess.Popen:
+    """Start `pytest benchmarks/test_cases.py -q -p no:cacheprovider ARGS` from the repository root, in a subprocess
+    whose output is captured as text."""
+    return subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "-q", "-p", "no:cacheprovider",
+                             *map(str, args)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finished(proc: subprocess.Popen, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The Popen's outcome as subprocess.run returns it (text output); killed after `timeout` seconds."""
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
 def run_cli(*args, cwd=None, timeout=600) -> subprocess.CompletedProcess:
     """Run `tradeoff-bench ARGS` as a user would, in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "suite.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
+    return finished(start_cli(*args, cwd=cwd), timeout)
 
 
 # The tiny plan and a case on MPS (skipped where MPS is absent), run once per session by each front end:
@@ -101,15 +123,6 @@ def shared_plan(tmp_path_factory) -> Path:
     return path
 
 
-def finished(proc: subprocess.Popen, timeout: float = 600) -> subprocess.CompletedProcess:
-    """The Popen's outcome as subprocess.run returns it (text output); killed after `timeout` seconds."""
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    finally:
-        proc.kill()
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-
-
 @pytest.fixture(scope="session")
 def shared_runs(shared_plan, tmp_path_factory) -> dict:
     """The shared plan run by both front ends at once, each in a subprocess (the runs are independent, and two
@@ -118,12 +131,8 @@ def shared_runs(shared_plan, tmp_path_factory) -> dict:
     --set device=cpu --benchmark-json FILE` (the base case's device set to what it already is)."""
     out = tmp_path_factory.mktemp("cli-run") / "out"
     bench_json = tmp_path_factory.mktemp("bench-run") / "out.json"
-    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
-    cli = subprocess.Popen([sys.executable, "-m", "suite.cli", "run", "--plan", str(shared_plan), "--out", str(out)],
-                           **pipes)
-    bench = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(shared_plan),
-                              "-p", "no:cacheprovider", "--benchmark-json", str(bench_json), "-q", "-rs",
-                              "--set", "device=cpu"], cwd=REPO, **pipes)
+    cli = start_cli("run", "--plan", shared_plan, "--out", out)
+    bench = start_bench("--plan", shared_plan, "--benchmark-json", bench_json, "-rs", "--set", "device=cpu")
     return {"cli": (out, finished(cli)), "bench": (bench_json, finished(bench))}
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from suite import cli
 from suite.results.schema import load_run
-from tests.conftest import REPO, finished
+from tests.conftest import REPO, finished, start_bench, start_cli
 
 EXAMPLE = REPO / "examples" / "tradeoff_bench_example"
 
@@ -42,12 +42,8 @@ def test_list_shows_the_entry_points_with_their_package(example_env):
 def test_both_front_ends_run_the_example_plan(example_env, tmp_path):
     plan = EXAMPLE / "plan.toml"
     out, json_out = tmp_path / "run", tmp_path / "pytest.json"
-    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": example_env}
-    cli_proc = subprocess.Popen([sys.executable, "-m", "suite.cli", "run", "--plan", str(plan), "--out", str(out)],
-                                **pipes)  # both front ends at once: independent runs, one core each
-    bench_proc = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(plan),
-                                   "-q", "-p", "no:cacheprovider", "--benchmark-json", str(json_out)],
-                                  cwd=REPO, **pipes)
+    cli_proc = start_cli("run", "--plan", plan, "--out", out, env=example_env)  # both front ends at once
+    bench_proc = start_bench("--plan", plan, "--benchmark-json", json_out, env=example_env)
     proc = finished(cli_proc)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     cli_run = {c.case_id: c for c in load_run(out / "results.json").cases}

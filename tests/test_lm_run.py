@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -17,7 +15,7 @@ from suite.results.compare import compare_runs
 from suite.results.schema import load_run
 from suite.runner import prepare, train_for_accuracy
 from suite.workloads.data import load_dataset
-from tests.conftest import REPO, finished
+from tests.conftest import finished, start_bench
 
 TINY_LM_PLAN = """
 description = "a tiny character transformer for tests"
@@ -87,10 +85,7 @@ def test_both_front_ends_resume_report_and_compare(text_data_dir, tmp_path, caps
     plan = tmp_path / "tiny_lm.toml"
     plan.write_text(TINY_LM_PLAN)
     out, bench_json = tmp_path / "run", tmp_path / "bench.json"
-    bench = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks/test_cases.py", "--plan", str(plan),
-                              "--data-dir", str(text_data_dir), "-p", "no:cacheprovider", "--benchmark-json",
-                              str(bench_json), "-q"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)  # the pytest front end runs beside the CLI's in-process run
+    bench = start_bench("--plan", plan, "--data-dir", text_data_dir, "--benchmark-json", bench_json)  # meanwhile
     code = main(["run", "--plan", str(plan), "--data-dir", str(text_data_dir), "--out", str(out)])  # in process
     printed = capsys.readouterr()
     assert code == 0, printed.err

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from suite import cli
-from tests.conftest import run_cli
+from tests.conftest import run_cli, start_cli
 from tests.ray_helpers import not_loopback, ray_pids
 
 pytestmark = [pytest.mark.ray, pytest.mark.skipif(importlib.util.find_spec("ray") is None,
@@ -123,9 +122,7 @@ def test_two_fingerprints_are_two_groups_and_never_compared(both_runs, tmp_path)
 
 
 def start_run(plan, out, address, *extra) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "suite.cli", "run", "--plan", str(plan), "--out", str(out),
-                             "--executor", "ray", "--ray-address", address, *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_cli("run", "--plan", plan, "--out", out, "--executor", "ray", "--ray-address", address, *extra)
 
 
 def wait_for(condition, timeout: float, what: str):
