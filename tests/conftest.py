@@ -96,6 +96,14 @@ def start_bench(*args, env=None) -> subprocess.Popen:
                             text=True)
 
 
+def side_by_side(env: dict | None = None) -> dict:
+    """The environment (default: this process's) for one of two runs started at once: one OpenMP and MKL thread,
+    recorded in each run's procedure (thread_env). Two runs of torch's default thread count on a 2-core machine
+    would each wait at every parallel region for a thread the other run holds: a tiny model's batch-1 call then
+    took over 10 ms in CI, past the latency bound, and its p99 was left out."""
+    return {**(os.environ if env is None else env), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def finished(proc: subprocess.Popen, timeout: float = 600) -> subprocess.CompletedProcess:
     """The Popen's outcome as subprocess.run returns it (text output); killed after `timeout` seconds."""
     try:
@@ -131,8 +139,9 @@ def shared_runs(shared_plan, tmp_path_factory) -> dict:
     --set device=cpu --benchmark-json FILE` (the base case's device set to what it already is)."""
     out = tmp_path_factory.mktemp("cli-run") / "out"
     bench_json = tmp_path_factory.mktemp("bench-run") / "out.json"
-    cli = start_cli("run", "--plan", shared_plan, "--out", out)
-    bench = start_bench("--plan", shared_plan, "--benchmark-json", bench_json, "-rs", "--set", "device=cpu")
+    cli = start_cli("run", "--plan", shared_plan, "--out", out, env=side_by_side())
+    bench = start_bench("--plan", shared_plan, "--benchmark-json", bench_json, "-rs", "--set", "device=cpu",
+                        env=side_by_side())
     return {"cli": (out, finished(cli)), "bench": (bench_json, finished(bench))}
 
 

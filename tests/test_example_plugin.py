@@ -10,7 +10,7 @@ import pytest
 
 from suite import cli
 from suite.results.schema import load_run
-from tests.conftest import REPO, finished, start_bench, start_cli
+from tests.conftest import REPO, finished, side_by_side, start_bench, start_cli
 
 EXAMPLE = REPO / "examples" / "tradeoff_bench_example"
 
@@ -42,8 +42,8 @@ def test_list_shows_the_entry_points_with_their_package(example_env):
 def test_both_front_ends_run_the_example_plan(example_env, tmp_path):
     plan = EXAMPLE / "plan.toml"
     out, json_out = tmp_path / "run", tmp_path / "pytest.json"
-    cli_proc = start_cli("run", "--plan", plan, "--out", out, env=example_env)  # both front ends at once
-    bench_proc = start_bench("--plan", plan, "--benchmark-json", json_out, env=example_env)
+    cli_proc = start_cli("run", "--plan", plan, "--out", out, env=side_by_side(example_env))  # both at once
+    bench_proc = start_bench("--plan", plan, "--benchmark-json", json_out, env=side_by_side(example_env))
     proc = finished(cli_proc)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     cli_run = {c.case_id: c for c in load_run(out / "results.json").cases}
