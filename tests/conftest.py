@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,6 +32,36 @@ dataset = "digits"
 [matrix]
 model = ["dense", "conv"]
 """
+
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# About 30 s or more of one worker each (`pytest -n 2 --durations=40`, 2 cores).
+LONGEST_MODULES = ("test_ray_executor.py", "test_instructions.py", "test_hardening.py", "test_faults.py")
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (`pytest -n 2`), before the workers start: send them whole modules (a module's fixtures
+    then run once, and one worker starts the Ray cluster), and give them and what they start one OpenMP and MKL
+    thread (recorded in each run's procedure, thread_env). Two workers of torch's default thread count on a 2-core
+    machine wait at every parallel region for a thread the other holds: the load reached 3.5 and the run was slower
+    than in one process. In a worker: what it starts is a plain run, not a worker (pytest-benchmark disables itself
+    in a process that inherits PYTEST_XDIST_WORKER, and a child `pytest benchmarks` whose cases were all skipped
+    wrote no JSON)."""
+    if hasattr(config, "workerinput"):
+        for key in [k for k in os.environ if k.startswith("PYTEST_XDIST_")]:
+            del os.environ[key]
+    elif config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses", None):
+        for key, value in ONE_THREAD.items():
+            os.environ.setdefault(key, value)
+        if config.getoption("dist") == "load":  # what -n alone gives
+            config.option.dist = "loadfile"
+
+
+def pytest_collection_modifyitems(items):
+    """The longest modules first (LONGEST_MODULES), in that order, the rest as collected: with whole modules sent
+    to two workers, one started last would leave the other worker idle while it runs."""
+    rank = {name: index for index, name in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 def in_ci() -> bool:
@@ -101,7 +135,7 @@ def side_by_side(env: dict | None = None) -> dict:
     recorded in each run's procedure (thread_env). Two runs of torch's default thread count on a 2-core machine
     would each wait at every parallel region for a thread the other run holds: a tiny model's batch-1 call then
     took over 10 ms in CI, past the latency bound, and its p99 was left out."""
-    return {**(os.environ if env is None else env), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return {**(os.environ if env is None else env), **ONE_THREAD}
 
 
 def finished(proc: subprocess.Popen, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -131,18 +165,35 @@ def shared_plan(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def shared_runs(shared_plan, tmp_path_factory) -> dict:
-    """The shared plan run by both front ends at once, each in a subprocess (the runs are independent, and two
-    processes use both cores of a small test machine): {"cli": (DIR, process), "bench": (FILE, process)}.
-    `tradeoff-bench run --plan SHARED_PLAN --out DIR`, and `pytest benchmarks/test_cases.py --plan SHARED_PLAN
-    --set device=cpu --benchmark-json FILE` (the base case's device set to what it already is)."""
-    out = tmp_path_factory.mktemp("cli-run") / "out"
-    bench_json = tmp_path_factory.mktemp("bench-run") / "out.json"
-    cli = start_cli("run", "--plan", shared_plan, "--out", out, env=side_by_side())
-    bench = start_bench("--plan", shared_plan, "--benchmark-json", bench_json, "-rs", "--set", "device=cpu",
+def run_shared_plan(plan: Path, folder: Path) -> dict:
+    """Both front ends on PLAN at once, each in a subprocess (the runs are independent, and two processes use both
+    cores of a small test machine): {"cli": [DIR, args, exit code, stdout, stderr], "bench": [FILE, ...]}.
+    `tradeoff-bench run --plan PLAN --out DIR`, and `pytest benchmarks/test_cases.py --plan PLAN --set device=cpu
+    --benchmark-json FILE` (the base case's device set to what it already is)."""
+    out, bench_json = folder / "cli-run", folder / "bench-run.json"
+    cli = start_cli("run", "--plan", plan, "--out", out, env=side_by_side())
+    bench = start_bench("--plan", plan, "--benchmark-json", bench_json, "-rs", "--set", "device=cpu",
                         env=side_by_side())
-    return {"cli": (out, finished(cli)), "bench": (bench_json, finished(bench))}
+    return {name: [str(path), proc.args, proc.returncode, proc.stdout, proc.stderr]
+            for name, path, proc in [("cli", out, finished(cli)), ("bench", bench_json, finished(bench))]}
+
+
+@pytest.fixture(scope="session")
+def shared_runs(shared_plan, tmp_path_factory, request) -> dict:
+    """The shared plan run once by both front ends (run_shared_plan): {"cli": (DIR, the finished process), "bench":
+    (FILE, the finished process)}. Under pytest-xdist the first worker to need them runs them and records them in
+    the test run's folder, which the workers share; the other waits for that record and reads it."""
+    root = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):
+        root = root.parent  # basetemp/popen-gwN: the run's folder above it
+    with open(root / "shared-runs.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        record = root / "shared-runs.json"
+        if not record.is_file():
+            record.write_text(json.dumps(run_shared_plan(shared_plan, root / "shared-runs")))
+        runs = json.loads(record.read_text())
+    return {name: (Path(path), subprocess.CompletedProcess(args, code, stdout, stderr))
+            for name, (path, args, code, stdout, stderr) in runs.items()}
 
 
 @pytest.fixture(scope="session")
@@ -158,11 +209,11 @@ def bench_run(shared_runs) -> tuple[Path, subprocess.CompletedProcess]:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster(tmp_path_factory) -> str:
+def ray_cluster() -> str:
     """One local Ray cluster for the session: a head node and a second node, one CPU each, the second with another
     allocator setting (so another environment fingerprint); its address. Every process it started is ended by pid
     at the end, and none of them listened off the loopback interface."""
-    tmp = tmp_path_factory.mktemp("ray")
+    tmp = Path(tempfile.mkdtemp(prefix="ray-"))  # short: Ray's socket paths under it must fit AF_UNIX's 107 bytes
     saved = {k: os.environ.get(k) for k in [*RAY_ENV, "RAY_TMPDIR"]}
     os.environ.update(RAY_ENV, RAY_TMPDIR=str(tmp))
     from ray import cluster_utils  # after the environment: Ray reads it when imported
@@ -185,3 +236,4 @@ def ray_cluster(tmp_path_factory) -> str:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        shutil.rmtree(tmp, ignore_errors=True)

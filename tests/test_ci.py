@@ -7,6 +7,8 @@ import pytest
 
 from tests.conftest import REPO, require_data
 
+TEST_COMMAND = "pytest -n 2"  # the README's, in two worker processes
+
 
 def test_ci_script_runs_tox_lint_command():
     tox = configparser.ConfigParser()
@@ -16,7 +18,15 @@ def test_ci_script_runs_tox_lint_command():
     script = (REPO / ".ci" / "run").read_text()
     assert script.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in script  # a failing line stops it
     lines = [line.split("#")[0].strip() for line in script.splitlines()]
-    assert lint in lines and lines.index(lint) < lines.index("pytest")  # its own line, not `|| true`, before tests
+    assert lint in lines and lines.index(lint) < lines.index(TEST_COMMAND)  # its own line, not `|| true`, first
+
+
+def test_ci_tox_and_the_readme_run_the_tests_the_same_way():
+    tox = configparser.ConfigParser()
+    tox.read(REPO / "tox.ini")
+    assert tox["testenv:py"]["commands"].strip() == f"{TEST_COMMAND} {{posargs}}"
+    setup = (REPO / "README.md").read_text().split("## Set up")[1].split("```")[1]
+    assert TEST_COMMAND in [line.split("#")[0].strip() for line in setup.splitlines()]
 
 
 @pytest.mark.parametrize("ci", [None, "", "false", "0"])
