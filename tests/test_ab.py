@@ -14,6 +14,7 @@ import tempfile
 import textwrap
 
 from suite import cli
+from suite.results import ab_stats
 
 CHILD = textwrap.dedent('''
     """Stand-in child: times work.step and work.forward in rounds and answers as suite.executors.child does."""
@@ -86,10 +87,13 @@ def test_ab_calls_the_slower_step_regressed(tmp_path, monkeypatch, capsys):
     assert code == 1  # a regression
     record = json.loads(document.read_text())
     assert record["head"]["commit"] == git(repo, "rev-parse", "HEAD")
+    assert (record["confidence"], record["call_confidence"]) == (ab_stats.CONFIDENCE, ab_stats.CALL_CONFIDENCE)
     (case,) = record["cases"]
     step, latency = case["metrics"]["train_step"], case["metrics"]["latency"]
-    assert step["verdict"] == "regressed" and 1.3 < step["ratio"] < 1.6 and step["low"] > 1.05
+    assert step["verdict"] == "regressed" and 1.3 < step["ratio"] < 1.6 and step["low"] > 1
+    assert step["confidence"] == ab_stats.CALL_CONFIDENCE  # a change is called on the wider interval
     assert latency["verdict"] == "unchanged" and 0.95 <= latency["low"] <= latency["high"] <= 1.05
+    assert latency["confidence"] == ab_stats.CONFIDENCE
     assert 3 <= step["pairs"] <= case["pairs"] <= 15
     assert len(case["times"]["base"]["train_step"]) == case["pairs"]
     printed = capsys.readouterr().out

@@ -116,14 +116,15 @@ def metric_label(metric: str) -> str:
 def pair_text(metric: str, times: dict, decision) -> str:
     """The running estimate of one metric, and its verdict once reached."""
     estimate = decision.estimate if decision else ab_stats.ratio_interval(times["base"][metric], times["head"][metric])
-    return f"{METRICS[metric][1]} r {estimate.ratio:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]" \
-        + (f" {decision.verdict}" if decision else "")
+    return f"{METRICS[metric][1]} r {estimate.ratio:.3f} [{estimate.low:.3f}, {estimate.high:.3f}] " \
+        f"{estimate.confidence:.0%}" + (f" {decision.verdict}" if decision else "")
 
 
 def decision_record(decision: ab_stats.Decision) -> dict:
     """A decision as JSON."""
     e = decision.estimate
-    return {"verdict": decision.verdict, "ratio": e.ratio, "low": e.low, "high": e.high, "pairs": e.pairs}
+    return {"verdict": decision.verdict, "ratio": e.ratio, "low": e.low, "high": e.high, "pairs": e.pairs,
+            "confidence": e.confidence}
 
 
 def table_rows(records: list[dict]) -> list[list[str]]:
@@ -137,11 +138,16 @@ def table_rows(records: list[dict]) -> list[list[str]]:
         for metric, d in record["metrics"].items():
             counted = metric in COUNTED  # one count per side: exact, no interval
             rows.append([record["case_id"], metric_label(metric), f"{d['ratio']:.{5 if counted else 3}f}",
-                         "exact" if counted else f"[{d['low']:.3f}, {d['high']:.3f}]", str(d["pairs"]), d["verdict"]])
+                         "exact" if counted else interval_text(d), str(d["pairs"]), d["verdict"]])
     return rows
 
 
-HEADER = ["case", "metric", "r (HEAD/BASE)", "95% interval", "pairs", "verdict"]
+def interval_text(d: dict) -> str:
+    """A decision record's interval and its confidence (95% in records written before the call interval)."""
+    return f"[{d['low']:.3f}, {d['high']:.3f}] {d.get('confidence', ab_stats.CONFIDENCE):.0%}"
+
+
+HEADER = ["case", "metric", "r (HEAD/BASE)", "interval", "pairs", "verdict"]
 
 
 def text_table(rows: list[list[str]]) -> str:
@@ -248,6 +254,8 @@ def cmd_ab(args) -> int:
         write_text_atomic(args.json, json.dumps({"base": sides["base"], "head": sides["head"], "plan": plan.name,
                                                   "measure": args.measure,
                                                   "min_pairs": args.min_pairs, "max_pairs": args.max_pairs,
+                                                  "confidence": ab_stats.CONFIDENCE,
+                                                  "call_confidence": ab_stats.CALL_CONFIDENCE,
                                                   "cases": records}, indent=1))
     bad = [r for r in records if r["status"] not in ("ok", "skipped", "excluded")
            or any(d["verdict"] == "regressed" for d in r["metrics"].values())]
