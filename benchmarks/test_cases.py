@@ -14,6 +14,7 @@ from suite.executors import MeasureRequest
 from suite.executors.instructions import measure_config
 from suite.executors.isolated import measure_in_child
 from suite.executors.node import measure_with
+from suite.levers import environment
 from suite.results.schema import CaseResult, group_metrics, not_measured_record
 
 MEASURED = ("ok", "diverged")  # statuses whose groups carry timed rounds
@@ -32,8 +33,9 @@ def measured(case, measured_cases, request) -> CaseResult:
     if case.id not in measured_cases:
         option = request.config.getoption
         config = measure_config(option("--measure"), option("--timing-only"))
-        if option("--isolation") == "process":
-            result = measure_in_child(case, MeasureRequest(config, option("--data-dir")))[0]
+        if option("--isolation") == "process" or environment.needs_own_process(case):
+            request_ = MeasureRequest(config, option("--data-dir"))
+            result = measure_in_child(case, request_, env=environment.variables(case))[0]
         else:
             result = measure_with(case, config, option("--data-dir"))
         measured_cases[case.id] = result

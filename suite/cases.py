@@ -11,7 +11,7 @@ from suite.levers import LEVER_CHOICES, id_parts, validate
 from suite.measure.devices import DEVICES
 from suite.optim import OPTIMIZERS, SCHEDULES, recipe_id_parts, validate_recipe
 from suite.plumbing.errors import ConfigError, choices_error, shown
-from suite.workloads import transformer
+from suite.workloads import keras_seed, transformer
 from suite.workloads.data import DATASETS, EVAL_SPLITS
 from suite.workloads.models import CONV_MODELS, MODELS
 from suite.workloads.plugins import SPEC_FORMS, is_spec
@@ -26,7 +26,8 @@ CHOICES = {
     "dataset": DATASETS,
     "device": DEVICES,
     "eval_split": EVAL_SPLITS,
-    **LEVER_CHOICES,  # precision, compile, memory_format, quantization, matmul_precision, runtime
+    "framework": keras_seed.FRAMEWORKS,
+    **LEVER_CHOICES,  # precision, compile, memory_format, quantization, matmul_precision, runtime, allocator, omp_bind
 }
 
 
@@ -62,6 +63,11 @@ class Case:
     matmul_precision: str = "highest"  # "high": TF32 for float32 matmuls on CUDA, set for the case and restored
     fused: bool = False  # adam/adamw: torch.optim's fused implementation
     runtime: str = "torch"  # inference runtime: torch | onnxruntime | openvino (suite/levers/runtime.py)
+    # Environment levers (suite/levers/environment.py): a case that sets one runs in a process of its own.
+    allocator: str = "glibc"  # glibc | jemalloc | tcmalloc (LD_PRELOAD)
+    omp_bind: str = "none"  # none | close | spread (OMP_PROC_BIND, OMP_PLACES=cores)
+    interop_threads: int | None = None  # torch.set_num_interop_threads; None: torch's default
+    framework: str = "torch"  # keras-torch | keras-tensorflow: the seed's Keras model (suite/workloads/keras_seed.py)
     # The transformer family (suite/workloads/transformer.py); null for every other model.
     heads: int | None = None  # attention heads (width must be a multiple)
     context: int | None = None  # sequence length in tokens
@@ -114,6 +120,7 @@ class Case:
         if not isinstance(self.deterministic, bool):
             raise ConfigError(f"field 'deterministic' must be true or false, got {shown(self.deterministic)}")
         validate(self)
+        keras_seed.validate(self)
         if self.target_accuracy is not None:
             _check_number(self, "target_accuracy", positive=True)
             if self.target_accuracy > 1:
@@ -143,7 +150,8 @@ class Case:
             parts.append(f"t{self.target_accuracy:g}")
         if self.eval_split != "test":
             parts.append("val")
-        return "-".join(parts + id_parts(self) + (["det"] if self.deterministic else []))
+        parts += id_parts(self) + (["det"] if self.deterministic else [])
+        return "-".join(parts + keras_seed.id_parts(self))
 
     def as_dict(self) -> dict:
         """The fields as plain values (what goes into extra_info["case"])."""

@@ -26,6 +26,7 @@ from suite.optim import OPTIMIZERS
 from suite.results.schema import CaseResult
 from suite.results.study import compressed_target_metrics
 from suite.train import TrainOutcome, evaluate, make_train_step, task_loss, train
+from suite.workloads import keras_seed
 from suite.workloads.data import Dataset, load_dataset, validation_split
 from suite.workloads.lm import derived_metrics, flop_metrics
 from suite.workloads.models import build_model, count_params
@@ -349,6 +350,17 @@ def timing_only_result(p: Prepared, metrics: dict, train_seconds: list[float], c
                       {"train": train_seconds, "infer": latency})
 
 
+def keras_case(case: Case, config: MeasureConfig, data_dir=None, download=False) -> CaseResult:
+    """The seed's Keras model on the case's dataset (suite.workloads.keras_seed); a failure is the case's error."""
+    try:
+        data = load_dataset(case.dataset, data_dir, download)
+        data = validation_split(data) if case.eval_split == "validation" else data
+        status, reason, metrics, samples = keras_seed.run(case, config, data)
+    except Exception as exc:  # one case failing must not lose the others
+        return CaseResult(case.id, case.as_dict(), "error", f"{type(exc).__name__}: {exc}".splitlines()[0])
+    return CaseResult(case.id, case.as_dict(), status, reason, metrics, samples)
+
+
 @with_case_threads
 def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None, download=False,
              progress=None) -> CaseResult:
@@ -358,6 +370,8 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
     ok, reason = availability(case)
     if not ok:
         return CaseResult(case.id, case.as_dict(), "skipped", reason)
+    if case.framework != "torch":
+        return keras_case(case, config, data_dir, download)
     try:
         p = prepare(case, data_dir, download)
         metrics = model_metrics(p)

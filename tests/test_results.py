@@ -70,9 +70,10 @@ def test_a_metric_name_holding_a_newline_gives_a_one_line_problem():
     assert metric_problem({"history": [{"a\nb": "x"}]}) == "history[0].'a\\nb' must be a finite number or null, got 'x'"
 
 
-def test_schema_4_is_written_and_schema_3_still_loads(tmp_path):
+def test_schema_5_is_written_and_schemas_4_and_3_still_load(tmp_path):
     doc = run_document(sample_results(), "quick", {"node": "x"}, {"id": "abc"})
-    assert doc["tradeoff_bench"]["schema_version"] == 4
-    doc["tradeoff_bench"]["schema_version"] = 3
-    write_json_atomic(tmp_path / "r3.json", doc)
-    assert [c.case_id for c in load_run(tmp_path / "r3.json").cases] == ["a", "b"]
+    assert doc["tradeoff_bench"]["schema_version"] == 5
+    for version in (4, 3):
+        doc["tradeoff_bench"]["schema_version"] = version
+        write_json_atomic(tmp_path / f"r{version}.json", doc)
+        assert [c.case_id for c in load_run(tmp_path / f"r{version}.json").cases] == ["a", "b"]

@@ -27,7 +27,7 @@ def main(request_path: str, result_path: str) -> int:
         message = json.load(f)
     started = time.monotonic()
     request = MeasureRequest(MeasureConfig(**message["config"]), message["data_dir"], message["download"])
-    result, seconds = measure_here(make_case(message["case"]), request, message["threads"])
+    result, seconds = measure_here(make_case(message["case"]), request, message["threads"], own_process=True)
     with open(result_path, "w", encoding="utf-8") as f:
         json.dump({"started": started, "seconds": seconds, "result": dataclasses.asdict(result)}, f)
     return 0

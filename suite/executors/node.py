@@ -1,10 +1,11 @@
 """Measure one case on this node and record which node it was: its environment fingerprint and host name.
 
 The fingerprint is the one of suite.measure.devices.environment_parts (CPU brand and instruction-set class among
-its parts), taken with the intra-op thread count the case ran with (its `threads`, else the count in effect: on
-Ray, the CPUs the task reserved). So the same plan with the same `threads` gives the same fingerprints under every
-executor, and a node with other hardware, software or thread count gives another.
-"""
+its parts), taken with the parent process's allocator and the intra-op thread count in effect for cases that set
+none (on Ray, the CPUs the task reserved). It describes the machine only: a lever a case sets (its `threads`, an
+allocator) is in the case, so compare pairs the variant with its base. So the same plan gives the same
+fingerprints under every executor, and a node with other hardware, software or default thread count gives another.
+Beside it, the `process_*` keys record what the process that measured the case ran with (suite.levers.environment)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ import torch
 
 from suite import runner
 from suite.executors.instructions import CountConfig, count_case
-from suite.levers import intra_op_threads
+from suite.levers import environment, intra_op_threads
 from suite.measure.devices import allocator_info, cpu_info, fingerprint, gpu_info, tf32_settings
+from suite.plumbing.errors import ConfigError
 from suite.results.isa import isa_class
+from suite.results.schema import CaseResult
 
 
 @functools.cache
@@ -31,25 +34,47 @@ def _fixed_parts() -> dict:
 
 
 def node_identity(threads: int) -> dict:
-    """{"fingerprint", "host"} of this node for a case run with `threads` intra-op threads."""
+    """{"fingerprint", "host"} of this node, whose cases that set no thread count run with `threads`."""
     env = {**_fixed_parts(), "torch_threads": threads, "tf32": tf32_settings()}
     return {"fingerprint": fingerprint(env), "host": socket.gethostname()}
 
 
-def measure_here(case, request, threads: int | None = None, progress=None):
+def measure_here(case, request, threads: int | None = None, progress=None, own_process: bool = False):
     """(CaseResult, seconds): `case` measured in this process by the runner, under `threads` intra-op
     threads when the case sets none (None: the count in effect), with the node's identity attached;
-    `progress` (suite.plumbing.progress.CaseProgress) is passed to the runner. With request.isolation "process" the
-    case is measured by this function in a fresh interpreter instead (suite.executors.isolated)."""
-    if request.isolation != "none":
+    `progress` (suite.plumbing.progress.CaseProgress) is passed to the runner. With request.isolation "process", or
+    for a case that sets an environment lever, the case is measured by this function in a fresh interpreter
+    instead (suite.executors.isolated), which calls it with `own_process` (the case's process: its environment
+    levers are applied and checked here)."""
+    default_threads = threads or torch.get_num_threads()
+    if not own_process and (request.isolation != "none" or environment.needs_own_process(case)):
         from suite.executors.isolated import measure_in_child
 
-        return measure_in_child(case, request, threads)
+        result, seconds = measure_in_child(case, request, threads, env=environment.variables(case))
+        result.node = {**(result.node or {}), **node_identity(default_threads)}  # this node's, not the child's
+        return result, seconds
     start = time.perf_counter()
+    evidence = applied_levers(case) if own_process else None
     with intra_op_threads(threads if case.threads is None else None):
-        result = measure_with(case, request.config, request.data_dir, request.download, progress)
-        result.node = node_identity(case.threads or torch.get_num_threads())
+        if isinstance(evidence, str):
+            result = CaseResult(case.id, case.as_dict(), "error", evidence)
+        else:
+            result = measure_with(case, request.config, request.data_dir, request.download, progress)
+        evidence = evidence if isinstance(evidence, dict) else environment.process_evidence()
+        result.node = {**node_identity(default_threads), **{f"process_{k}": v for k, v in evidence.items()}}
     return result, time.perf_counter() - start
+
+
+def applied_levers(case) -> dict | str:
+    """In the case's own process: its environment levers applied and checked; what the process runs with, or the
+    error when a lever did not take."""
+    try:
+        environment.apply_in_process(case)
+        evidence = environment.process_evidence()
+        environment.check_applied(case, evidence)
+    except (RuntimeError, ConfigError) as exc:
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return evidence
 
 
 def measure_with(case, config, data_dir=None, download: bool = False, progress=None):

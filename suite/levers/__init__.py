@@ -1,6 +1,7 @@
 """The acceleration levers of a case: their registries, validation, id fragments, availability, and the
 two that act on the whole case (memory format, intra-op threads). Each lever's mechanics live in its
-own module: precision.py, compilation.py, compression.py, distributed.py.
+own module: precision.py, compilation.py, compression.py, distributed.py, runtime.py, and environment.py for
+the levers a process takes when it starts (allocator, OpenMP binding, inter-op threads).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import os
 
 import torch
 
-from suite.levers import compilation, compression, distributed, precision, runtime
+from suite.levers import compilation, compression, distributed, environment, precision, runtime
 from suite.measure.devices import availability as device_availability
 from suite.optim import OPTIMIZERS, fused_availability
 from suite.plumbing.errors import ConfigError, shown
+from suite.workloads import keras_seed
 from suite.workloads.models import BUILDERS, CONV_MODELS
 
 MEMORY_FORMATS = {
@@ -29,6 +31,8 @@ LEVER_CHOICES = {
     "quantization": compression.QUANTIZATIONS,
     "matmul_precision": precision.MATMUL_PRECISIONS,
     "runtime": runtime.RUNTIMES,
+    "allocator": environment.ALLOCATORS,
+    "omp_bind": environment.OMP_BINDS,
 }
 
 
@@ -55,6 +59,7 @@ def validate(case) -> None:
     if case.world_size > 1 and case.compile != "none":
         raise ConfigError("world_size > 1 is measured eager (compile none)")
     runtime.validate(case)
+    environment.validate(case)
 
 
 def id_parts(case) -> list[str]:
@@ -69,7 +74,7 @@ def id_parts(case) -> list[str]:
         parts += [f"prune-{method}{sparsity:g}", f"ft{case.finetune_epochs}"]
     parts += [f"t{case.threads}"] if case.threads is not None else []
     parts += [f"ws{case.world_size}"] if case.world_size != 1 else []
-    return parts + runtime.id_parts(case)
+    return parts + runtime.id_parts(case) + environment.id_parts(case)
 
 
 def determinism_availability(case) -> tuple[bool, str]:
@@ -87,7 +92,8 @@ def availability(case) -> tuple[bool, str]:
                        fused_availability(case),
                        compilation.availability(case.compile, case.device),
                        runtime.availability(case),  # torch: compression.availability
-                       distributed.availability(case.world_size, case.device)):
+                       distributed.availability(case.world_size, case.device),
+                       environment.availability(case), keras_seed.availability(case)):
         if not ok:
             return ok, reason
     return True, ""

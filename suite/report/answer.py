@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from suite.report.fastest import build_fastest
 from suite.report.grouping import Group, Layout, layout
 from suite.report.hardware import mark
 from suite.report.pareto import pareto_front
@@ -126,9 +127,11 @@ def answer_lines(run) -> list[str]:
 
 
 def build_answer(run, out: Path) -> list[Section]:
-    """The report's first section: the three answers."""
+    """The report's first sections: the fastest configuration of each model whose levers the run searched
+    (suite.report.fastest), then the three answers."""
     lines = answer_lines(run)
     if not lines:
-        return []
-    return [Section("Answer", [*lines, "Read off the Pareto fronts below; ratios inside the measured spread of both "
-                                       "cases say so, as in the trade-off summary."])]
+        return build_fastest(run)
+    note = "Read off the Pareto fronts below; ratios inside the measured spread of both cases say so, as in the " \
+           "trade-off summary."
+    return [*build_fastest(run), Section("Answer", [*lines, note])]

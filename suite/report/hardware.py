@@ -21,8 +21,8 @@ def lever_of(case: dict) -> str | None:
 
 def unsupported(member: CaseResult, run: Run) -> str | None:
     """"bf16" or "int8" when a case needs those instructions and the run's CPU lacks them, else None. A case that
-    another host measured (a Ray cluster's node) is not judged: only the run's own CPU flags are recorded. The host,
-    not the node fingerprint, decides: that fingerprint also holds the case's thread count."""
+    another host measured (a Ray cluster's node) is not judged: only the run's own CPU flags are recorded. The host
+    decides: files written before schema 5 hold the case's thread count in the node fingerprint."""
     host = (member.node or {}).get("host")
     if host and run.machine_info.get("node") and host != run.machine_info["node"]:
         return None

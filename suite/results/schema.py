@@ -22,8 +22,8 @@ and train_instructions (train), infer_instructions_per_call and infer_instructio
 seconds each counted call took under callgrind.
 
 Every benchmark's extra_info also holds `case` (the Case fields), `case_id`, `plan` and `status`, and
-`node`: where the case was measured ({"fingerprint": ..., "host": ...}, suite/executors/node.py; absent in
-files written before it was recorded).
+`node`: where the case was measured ({"fingerprint": ..., "host": ..., "process_allocator": ..., ...},
+suite/executors/node.py; absent in files written before it was recorded).
 A cost figure that cannot be measured on this machine (energy without a readable counter, say) is
 absent and `<key>_reason` says why (suite.measure.cost).
 Every metric is a finite number or null; only keys ending in `_reason` or `_source` hold text, and only
@@ -56,8 +56,13 @@ from suite.plumbing.fileio import read_bytes_capped
 # ceilings); new metrics train_e2e_samples_per_s, finetune_history, time_to_target_s_reason and nanoGPT's FLOPs per
 # token; machine_info.tradeoff_bench.cpu_isa (in the fingerprint); case fields matmul_precision and fused. Files of
 # version 3 still load; their procedure (2) and fingerprints differ, so they compare only with --force.
-SCHEMA_VERSION = 4
-READABLE_SCHEMAS = (1, 2, 3, 4)
+# 5: case fields allocator, omp_bind, interop_threads (environment levers) and framework (the seed's Keras model);
+# a case's node fingerprint describes the machine only (the parent's allocator and default thread count, no longer
+# the case's `threads`), and `node` records what the case's process ran with (process_allocator, process_omp_*,
+# process_interop_threads). Files of version 4 load and compare with version 5 (the procedure did not change);
+# their cases that set `threads` carry node fingerprints of their own, so those pair only within a version.
+SCHEMA_VERSION = 5
+READABLE_SCHEMAS = (1, 2, 3, 4, 5)
 GROUPS = {
     "train": "test_train_throughput",
     "infer": "test_infer_latency",

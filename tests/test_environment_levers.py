@@ -1,0 +1,89 @@
+"""The environment levers (suite/levers/environment.py): each reaches the case's own process, a lever that does not
+take is the case's error, and the node fingerprint describes the machine, not the levers."""
+
+from __future__ import annotations
+
+import pytest
+
+from suite.cases import Case
+from suite.executors import MeasureRequest
+from suite.executors.node import measure_here
+from suite.levers import availability, environment
+from suite.plumbing.errors import ConfigError
+from suite.runner import MeasureConfig
+from tests.conftest import in_ci
+
+TIMING = MeasureConfig(timing_only=True, train_rounds=2, train_warmup_rounds=1, latency_calls=20, latency_warmup=2,
+                       infer_rounds=2, compile_seconds=False)
+TINY = {"model": "dense", "depth": 1, "width": 16, "epochs": 1}
+
+
+def require_library(allocator: str) -> None:
+    """Skip without the allocator's Debian package (fail under CI, whose .ci/run installs both)."""
+    if environment.library_path(allocator) is None:
+        library, package = environment.LIBRARIES[allocator]
+        reason = f"{library} not installed: apt-get install {package}"
+        if in_ci():
+            pytest.fail(f"{reason}; CI is set, so the allocator test fails instead of skipping", pytrace=False)
+        pytest.skip(reason)
+
+
+def test_levers_reach_the_case_process():
+    """jemalloc and tcmalloc are mapped into the child that measured the case, with the binding and inter-op count
+    asked for; the parent's fingerprint is kept, so the variants pair with the base."""
+    require_library("jemalloc")
+    require_library("tcmalloc")
+    base, _ = measure_here(Case(**TINY), MeasureRequest(TIMING))
+    jemalloc, _ = measure_here(Case(**TINY, allocator="jemalloc"), MeasureRequest(TIMING))
+    tcmalloc, _ = measure_here(Case(**TINY, allocator="tcmalloc", omp_bind="close", interop_threads=1),
+                               MeasureRequest(TIMING))
+    assert [r.status for r in (base, jemalloc, tcmalloc)] == ["ok", "ok", "ok"]
+    assert base.node["process_allocator"] == "glibc"
+    assert jemalloc.node["process_allocator"] == "jemalloc"
+    assert "isolation_startup_s" in jemalloc.metrics and "isolation_startup_s" not in base.metrics
+    assert (tcmalloc.node["process_allocator"], tcmalloc.node["process_omp_proc_bind"],
+            tcmalloc.node["process_omp_places"], tcmalloc.node["process_interop_threads"]) == \
+        ("tcmalloc", "close", "cores", 1)
+    assert base.node["fingerprint"] == jemalloc.node["fingerprint"] == tcmalloc.node["fingerprint"]
+
+
+def test_thread_count_is_the_case_not_the_node():
+    """A case that sets threads keeps the machine's fingerprint (it used to get one of its own, never paired)."""
+    one, _ = measure_here(Case(**TINY, threads=1), MeasureRequest(TIMING))
+    default, _ = measure_here(Case(**TINY), MeasureRequest(TIMING))
+    assert one.node["fingerprint"] == default.node["fingerprint"]
+
+
+def test_lever_that_did_not_take_is_an_error():
+    case = Case(**TINY, allocator="jemalloc", interop_threads=2)
+    with pytest.raises(ConfigError, match="allocator 'jemalloc' did not reach"):
+        environment.check_applied(case, {"allocator": "glibc", "interop_threads": 2})
+    with pytest.raises(ConfigError, match="interop_threads 2 did not reach"):
+        environment.check_applied(case, {"allocator": "jemalloc", "interop_threads": 4})
+    environment.check_applied(case, {"allocator": "jemalloc", "interop_threads": 2})
+
+
+def test_variables_preload_one_allocator(monkeypatch):
+    monkeypatch.setattr(environment, "library_path", lambda name: f"/lib/lib{name}.so")
+    parent = {"LD_PRELOAD": "/x/libtcmalloc_minimal.so.4 /x/libother.so"}
+    assert environment.variables(Case(**TINY, allocator="jemalloc"), parent) == \
+        {"LD_PRELOAD": "/lib/libjemalloc.so /x/libother.so"}
+    assert environment.variables(Case(**TINY, omp_bind="spread"), parent) == \
+        {"LD_PRELOAD": "/x/libother.so", "OMP_PROC_BIND": "spread", "OMP_PLACES": "cores"}
+    assert environment.variables(Case(**TINY), parent) == {}  # no lever: the run's own process and environment
+
+
+def test_missing_library_is_skipped_with_the_install_command(monkeypatch):
+    monkeypatch.setattr(environment, "library_path", lambda name: None)
+    assert availability(Case(**TINY, allocator="tcmalloc")) == \
+        (False, "allocator tcmalloc needs libtcmalloc_minimal.so.4: apt-get install libtcmalloc-minimal4")
+
+
+def test_fields_validate_and_name_the_case():
+    assert Case(**TINY, allocator="jemalloc", omp_bind="spread", interop_threads=1).id.endswith(
+        "-jemalloc-bind-spread-iop1")
+    assert Case(**TINY).id.endswith("-s0")
+    with pytest.raises(ConfigError, match="unknown allocator 'mimalloc'; valid choices: glibc, jemalloc, tcmalloc"):
+        Case(**TINY, allocator="mimalloc")
+    with pytest.raises(ConfigError, match="interop_threads' must be an integer >= 1"):
+        Case(**TINY, interop_threads=0)
