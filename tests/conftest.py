@@ -36,7 +36,8 @@ model = ["dense", "conv"]
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # About 30 s or more of one worker each (`pytest -n 2 --durations=40`, 2 cores).
-LONGEST_MODULES = ("test_ray_executor.py", "test_instructions.py", "test_hardening.py", "test_faults.py")
+LONGEST_MODULES = ("test_ray_executor.py", "test_instructions.py", "test_hardening.py", "test_faults.py",
+                   "test_keras_seed.py")
 
 
 def pytest_configure(config):

@@ -3,6 +3,7 @@ construction."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from suite.plans import load_plan
@@ -58,6 +59,12 @@ def test_bf16_without_hardware_is_named_and_one_process_says_so():
     cases = [*config(1000, 0.980), *config(300, 0.980, precision="bf16"), *config(1200, 0.979, threads=1)]
     lines = fastest_lines(run_of(cases, isolation=None, cpu_flags=["avx2", "fma"]))
     assert "is `threads 1`" in lines[0] and "3 seeds between seeds of one process" in lines[0]
+    assert "not shown to differ" not in lines[0]  # the same wobble on both sides: a tight interval above 1
+    noisy = [*config(1000, 0.980), *[dataclasses.replace(c, metrics={**c.metrics, "train_e2e_samples_per_s": v})
+                                     for c, v in zip(config(0, 0.980, threads=1), (900, 1300, 1150))]]
+    assert "1.10x (95% CI 0.70-1.73, 3 seeds between processes" in fastest_lines(run_of(noisy))[0]
+    assert fastest_lines(run_of(noisy))[0].endswith("; the interval holds 1: not shown to differ) the base's "
+                                                    "training throughput.")
     assert lines[1] == "Ran without the hardware its lever needs, which is why it lost: `bf16` (bf16 ran emulated)."
 
 

@@ -52,18 +52,19 @@ def test_missing_backend_names_the_install(monkeypatch):
 
 @pytest.mark.slow
 def test_keras_seed_trains_to_the_seed_accuracy(mnist_dir):
-    """The seed's 10 epochs at batch 64 on MNIST-10k's 8,000 training images: 93,322 parameters, equal to the
-    PyTorch seed CNN's, and >= 97.5% on the 2,000 test images, measured in the case's own process."""
+    """The seed's model at batch 64 on MNIST-10k's 8,000 training images, in the case's own process: 93,322
+    parameters, equal to the PyTorch seed CNN's, and >= 97.5% on the 2,000 test images after 5 epochs (98.35%
+    here; seeds 1 and 2: 97.80% and 98.30%; the seed's 10 epochs: 98.5%, README)."""
     if importlib.util.find_spec("keras") is None:
         if in_ci():
             pytest.fail("keras not installed; CI installs the keras extra", pytrace=False)
         pytest.skip("keras not installed: pip install -e '.[keras]'")
     config = MeasureConfig(latency_calls=100, latency_warmup=5, infer_rounds=3)
-    result, _ = measure_here(Case(model="seed-cnn", framework="keras-torch", dataset="mnist"),
+    result, _ = measure_here(Case(model="seed-cnn", framework="keras-torch", dataset="mnist", epochs=5),
                              MeasureRequest(config, mnist_dir))
     assert result.status == "ok", result.reason
     assert result.metrics["params"] == SEED_PARAMS == count_params(build_model(Case(model="seed-cnn"), (1, 28, 28), 10))
     assert result.metrics["test_accuracy"] >= 0.975
-    assert result.metrics["train_samples_per_s_rounds"] == 9 * (8000 // 64)  # full batches after the warm-up epoch
+    assert result.metrics["train_samples_per_s_rounds"] == 4 * (8000 // 64)  # full batches after the warm-up epoch
     assert result.metrics["train_e2e_samples_per_s"] > 0 and result.metrics["isolation_startup_s"] > 0
     assert keras_seed.NOTE in result.reason and len(result.samples["infer"]) == 100

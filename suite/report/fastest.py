@@ -44,8 +44,11 @@ def is_base(group: Group) -> bool:
 
 
 def label(group: Group, base: Group) -> str:
-    """A configuration named by what it changes from its model's base ("base" for the base itself)."""
-    return ", ".join(field_text(name, group.case.get(name)) for name in differences(group.case, base.case)) or "base"
+    """A configuration named by what it changes from its model's base ("base" for the base itself); a value that
+    does not name its field ("default") comes with the field's name."""
+    texts = [f"{name} {value}" if (value := group.case.get(name)) in ("default", "none") else field_text(name, value)
+             for name in differences(group.case, base.case)]
+    return ", ".join(texts) or "base"
 
 
 def by_seed(group: Group) -> dict:
@@ -62,8 +65,9 @@ def speedup(base: Group, group: Group, where: str) -> str:
     r = ratio_interval([a[s] for s in seeds], [b[s] for s in seeds])
     if len(seeds) < 2:
         return f"{ratio_number(r.ratio)}x (one seed: no interval)"
+    held = "; the interval holds 1: not shown to differ" if r.low <= 1 <= r.high else ""
     return (f"{ratio_number(r.ratio)}x (95% CI {ratio_number(r.low)}-{ratio_number(r.high)}, {len(seeds)} seeds "
-            f"{where})")
+            f"{where}{held})")
 
 
 def mean_accuracy(group: Group) -> float | None:
