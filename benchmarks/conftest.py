@@ -34,8 +34,9 @@ def pytest_addoption(parser):
     group.addoption("--data-dir", default=None, help="data directory: IDX files, tinyshakespeare/input.txt "
                     "(or $TRADEOFF_BENCH_DATA)")
     group.addoption("--shard", default=None, metavar="K/N", help="only the K-th of N balanced parts of the plan")
-    group.addoption("--isolation", default="none", metavar="MODE",
-                    help="none (the default) or process: each case measured in a fresh Python interpreter")
+    group.addoption("--isolation", default=None, metavar="MODE",
+                    help="none (the default unless the plan says `isolation`) or process: each case measured in a "
+                    "fresh Python interpreter")
     group.addoption("--timing-only", action="store_true",
                     help="time the step and the forwards only, no training to the accuracy budget")
     group.addoption("--measure", default="time", choices=("time", "instructions"),
@@ -59,7 +60,7 @@ def pytest_configure(config):
                          config.getoption("--data-dir"))
         config._tradeoff_plan = shard_plan(plan, config.getoption("--shard"))
         check_plugins(config._tradeoff_plan.cases, config.getoption("--data-dir"))
-        check_isolation(config.getoption("--isolation"))
+        config._tradeoff_isolation = check_isolation(config.getoption("--isolation") or config._tradeoff_plan.isolation)
     except ConfigError as exc:
         raise pytest.UsageError(f"tradeoff-bench: {exc}") from None
 
@@ -80,7 +81,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
     add_environment(machine_info)
     procedure = measure_config(config.getoption("--measure"), config.getoption("--timing-only")).procedure("pytest")
-    machine_info["tradeoff_bench"]["procedure"] = procedure | isolation_procedure(config.getoption("--isolation"))
+    machine_info["tradeoff_bench"]["procedure"] = procedure | isolation_procedure(config._tradeoff_isolation)
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):

@@ -56,6 +56,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from suite.metrics import TRAIN_RATE  # noqa: E402
 from suite.results.gate import DEFAULT_LAST as GATE_LAST  # noqa: E402  (repository root first)
 from suite.train import INJECT_SLOWDOWN_CASE_ENV, INJECT_SLOWDOWN_ENV  # noqa: E402
 
@@ -402,7 +403,7 @@ def rates(args) -> int:
         for night in (1, 2):
             injected = out / "injected" / f"trial-{index:03d}-night-{night}.json"
             path = spliced(order[base + night - 1], injected, case_id, 0.0, work / f"slow-{index}", f"s{night}")
-            rows = [r for r in replay.night(path).rows if r.case_id == case_id and r.metric == "train_samples_per_s"]
+            rows = [r for r in replay.night(path).rows if r.case_id == case_id and r.metric == TRAIN_RATE]
             verdicts.append(rows[0].verdict if rows else "absent")
         slow_hits += "regressed" in verdicts
         slow_first += verdicts[0] in ("regressed", "suspect")

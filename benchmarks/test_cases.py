@@ -33,7 +33,7 @@ def measured(case, measured_cases, request) -> CaseResult:
     if case.id not in measured_cases:
         option = request.config.getoption
         config = measure_config(option("--measure"), option("--timing-only"))
-        if option("--isolation") == "process" or environment.needs_own_process(case):
+        if request.config._tradeoff_isolation == "process" or environment.needs_own_process(case):
             request_ = MeasureRequest(config, option("--data-dir"))
             result = measure_in_child(case, request_, env=environment.variables(case))[0]
         else:

@@ -47,6 +47,11 @@ class Metric:
         return self.spread == "exact"
 
 
+# The two throughputs other modules name (report columns, CLI defaults, derived figures): spelled here and in the
+# code that measures them (suite/measure/timing.py) only.
+TRAIN_RATE = "train_samples_per_s"
+INFER_RATE = "infer_samples_per_s"
+
 # Between-process spreads: the largest per-case figure over 4 back-to-back `tradeoff-bench run --plan quick`
 # processes on the 2-core CI machine class (README, "Regressions, night after night"; medians 7.7%, 24%, 23%).
 # Batch-1 latency of small models moves by up to 8% between two processes of the same code, every call
@@ -68,7 +73,7 @@ REGISTRY = [
            watch="loss", threshold=0.02, export="smaller", summary=True, table="language model"),
     Metric("bits_per_char", "bits/char", "bits/char", "lower", "accuracy", "{:.4f}", effect="diff",
            table="language model"),
-    Metric("train_samples_per_s", "train samples/s", "samples/s", "higher", "train", "{:,.0f}", spread="rounds",
+    Metric(TRAIN_RATE, "train samples/s", "samples/s", "higher", "train", "{:,.0f}", spread="rounds",
            rounds="train", watch="timing", threshold=5.0, process_spread=0.27, export="bigger", summary=True),
     Metric("train_e2e_samples_per_s", "train e2e samples/s", "samples/s", "higher", "train", "{:,.0f}",
            export="bigger", table="training"),
@@ -85,10 +90,10 @@ REGISTRY = [
     Metric("infer_latency_samples", "latency samples", "calls", "", "infer", "{:,.0f}", spread="exact",
            table="inference"),
     # batched inference: its raw rounds are kept as `infer_batch_seconds`
-    Metric("infer_samples_per_s", "batched infer samples/s", "samples/s", "higher", "infer", "{:,.0f}",
+    Metric(INFER_RATE, "batched infer samples/s", "samples/s", "higher", "infer", "{:,.0f}",
            rounds="infer_batch", watch="timing", threshold=5.0, process_spread=0.47, export="bigger",
            summary=True, table="inference"),
-    Metric("train_seconds", "train time (s)", "s", "lower", "accuracy", "{:.3f}", spread="train_samples_per_s",
+    Metric("train_seconds", "train time (s)", "s", "lower", "accuracy", "{:.3f}", spread=TRAIN_RATE,
            summary=True, table="accuracy"),
     Metric("train_peak_mem_mb", "train peak mem (MiB)", "MiB", "lower", "train", "{:,.1f}", summary=True,
            table="training"),
@@ -99,9 +104,9 @@ REGISTRY = [
     Metric("infer_joules_per_sample", "infer J/sample", "J", "lower", "infer", "{:.3g}", summary=True,
            table="inference"),
     # MFU is stored as a fraction of peak FLOP/s (as nanoGPT's estimate_mfu returns it), shown in %
-    Metric("train_mfu", "train MFU (%)", "%", "higher", "train", "{:.3g}", 100.0, spread="train_samples_per_s",
+    Metric("train_mfu", "train MFU (%)", "%", "higher", "train", "{:.3g}", 100.0, spread=TRAIN_RATE,
            summary=True, table="training"),
-    Metric("infer_mfu", "infer MFU (%)", "%", "higher", "infer", "{:.3g}", 100.0, spread="infer_samples_per_s",
+    Metric("infer_mfu", "infer MFU (%)", "%", "higher", "infer", "{:.3g}", 100.0, spread=INFER_RATE,
            summary=True, table="inference"),
     Metric("flops_per_token", "FLOPs/token", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact", table="model"),
     Metric("train_flops_per_token", "train FLOPs/token", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact",
@@ -181,3 +186,20 @@ def show(key: str, value) -> str:
         return BELOW_RESOLUTION
     metric = METRICS.get(key)
     return (metric.digits if metric else "{:,.4g}").format(value * (metric.scale if metric else 1.0))
+
+
+# IQR/median above which a timing is called noisy (torch.utils.benchmark's Measurement warns the same way).
+NOISY_RELATIVE_IQR = 0.10
+# (median key, IQR key) of each timing whose rounds a case keeps.
+TIMING_SPREADS = {TRAIN_RATE: f"{TRAIN_RATE}_iqr", "infer_latency_ms_p50": "infer_latency_ms_iqr"}
+
+
+def noisy_metrics(metrics: dict) -> list[str]:
+    """The timings of a case whose interquartile range exceeds 10% of their median."""
+    noisy = []
+    for key, iqr_key in TIMING_SPREADS.items():
+        median, iqr = metrics.get(key), metrics.get(iqr_key)
+        if isinstance(median, (int, float)) and isinstance(iqr, (int, float)) and median > 0:
+            if iqr / median > NOISY_RELATIVE_IQR:
+                noisy.append(key)
+    return noisy

@@ -10,6 +10,8 @@
     [tuning]                     trials = k, seed = S, [tuning.lr] optimizer = [low, high]: k log-uniform
                                  lr trials per optimizer on a validation split (see suite/results/study.py)
     optional_datasets = [...]    cases on these datasets are skipped, not failed, when their files are absent
+    isolation = "process"        how the plan's cases run unless --isolation says otherwise (default "none";
+                                 the fastest plan's intervals are between processes)
     dataset_with_data_dir = "mnist"  the base's dataset when a data directory is given (--data-dir or
                                  $TRADEOFF_BENCH_DATA) and --set names no dataset; the base's own otherwise
     [[part]]                     a plan of several workloads: each part has a `name`, its own [part.base] (on top
@@ -39,7 +41,7 @@ from suite.results.study import STUDY_KEYS, Tuning, expand_study, parse_study
 from suite.workloads.data import resolve_data_dir
 
 PLAN_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "plans"
-PLAN_KEYS = ("description", "base", "matrix", "sweep", "exclude", "part", *STUDY_KEYS)
+PLAN_KEYS = ("description", "base", "matrix", "sweep", "exclude", "part", "isolation", *STUDY_KEYS)
 PART_KEYS = ("name", "description", "base", "matrix", "sweep", "exclude", "dataset_if_present")
 MAX_CASES = 10_000  # a plan above this is almost surely a mistake (the full plan has 346 cases)
 MAX_PLAN_BYTES = 2**20
@@ -57,6 +59,7 @@ class Plan:
     tuning: Tuning | None = None  # cases holds its trials; suite.results.study.final_cases gives the second pass
     optional_datasets: tuple[str, ...] = ()
     parts: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (part name, its case ids) of a plan made of parts
+    isolation: str = "none"  # the run's --isolation when it gives none (checked by suite.executors.isolated)
 
     def part_cases(self, name: str) -> list[Case]:
         """The cases of the part `name` (ConfigError naming the parts when there is no such part)."""
@@ -155,10 +158,12 @@ def expand_plan(doc: dict, name: str, overrides: dict | None = None, where: str 
         for case in made.values():
             cases.setdefault(case.id, case)
     expanded = expand_study(cases.values(), study["seeds"], study["tuning"])
-    description = doc.get("description", "")
+    description, isolation = doc.get("description", ""), doc.get("isolation", "none")
+    if not isinstance(isolation, str):
+        raise ConfigError(f"{where}: isolation must be a string, got {shown(isolation)}")
     return Plan(name, description if isinstance(description, str) else str(description), next(iter(cases.values())),
                 expanded, study["seeds"], study["tuning"], study["optional_datasets"],
-                tuple(parts) if "part" in doc else ())
+                tuple(parts) if "part" in doc else (), isolation)
 
 
 def _parts(doc: dict, where: str) -> list[tuple[str, dict]]:

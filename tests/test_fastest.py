@@ -76,6 +76,7 @@ def test_no_rivals_no_answer_and_an_unrelated_plan_gets_none():
 
 def test_fastest_plan_expands_and_validates(mnist_dir):
     plan = load_plan("fastest")
+    assert plan.isolation == "process"  # every case in its own process: intervals between processes
     assert len(plan.cases) == 75 and plan.seeds == 3 and [name for name, _ in plan.parts] == ["seed-cnn", "resnet"]
     ids = [c.id for c in plan.cases]
     assert sum("-keras-torch" in i for i in ids) == 3 and sum(i.endswith("-jemalloc") for i in ids) == 6

@@ -40,10 +40,10 @@ def test_a_killed_child_is_the_cases_error_and_the_run_goes_on(tmp_path, monkeyp
     monkeypatch.syspath_prepend(str(tmp_path))  # the parent's check imports it; the children through PYTHONPATH
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
     plan = tmp_path / "plan.toml"
-    plan.write_text('[base]\nmodel = "plugin_killer:factory"\ndataset = "digits"\nwidth = 8\nepochs = 1\n'
-                    "[matrix]\ndepth = [2, 1]\n")
+    plan.write_text('isolation = "process"\n[base]\nmodel = "plugin_killer:factory"\ndataset = "digits"\nwidth = 8\n'
+                    'epochs = 1\n[matrix]\ndepth = [2, 1]\n')  # the plan's isolation: no option needed
     out = tmp_path / "out"
-    code = cli.main(["run", "--plan", str(plan), "--out", str(out), "--isolation", "process", "--timing-only"])
+    code = cli.main(["run", "--plan", str(plan), "--out", str(out), "--timing-only"])
     assert code == 1  # a case ended in error
     run = load_run(out / "results.json")
     killed, fine = sorted(run.cases, key=lambda c: -c.case["depth"])
@@ -85,3 +85,17 @@ def test_the_options_left_off_keep_the_procedure_of_older_runs():
     timing = MeasureConfig(timing_only=True).procedure("cli") | isolation_procedure("process")
     assert procedure_difference(plain, timing) == ("measurement procedures differ (isolation None vs 'process'; "
                                                    "timing_only None vs True)")
+
+
+def test_the_option_overrides_the_plans_isolation_and_a_bad_one_is_refused(tmp_path, capsys):
+    plan = tmp_path / "plan.toml"
+    plan.write_text('isolation = "process"\n[base]\nmodel = "dense"\ndepth = 1\nwidth = 8\nepochs = 1\n')
+    assert cli.main(["run", "--plan", str(plan), "--out", str(tmp_path / "a"), "--timing-only",
+                     "--isolation", "none"]) == 0
+    run = load_run(tmp_path / "a" / "results.json")
+    assert "isolation" not in run.machine_info["tradeoff_bench"]["procedure"]
+    assert "isolation_startup_s" not in run.cases[0].metrics  # measured in the run's own process
+    plan.write_text('isolation = "thread"\n[base]\nmodel = "dense"\n')
+    assert cli.main(["run", "--plan", str(plan), "--out", str(tmp_path / "b")]) == 2
+    assert "unknown isolation 'thread'; valid choices: none, process" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

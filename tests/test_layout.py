@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 from suite import cli
@@ -105,3 +106,14 @@ def test_a_quick_plan_run_emits_the_names_recorded_before_the_layout(tmp_path, c
     assert cli.main(["run", "--plan", "quick", "--set", "epochs=1", "--out", str(out)]) == 0, capsys.readouterr().err
     golden = json.loads((REPO / "tests" / "golden" / "quick_names.json").read_text())
     assert emitted_names(out / "results.json", out / "report.md") == golden
+
+
+def test_the_throughputs_are_spelled_only_in_the_registry_and_where_they_are_measured():
+    """Issue 22's acceptance: other modules name the two throughputs through suite.metrics (TRAIN_RATE,
+    INFER_RATE), so renaming one is a change to the registry and the measuring code alone."""
+    spelled = re.compile(r"""["'](train|infer)_samples_per_s(["']|_)""")
+    allowed = {SUITE / "metrics.py", SUITE / "measure" / "timing.py"}
+    found = [f"{path.relative_to(REPO)}:{number}" for folder in (SUITE, REPO / "benchmarks")
+             for path in sorted(folder.rglob("*.py")) if path not in allowed
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if spelled.search(line)]
+    assert found == []

@@ -21,6 +21,7 @@ from suite.measure.cost import CostMeter, ceiling_precision
 from suite.measure.devices import fingerprint, synced_perf_counter, time_region
 from suite.measure.energy import Energy, nvml_handle
 from suite.measure.timing import time_rounds
+from suite.metrics import TRAIN_RATE
 from suite.runner import MeasureConfig, called_once, prepare, run_case, train_step, training_rounds
 from suite.workloads.data import load_dataset
 
@@ -283,7 +284,7 @@ def check_tf32_mfu(ctx, check: Check) -> Check:
         return check.conclude([f"the conv case {result.case_id} is {result.status}: {result.reason}"])
     m = result.metrics
     ceilings = {p: get_ceiling(device, p)["flops_per_s"] for p in ("fp32", "tf32")}
-    achieved = m["train_flops_per_sample"] * m["train_samples_per_s"]
+    achieved = m["train_flops_per_sample"] * m[TRAIN_RATE]
     matched = [p for p, c in ceilings.items() if math.isclose(achieved / c, m["train_mfu"], rel_tol=1e-9)]
     cudnn_tf32 = torch.backends.cudnn.allow_tf32
     expected = "tf32" if cudnn_tf32 else "fp32"
@@ -337,7 +338,7 @@ def check_oom(ctx, check: Check) -> Check:
     free = result.metrics.get("free_memory_mb")
     check.values = {"width": width, "first_activation_gib": width * per_channel / 2**30,
                     "gpu_memory_gib": total / 2**30, "status": result.status, "free_memory_mb": free,
-                    "next_status": after.status, "next_train_samples_per_s": after.metrics.get("train_samples_per_s")}
+                    "next_status": after.status, "next_train_samples_per_s": after.metrics.get(TRAIN_RATE)}
     check.details = {"case": case.id, "reason": result.reason, "next_case": after.case_id, "next_reason": after.reason}
     return check.conclude(oom_failures(check.values))
 
@@ -367,7 +368,7 @@ def check_ddp(ctx, check: Check) -> Check:
     plain = time_rounds(called_once(step), p.device, *rounds)
     scaling = distributed.scaling_metrics(one.step_seconds, distributed.DistributedRun(plain, per_step), 1)
     check.values = {"backend": backend, "ddp_samples_per_s": per_step / statistics.median(
-                    one.step_seconds), "plain_samples_per_s": scaling["train_samples_per_s_world_size_1"],
+                    one.step_seconds), "plain_samples_per_s": scaling[f"{TRAIN_RATE}_world_size_1"],
                     "efficiency_vs_plain": scaling["scaling_efficiency"],
                     "test_accuracy": (one.outcome or {}).get("test_accuracy")}
     check.details = {"case": case.id, "efficiency": f"one {backend} rank's DDP throughput over the same step "

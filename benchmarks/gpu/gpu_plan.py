@@ -22,6 +22,7 @@ if str(REPO) not in sys.path:  # run as a script: the suite from this checkout
     sys.path.insert(0, str(REPO))
 
 from benchmarks.gpu.verdicts import EXIT_FAILED, EXIT_NOT_RUN, EXIT_PASSED  # noqa: E402
+from suite.metrics import TRAIN_RATE  # noqa: E402
 
 BUDGET_NOT_RUN = "not run: the time budget (--budget-s) was spent before it started"
 HEADERS = ["part", "case", "status", "throughput", "train MFU", "nanoGPT MFU", "val loss", "to target",
@@ -78,7 +79,7 @@ def summary_row(part: str, result, seconds: float | None) -> list[str]:
     m = result.metrics or {}
     tokens = m.get("train_tokens_per_s")
     throughput = f"{tokens:,.0f} tok/s" if tokens else (
-        f"{m['train_samples_per_s']:,.0f} samples/s" if m.get("train_samples_per_s") else "-")
+        f"{m[TRAIN_RATE]:,.0f} samples/s" if m.get(TRAIN_RATE) else "-")
     mfu = f"{_pct(m.get('train_mfu'))} of {m['mfu_ceiling_key']}" if m.get("train_mfu") else "-"
     nanogpt = None
     if tokens and m.get("nanogpt_train_flops_per_token") and m.get("mfu_ceiling_gflops"):

@@ -7,12 +7,13 @@ from __future__ import annotations
 import time
 
 from benchmarks.gpu.verdicts import Check
+from suite.metrics import INFER_RATE, TRAIN_RATE
 from suite.results.schema import STATUSES
 
 PLANS = ("quick", "levers", "ddp", "shakespeare", "gpu", "gpu-quick")
 DATA_PLANS = ("shakespeare", "gpu", "gpu-quick")  # given --data-dir; the others keep their data-free datasets
 LEVER_FIELDS = ("precision", "compile", "memory_format", "quantization", "pruning", "finetune_epochs")
-RATIOS = {"train_samples_per_s": "train samples/s", "infer_samples_per_s": "batched infer samples/s",
+RATIOS = {TRAIN_RATE: "train samples/s", INFER_RATE: "batched infer samples/s",
           "infer_latency_ms_p50": "latency p50", "train_peak_mem_mb": "train peak mem"}
 CUDA = {"device": "cuda"}
 # Cases of a plan that the validation leaves out on purpose, each with why (listed, never a failure).

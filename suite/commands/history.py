@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DEFAULT_METRIC = "train_samples_per_s"
+from suite.metrics import TRAIN_RATE
+
+DEFAULT_METRIC = TRAIN_RATE
 DEFAULT_LAST = 5
 
 

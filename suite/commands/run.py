@@ -27,14 +27,13 @@ def parse_sets(pairs: list[str]) -> dict:
 
 def progress_line(index: int, total: int, result, seconds: float) -> str:
     """One line per finished case: id, status and its key figures, a noisy timing marked."""
-    from suite.metrics import METRICS, show
-    from suite.plumbing.stats import noisy_metrics
+    from suite.metrics import METRICS, TRAIN_RATE, noisy_metrics, show
 
     m = result.metrics
     figures = [f"{metric.label} {show(key, m[key])}" for key, metric in METRICS.items()
                if metric.watch == "count" and key in m]
-    if "train_samples_per_s" in m:
-        figures.append(f"train {m['train_samples_per_s']:,.0f} samples/s")
+    if TRAIN_RATE in m:
+        figures.append(f"train {m[TRAIN_RATE]:,.0f} samples/s")
     if "infer_latency_ms_p50" in m:
         figures.append(f"p50 {m['infer_latency_ms_p50']:.3f} ms")
     noisy = noisy_metrics(m)
@@ -79,11 +78,12 @@ def run_locked(args, lock) -> int:
     journal = read_journal(out / JOURNAL_NAME) if args.resume else None
     plan_source, sets = plan_arguments(args, journal)
     plan = shard_plan(load_plan(plan_source, parse_sets(sets), args.data_dir, args.max_cases), args.shard)
+    args.isolation = check_isolation(args.isolation or plan.isolation)  # the option, else the plan's
     cases, unavailable = available_cases(plan, args.data_dir, args.download)
     check_against_data(cases, plan_source, args.data_dir, args.download)
     check_plugins(cases, args.data_dir, args.download)  # plug-in models and datasets, before any training
     config = measure_config(args.measure, args.timing_only)
-    request = MeasureRequest(config, args.data_dir, args.download, check_isolation(args.isolation))
+    request = MeasureRequest(config, args.data_dir, args.download, args.isolation)
     executor = make_executor(args.executor, request, args.ray_address, args.cases_per_node)
     with executor:  # on Ray: connects to the cluster (exit 2 when it cannot) and cancels what is left at the end
         executor.check(cases)
@@ -293,10 +293,10 @@ def register(sub) -> None:
     run.add_argument("--cases-per-node", type=int, default=1, metavar="N",
                      help="with --executor ray: pack N cases per node (sweep throughput, not isolated timings; "
                      "recorded in the procedure, so never compared with isolated runs)")
-    run.add_argument("--isolation", default="none", metavar="MODE",
-                     help="none (every case in this process, the default) or process (each case in a fresh Python "
-                     "interpreter; a crash or out-of-memory kill of one case is its recorded error; works with "
-                     "either executor; recorded in the procedure)")
+    run.add_argument("--isolation", default=None, metavar="MODE",
+                     help="none (every case in this process, the default unless the plan says `isolation`) or "
+                     "process (each case in a fresh Python interpreter; a crash or out-of-memory kill of one case is "
+                     "its recorded error; works with either executor; recorded in the procedure)")
     run.add_argument("--timing-only", action="store_true",
                      help="time the training step and the forwards on the initial model, no training to the "
                      "accuracy budget (accuracy metrics absent; recorded in the procedure)")

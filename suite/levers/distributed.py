@@ -37,6 +37,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from suite.levers.precision import case_matmul_precision
+from suite.metrics import TRAIN_RATE
 
 
 @dataclass
@@ -191,5 +192,5 @@ def scaling_metrics(step_seconds: list[float], run_1: DistributedRun, world_size
     step at `world_size`) against it, from the medians of the rounds."""
     rate_n = run_1.samples_per_step / statistics.median(step_seconds)
     rate_1 = run_1.samples_per_step / statistics.median(run_1.step_seconds)
-    return {"train_samples_per_s_world_size_1": rate_1,
+    return {f"{TRAIN_RATE}_world_size_1": rate_1,
             "scaling_efficiency": rate_n / (world_size * rate_1)}

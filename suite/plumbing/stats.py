@@ -23,20 +23,3 @@ def mann_whitney_p(a, b) -> float:
     from scipy.stats import mannwhitneyu
 
     return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
-
-
-# IQR/median above which a timing is called noisy (torch.utils.benchmark's Measurement warns the same way).
-NOISY_RELATIVE_IQR = 0.10
-# (median key, IQR key) of each timing whose rounds a case keeps.
-TIMING_SPREADS = {"train_samples_per_s": "train_samples_per_s_iqr", "infer_latency_ms_p50": "infer_latency_ms_iqr"}
-
-
-def noisy_metrics(metrics: dict) -> list[str]:
-    """The timings of a case whose interquartile range exceeds 10% of their median."""
-    noisy = []
-    for key, iqr_key in TIMING_SPREADS.items():
-        median, iqr = metrics.get(key), metrics.get(iqr_key)
-        if isinstance(median, (int, float)) and isinstance(iqr, (int, float)) and median > 0:
-            if iqr / median > NOISY_RELATIVE_IQR:
-                noisy.append(key)
-    return noisy

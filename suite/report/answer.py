@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from suite.metrics import TRAIN_RATE
 from suite.report.fastest import build_fastest
 from suite.report.grouping import Group, Layout, layout
 from suite.report.hardware import mark
@@ -37,10 +38,10 @@ class Quality:
 QUALITIES = [Quality("test_accuracy", "higher", 0.005, "0.5 pp of the best accuracy"),
              Quality("val_loss", "lower", 0.02, "0.02 of the best validation loss")]
 # (metric key, which way is better, the goal in words, the figure in words)
-GOALS = [("train_samples_per_s", "higher", "highest training throughput", "training throughput"),
+GOALS = [(TRAIN_RATE, "higher", "highest training throughput", "training throughput"),
          ("infer_latency_ms_p50", "lower", "lowest batch-1 latency", "batch-1 latency"),
          ("params", "lower", "smallest model", "parameter count")]
-RATIOS = {"train_samples_per_s": "training throughput", "infer_latency_ms_p50": "batch-1 latency",
+RATIOS = {TRAIN_RATE: "training throughput", "infer_latency_ms_p50": "batch-1 latency",
           "params": "parameter count"}
 
 
@@ -109,7 +110,7 @@ def sentence(lay: Layout, item: Answer) -> str:
                                                    if item.eligible == 1 else "")
     else:
         base_ok = lay.base.status == "ok"
-        keys = [k for k in ("params",) if item.key == "params"] + ["train_samples_per_s", "infer_latency_ms_p50"]
+        keys = [k for k in ("params",) if item.key == "params"] + [TRAIN_RATE, "infer_latency_ms_p50"]
         parts = [t for t in (ratio_text(lay.base, item.pick, k) for k in keys) if t] if base_ok else []
         figures = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else "".join(parts)
         what = name + (f": {figures}" if figures else "")

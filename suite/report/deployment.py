@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from suite.metrics import INFER_RATE
 from suite.report.grouping import layout
 from suite.report.plots import new_figure, plain_text, save
 from suite.report.sections import BUILDERS, Section
@@ -19,7 +20,7 @@ COLUMNS = {
     "infer_latency_ms_p50": ("latency p50 (ms)", lambda v: f"{v:.4f}"),
     "infer_latency_ms_p99": ("p99 (ms)", lambda v: f"{v:.4f}"),
     "infer_latency_samples": ("calls", lambda v: f"{v:,.0f}"),
-    "infer_samples_per_s": ("batched (samples/s)", lambda v: f"{v:,.0f}"),
+    INFER_RATE: ("batched (samples/s)", lambda v: f"{v:,.0f}"),
     "model_file_bytes": ("model file (KiB)", lambda v: f"{v / 1024:,.1f}"),
     "runtime_threads": ("threads", lambda v: f"{v:.0f}"),
 }

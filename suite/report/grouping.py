@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from suite.metrics import number
+from suite.metrics import TRAIN_RATE, number
 from suite.report.hardware import unsupported
 from suite.results.schema import CaseResult, Run
 
@@ -81,7 +81,7 @@ class Group:
         rates = []
         for m in self.members:
             seconds, fastest = [s for s in m.samples.get("train", []) if s > 0], number(
-                m.metrics.get("train_samples_per_s_max"))
+                m.metrics.get(f"{TRAIN_RATE}_max"))
             if seconds and fastest is not None:
                 rates += [fastest * min(seconds) / s for s in seconds]
         return rates

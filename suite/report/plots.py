@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter, MaxNLocator, StrMethodFormatter
 
+from suite.metrics import TRAIN_RATE
 from suite.plumbing.errors import ConfigError
 from suite.plumbing.fileio import atomic_file
 from suite.report.grouping import Group, Layout, layout
@@ -157,7 +158,7 @@ def throughput_figure(lay: Layout) -> Figure | None:
 
     Only groups that change nothing but the variant and the optimizer, so each bar is one recipe."""
     groups = [g for g in lay.groups if set(lay.changes(g)) <= VARIANT | {"optimizer"}
-              and central(g, "train_samples_per_s") is not None]
+              and central(g, TRAIN_RATE) is not None]
     if not groups:
         return None
     variants = list(dict.fromkeys(variant_label(g.case) for g in groups))
@@ -167,7 +168,7 @@ def throughput_figure(lay: Layout) -> Figure | None:
     for k, optimizer in enumerate(optimizers):
         mine = [g for g in groups if str(g.case.get("optimizer")) == optimizer]
         rows = [variants.index(variant_label(g.case)) + k * height - 0.4 + height / 2 for g in mine]
-        values = [central(g, "train_samples_per_s") for g in mine]
+        values = [central(g, TRAIN_RATE) for g in mine]
         rates = [g.train_rates() or [v] for g, v in zip(mine, values)]
         errors = [[v - min(r) for v, r in zip(values, rates)], [max(r) - v for v, r in zip(values, rates)]]
         ax.barh(rows, values, height=height, xerr=errors, label=optimizer, capsize=2)

@@ -7,8 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.metrics import BELOW_RESOLUTION, METRICS, show, table_keys
-from suite.plumbing.stats import noisy_metrics
+from suite.metrics import BELOW_RESOLUTION, METRICS, TRAIN_RATE, noisy_metrics, show, table_keys
 from suite.report.grouping import Group, Layout, layout
 from suite.report.hardware import mark
 from suite.report.sections import Section
@@ -46,32 +45,32 @@ def _train_stat(index: int, stored: str):
 
 def central(g: Group, key: str) -> float | None:
     """The figure a table shows for a metric: pooled median for training throughput, else the seeds' mean."""
-    return _train_stat(1, key)(g) if key == "train_samples_per_s" else g.value(key)
+    return _train_stat(1, key)(g) if key == TRAIN_RATE else g.value(key)
 
 
 def _train_range(g: Group, _) -> str:
-    low, high = _train_stat(0, "train_samples_per_s_min")(g), _train_stat(2, "train_samples_per_s_max")(g)
+    low, high = _train_stat(0, f"{TRAIN_RATE}_min")(g), _train_stat(2, f"{TRAIN_RATE}_max")(g)
     return "-" if low is None or high is None else f"{low:,.0f}–{high:,.0f}"
 
 
 def _train_iqr(g: Group) -> float | None:
     rates = g.train_rates()
     if not rates:
-        return g.value("train_samples_per_s_iqr")
+        return g.value(f"{TRAIN_RATE}_iqr")
     q1, _, q3 = quartiles(rates)
     return q3 - q1
 
 
 def _train_rounds(g: Group) -> float | None:
     rates = g.train_rates()
-    return float(len(rates)) if rates else g.value("train_samples_per_s_rounds")
+    return float(len(rates)) if rates else g.value(f"{TRAIN_RATE}_rounds")
 
 
 TRAINING = [
-    Column("train samples/s (median)", _train_stat(1, "train_samples_per_s"),
-           lambda g, v: show("train_samples_per_s", v), "higher"),
+    Column("train samples/s (median)", _train_stat(1, TRAIN_RATE),
+           lambda g, v: show(TRAIN_RATE, v), "higher"),
     Column("min–max over rounds", lambda g: None, _train_range),
-    Column("IQR (samples/s)", _train_iqr, lambda g, v: show("train_samples_per_s", v)),
+    Column("IQR (samples/s)", _train_iqr, lambda g, v: show(TRAIN_RATE, v)),
     Column("rounds", _train_rounds, lambda g, v: show("infer_latency_samples", v)),
 ]
 OPTIONAL_TRAINING = table_keys("training")
@@ -98,7 +97,7 @@ TABLES = [
               "clock): the median of timed rounds, their range and interquartile range (seeds pooled); `train e2e "
               "samples/s`: samples over the training phase's wall time (batch drawing and syncs included, "
               "evaluation excluded).", TRAINING, OPTIONAL_TRAINING,
-              "train_samples_per_s"),
+              TRAIN_RATE),
     TableSpec("Inference", "Batch-1 latency percentiles over the timed calls (their count in `latency samples`) "
               "and forward throughput at the case's batch size.", [], INFERENCE, "infer_latency_ms_p50"),
     TableSpec("Instruction counts", "Instructions executed per training sample and per batch-1 forward, counted "

@@ -19,6 +19,7 @@ import math
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from suite.metrics import TRAIN_RATE
 from suite.workloads.text import TASK
 from suite.workloads.transformer import find_transformer
 
@@ -71,6 +72,6 @@ def derived_metrics(data, metrics: dict) -> dict:
     if "test_loss" in metrics:
         loss = metrics["test_loss"]
         out |= {"val_loss": loss, "bits_per_char": None if loss is None else loss / math.log(2)}
-    if metrics.get("train_samples_per_s") is not None:
-        out["train_tokens_per_s"] = metrics["train_samples_per_s"] * data.x_train.shape[1]
+    if metrics.get(TRAIN_RATE) is not None:
+        out["train_tokens_per_s"] = metrics[TRAIN_RATE] * data.x_train.shape[1]
     return out
