@@ -1,4 +1,5 @@
-"""`tradeoff-bench list`: every model, optimizer, schedule, dataset, device, lever and plan, one line each."""
+"""`tradeoff-bench list`: every model, optimizer, schedule, dataset, framework, device, lever and plan, one line
+each."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ def cmd_list(args) -> int:
     from suite.optim import OPTIMIZERS, SCHEDULES
     from suite.plans import load_plan, plan_names
     from suite.workloads.data import DATASETS
+    from suite.workloads.keras_seed import FRAMEWORKS
     from suite.workloads.models import MODELS
 
     sections = {
@@ -17,6 +19,7 @@ def cmd_list(args) -> int:
         "optimizers": {k: f"{v.description} (default lr {v.default_lr:g})" for k, v in OPTIMIZERS.items()},
         "schedules": {k: v[0] for k, v in SCHEDULES.items()},
         "datasets": DATASETS,
+        "framework": FRAMEWORKS,
         "devices": {k: v + ("" if availability(k)[0] else f" [absent: {availability(k)[1]}]")
                     for k, v in DEVICES.items()},
         **{name: dict(registry) for name, registry in LEVER_CHOICES.items()},

@@ -24,6 +24,9 @@ import os
 import sys
 import time
 
+import torch
+
+from suite.measure.timing import latency_metrics, throughput_metrics, time_latency, time_rounds
 from suite.plumbing.errors import ConfigError
 
 FRAMEWORKS = {
@@ -135,14 +138,10 @@ def batch_timer(keras, samples: int, batch_size: int):
 
 def run(case, config, data):
     """(status, reason, metrics, samples) of the Keras reference on `data` (the suite's Dataset on the CPU)."""
-    from suite.measure.timing import latency_metrics, throughput_metrics, time_latency, time_rounds
-
     if tuple(data.input_shape) != IMAGE_SHAPE:
         return "skipped", (f"framework {case.framework} runs the seed's 28x28 model: dataset {case.dataset} has "
                            f"{'x'.join(map(str, data.input_shape))} images (mnist: --data-dir)"), {}, {}
     keras = import_keras(backend(case.framework))
-    import torch
-
     set_threads(keras, torch.get_num_threads())
     keras.utils.set_random_seed(case.seed)
     x_train, x_test = (x.permute(0, 2, 3, 1).numpy() for x in (data.x_train, data.x_test))
