@@ -9,11 +9,12 @@ procedure timed for its group (`record_rounds`), so pytest-benchmark's stats, `-
 from __future__ import annotations
 
 import pytest
+import torch
 
 from suite.executors import MeasureRequest
 from suite.executors.instructions import measure_config
 from suite.executors.isolated import measure_in_child
-from suite.executors.node import measure_with
+from suite.executors.node import measure_with, node_identity
 from suite.levers import environment
 from suite.results.schema import CaseResult, group_metrics, not_measured_record
 
@@ -36,6 +37,7 @@ def measured(case, measured_cases, request) -> CaseResult:
         if request.config._tradeoff_isolation == "process" or environment.needs_own_process(case):
             request_ = MeasureRequest(config, option("--data-dir"))
             result = measure_in_child(case, request_, env=environment.variables(case))[0]
+            result.node = {**result.node, **node_identity(torch.get_num_threads())}  # this machine's, as the CLI
         else:
             result = measure_with(case, config, option("--data-dir"))
         measured_cases[case.id] = result
@@ -65,7 +67,8 @@ def describe(benchmark, result: CaseResult, group: str, plan: str) -> None:
     benchmark.group = group
     record_rounds(benchmark, result.samples[group])
     benchmark.extra_info.update({"case": result.case, "case_id": result.case_id, "plan": plan,
-                                 "status": result.status, **({"reason": result.reason} if result.reason else {})})
+                                 "status": result.status, **({"reason": result.reason} if result.reason else {}),
+                                 **({"node": result.node} if result.node else {})})
     benchmark.extra_info.update(group_metrics(result.metrics, group))
 
 

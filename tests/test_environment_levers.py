@@ -3,6 +3,8 @@ take is the case's error, and the node fingerprint describes the machine, not th
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from suite.cases import Case
@@ -11,7 +13,7 @@ from suite.executors.node import measure_here
 from suite.levers import availability, environment
 from suite.plumbing.errors import ConfigError
 from suite.runner import MeasureConfig
-from tests.conftest import in_ci
+from tests.conftest import finished, in_ci, start_bench
 
 TIMING = MeasureConfig(timing_only=True, train_rounds=2, train_warmup_rounds=1, latency_calls=20, latency_warmup=2,
                        infer_rounds=2, compile_seconds=False)
@@ -29,22 +31,19 @@ def require_library(allocator: str) -> None:
 
 
 def test_levers_reach_the_case_process():
-    """jemalloc and tcmalloc are mapped into the child that measured the case, with the binding and inter-op count
-    asked for; the parent's fingerprint is kept, so the variants pair with the base."""
+    """jemalloc is mapped into the child that measured the case, with the binding and inter-op count asked for;
+    the parent's fingerprint is kept, so the variant pairs with the base (tcmalloc: the pytest front end's test)."""
     require_library("jemalloc")
-    require_library("tcmalloc")
     base, _ = measure_here(Case(**TINY), MeasureRequest(TIMING))
-    jemalloc, _ = measure_here(Case(**TINY, allocator="jemalloc"), MeasureRequest(TIMING))
-    tcmalloc, _ = measure_here(Case(**TINY, allocator="tcmalloc", omp_bind="close", interop_threads=1),
+    jemalloc, _ = measure_here(Case(**TINY, allocator="jemalloc", omp_bind="close", interop_threads=1),
                                MeasureRequest(TIMING))
-    assert [r.status for r in (base, jemalloc, tcmalloc)] == ["ok", "ok", "ok"]
+    assert [r.status for r in (base, jemalloc)] == ["ok", "ok"]
     assert base.node["process_allocator"] == "glibc"
-    assert jemalloc.node["process_allocator"] == "jemalloc"
     assert "isolation_startup_s" in jemalloc.metrics and "isolation_startup_s" not in base.metrics
-    assert (tcmalloc.node["process_allocator"], tcmalloc.node["process_omp_proc_bind"],
-            tcmalloc.node["process_omp_places"], tcmalloc.node["process_interop_threads"]) == \
-        ("tcmalloc", "close", "cores", 1)
-    assert base.node["fingerprint"] == jemalloc.node["fingerprint"] == tcmalloc.node["fingerprint"]
+    assert (jemalloc.node["process_allocator"], jemalloc.node["process_omp_proc_bind"],
+            jemalloc.node["process_omp_places"], jemalloc.node["process_interop_threads"]) == \
+        ("jemalloc", "close", "cores", 1)
+    assert base.node["fingerprint"] == jemalloc.node["fingerprint"]
 
 
 def test_thread_count_is_the_case_not_the_node():
@@ -87,3 +86,17 @@ def test_fields_validate_and_name_the_case():
         Case(**TINY, allocator="mimalloc")
     with pytest.raises(ConfigError, match="interop_threads' must be an integer >= 1"):
         Case(**TINY, interop_threads=0)
+
+
+def test_pytest_benchmarks_records_what_reached_the_case_process(tmp_path):
+    """The pytest-benchmark front end runs an allocator case in its own process too, and its JSON says what the
+    process ran with, beside this machine's fingerprint (the run's own, so the report keeps one group)."""
+    require_library("tcmalloc")
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[base]\nmodel = "dense"\ndepth = 1\nwidth = 8\nepochs = 1\nallocator = "tcmalloc"\n')
+    proc = finished(start_bench("--plan", plan, "--timing-only", "--benchmark-json", tmp_path / "b.json"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads((tmp_path / "b.json").read_text())
+    nodes = [b["extra_info"]["node"] for b in doc["benchmarks"]]
+    assert len(nodes) == 2 and all(n["process_allocator"] == "tcmalloc" for n in nodes)  # train and infer
+    assert {n["fingerprint"] for n in nodes} == {doc["machine_info"]["tradeoff_bench"]["fingerprint"]}

@@ -61,7 +61,9 @@ def measure_here(case, request, threads: int | None = None, progress=None, own_p
         else:
             result = measure_with(case, request.config, request.data_dir, request.download, progress)
         evidence = evidence if isinstance(evidence, dict) else environment.process_evidence()
-        result.node = {**node_identity(default_threads), **{f"process_{k}": v for k, v in evidence.items()}}
+        process = {f"process_{k}": v for k, v in evidence.items()}
+        # a case's own process leaves the identity to its parent: the child's allocator is the case's lever
+        result.node = process if own_process else {**node_identity(default_threads), **process}
     return result, time.perf_counter() - start
 
 
