@@ -9,8 +9,7 @@ own whatever the run's `--isolation` (suite.executors.node.measure_here).
 
 Their variables are set for the child before its interpreter starts (`variables`), the inter-op count right after
 it starts (`apply_in_process`), and the child checks that each setting reached it (`check_applied`: the allocator's
-library in /proc/self/maps) and records what it found (`process_evidence`) in the case's `node`. Imports no torch
-at module level.
+library in /proc/self/maps) and records what it found (`process_evidence`) in the case's `node`.
 """
 
 from __future__ import annotations
@@ -64,9 +63,10 @@ def library_path(allocator: str) -> Path | None:
     """Where the allocator's shared library is installed, or None (glibc: nothing to preload)."""
     if allocator not in LIBRARIES:
         return None
-    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
-    folders = [f"/usr/lib/{multiarch}", f"/lib/{multiarch}", "/usr/lib64", "/usr/lib", "/usr/local/lib"]
-    found = (Path(folder) / LIBRARIES[allocator][0] for folder in folders if folder.rstrip("/"))
+    multiarch = sysconfig.get_config_var("MULTIARCH")  # x86_64-linux-gnu on Debian
+    folders = ([f"/usr/lib/{multiarch}", f"/lib/{multiarch}"] if multiarch else []) + \
+        ["/usr/lib64", "/usr/lib", "/usr/local/lib"]
+    found = (Path(folder) / LIBRARIES[allocator][0] for folder in folders)
     return next((path for path in found if path.is_file()), None)
 
 
