@@ -141,6 +141,6 @@ def build_fastest(run) -> list[Section]:
     lines = fastest_lines(run)
     if not lines:
         return []
-    return [Section("Fastest configuration", [*lines, f"Speed is {SPEED} (the training phase's samples over its wall "
-                                                      "time; Keras's fit after its warm-up epoch); accuracy is the mean over the "
-                                                      "seeds."])]
+    how = (f"Speed is {SPEED} (the training phase's samples over its wall time; Keras's fit after its warm-up "
+           "epoch); accuracy is the mean over the seeds.")
+    return [Section("Fastest configuration", [*lines, how])]
