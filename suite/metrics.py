@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-SUFFIXES = ("_min", "_max", "_iqr", "_rounds", "_reason", "_source")  # a metric's companions in extra_info
+SUFFIXES = ("_min", "_max", "_iqr", "_rounds", "_noisy", "_reason", "_source")  # a metric's companions in extra_info
 
 
 @dataclass(frozen=True)
@@ -188,18 +188,7 @@ def show(key: str, value) -> str:
     return (metric.digits if metric else "{:,.4g}").format(value * (metric.scale if metric else 1.0))
 
 
-# IQR/median above which a timing is called noisy (torch.utils.benchmark's Measurement warns the same way).
-NOISY_RELATIVE_IQR = 0.10
-# (median key, IQR key) of each timing whose rounds a case keeps.
-TIMING_SPREADS = {TRAIN_RATE: f"{TRAIN_RATE}_iqr", "infer_latency_ms_p50": "infer_latency_ms_iqr"}
-
-
 def noisy_metrics(metrics: dict) -> list[str]:
-    """The timings of a case whose interquartile range exceeds 10% of their median."""
-    noisy = []
-    for key, iqr_key in TIMING_SPREADS.items():
-        median, iqr = metrics.get(key), metrics.get(iqr_key)
-        if isinstance(median, (int, float)) and isinstance(iqr, (int, float)) and median > 0:
-            if iqr / median > NOISY_RELATIVE_IQR:
-                noisy.append(key)
-    return noisy
+    """The timings of a case that their measurement flagged noisy (`KEY_noisy`: the rounds' interquartile range over
+    10% of their median, suite/results/measurement.py)."""
+    return [key for key in METRICS if metrics.get(f"{key}_noisy") is True]

@@ -4,6 +4,7 @@ import torch
 
 from suite.measure.timing import flops_per_sample, latency_metrics, throughput_metrics, time_latency, time_rounds
 from suite.plumbing.stats import spread
+from suite.results.measurement import Measurement
 from suite.train import task_loss
 
 
@@ -17,6 +18,17 @@ def test_throughput_is_samples_over_seconds():
     assert m["train_samples_per_s"] == 200.0
     assert m["train_samples_per_s_min"] == 100.0 and m["train_samples_per_s_max"] == 400.0
     assert m["train_samples_per_s_rounds"] == 3
+    assert m["train_samples_per_s_iqr"] == 150.0 and m["train_samples_per_s_noisy"] is True  # 150/200 > 10%
+
+
+def test_a_measurement_takes_its_statistics_and_noise_flag_once_from_its_rounds():
+    steady = Measurement.of([100.0, 104.0, 98.0, 101.0], "samples/s")
+    assert (steady.median, steady.min, steady.max, steady.count) == (100.5, 98.0, 104.0, 4)
+    assert steady.iqr == 2.25 and steady.noisy is False  # 2.2% of the median (numpy's linear quartiles)
+    shaky = Measurement.of([100.0, 130.0, 80.0, 101.0], "samples/s")
+    assert shaky.iqr == 13.25 and shaky.noisy is True  # 13% of the median
+    assert shaky.metrics("x") == {"x": 100.5, "x_min": 80.0, "x_max": 130.0, "x_iqr": 13.25, "x_rounds": 4,
+                                  "x_noisy": True}
 
 
 def test_latency_percentiles_in_ms_and_p99_only_from_a_thousand_calls():
@@ -24,6 +36,7 @@ def test_latency_percentiles_in_ms_and_p99_only_from_a_thousand_calls():
     assert round(m["infer_latency_ms_p50"], 6) == 50.5 and round(m["infer_latency_ms_iqr"], 6) == 49.5
     assert "infer_latency_ms_p99" not in m and "1000 calls, 100 were timed" in m["infer_latency_ms_p99_reason"]
     assert m["infer_latency_samples"] == 100 and m["infer_latency_ms_max"] == 100.0
+    assert m["infer_latency_ms_p50_noisy"] is True
     m = latency_metrics([i / 10000 for i in range(1, 1001)])  # 0.1..100 ms
     assert round(m["infer_latency_ms_p99"], 6) == 99.001 and "infer_latency_ms_p99_reason" not in m
 

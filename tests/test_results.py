@@ -70,10 +70,16 @@ def test_a_metric_name_holding_a_newline_gives_a_one_line_problem():
     assert metric_problem({"history": [{"a\nb": "x"}]}) == "history[0].'a\\nb' must be a finite number or null, got 'x'"
 
 
-def test_schema_5_is_written_and_schemas_4_and_3_still_load(tmp_path):
-    doc = run_document(sample_results(), "quick", {"node": "x"}, {"id": "abc"})
-    assert doc["tradeoff_bench"]["schema_version"] == 5
-    for version in (4, 3):
+def test_schema_6_is_written_and_schemas_5_to_3_still_load_with_their_noise_flags(tmp_path):
+    results = sample_results()
+    results[0].metrics |= {"train_samples_per_s_iqr": 2.0, "infer_latency_ms_p50": 1.0, "infer_latency_ms_iqr": 0.05}
+    doc = run_document(results, "quick", {"node": "x"}, {"id": "abc"})
+    assert doc["tradeoff_bench"]["schema_version"] == 6
+    for version in (5, 4, 3):
         doc["tradeoff_bench"]["schema_version"] = version
         write_json_atomic(tmp_path / f"r{version}.json", doc)
-        assert [c.case_id for c in load_run(tmp_path / f"r{version}.json").cases] == ["a", "b"]
+        run = load_run(tmp_path / f"r{version}.json")
+        assert [c.case_id for c in run.cases] == ["a", "b"]
+        # no flags stored before 6: taken once from the stored IQR over the median (20% and 5%)
+        flags = {k: v for k, v in run.cases[0].metrics.items() if k.endswith("_noisy")}
+        assert flags == {"train_samples_per_s_noisy": True, "infer_latency_ms_p50_noisy": False}

@@ -7,7 +7,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from suite.measure.devices import time_region
-from suite.plumbing.stats import spread
+from suite.results.measurement import Measurement
 
 
 def time_rounds(fn, device: torch.device, rounds: int, iterations: int, warmup_rounds: int) -> list[float]:
@@ -28,12 +28,14 @@ def time_rounds(fn, device: torch.device, rounds: int, iterations: int, warmup_r
     return seconds
 
 
+def throughput(seconds_per_call, samples_per_call: int) -> Measurement:
+    """Samples per second of each timed round."""
+    return Measurement.of([samples_per_call / s for s in seconds_per_call], "samples/s")
+
+
 def throughput_metrics(prefix: str, seconds_per_call, samples_per_call: int) -> dict:
-    """`{prefix}_samples_per_s` (median over rounds) with `_min`, `_max`, `_iqr` and `_rounds`."""
-    rates = spread([samples_per_call / s for s in seconds_per_call])
-    key = f"{prefix}_samples_per_s"
-    return {key: rates["median"], f"{key}_min": rates["min"], f"{key}_max": rates["max"],
-            f"{key}_iqr": rates["iqr"], f"{key}_rounds": rates["rounds"]}
+    """`{prefix}_samples_per_s` (median over rounds) with `_min`, `_max`, `_iqr`, `_rounds` and `_noisy`."""
+    return throughput(seconds_per_call, samples_per_call).metrics(f"{prefix}_samples_per_s")
 
 
 # A percentile needs enough samples beyond it to be more than the largest few: p99 from 100 calls is the
@@ -59,15 +61,16 @@ def time_latency(fn, device: torch.device, calls: int, warmup: int, bound_s: flo
 
 def latency_metrics(seconds_per_call, fewer_reason: str = "") -> dict:
     """Batch-1 inference latency in milliseconds: p50, p90, p99 (from 1,000 calls on; else absent with the
-    reason, `fewer_reason` where time_latency took fewer calls), max and IQR, with the call count."""
-    ms = np.asarray(seconds_per_call, dtype=float) * 1000.0
-    p25, p50, p75, p90, p99 = np.percentile(ms, [25, 50, 75, 90, 99])
-    metrics = {"infer_latency_ms_p50": float(p50), "infer_latency_ms_p90": float(p90),
-               "infer_latency_ms_max": float(ms.max()), "infer_latency_ms_iqr": float(p75 - p25),
-               "infer_latency_samples": int(ms.size)}
-    if ms.size >= P99_MIN_SAMPLES:
+    reason, `fewer_reason` where time_latency took fewer calls), max and IQR, with the call count and the noise
+    flag of p50 (its IQR over 10% of it)."""
+    ms = Measurement.of(np.asarray(seconds_per_call, dtype=float) * 1000.0, "ms")
+    p90, p99 = np.percentile(ms.values, [90, 99])
+    metrics = {"infer_latency_ms_p50": ms.median, "infer_latency_ms_p90": float(p90),
+               "infer_latency_ms_max": ms.max, "infer_latency_ms_iqr": ms.iqr, "infer_latency_samples": ms.count,
+               "infer_latency_ms_p50_noisy": ms.noisy}
+    if ms.count >= P99_MIN_SAMPLES:
         return metrics | {"infer_latency_ms_p99": float(p99)}
-    reason = f"p99 needs at least {P99_MIN_SAMPLES} calls, {ms.size} were timed"
+    reason = f"p99 needs at least {P99_MIN_SAMPLES} calls, {ms.count} were timed"
     return metrics | {"infer_latency_ms_p99_reason": reason + (f": {fewer_reason}" if fewer_reason else "")}
 
 

@@ -42,6 +42,7 @@ from datetime import datetime, timezone
 from suite.metrics import METRICS
 from suite.plumbing.errors import ConfigError, shown
 from suite.plumbing.fileio import read_bytes_capped
+from suite.results.measurement import legacy_noise_flags
 
 # 2: machine_info.tradeoff_bench records the measurement procedure (suite/procedure.py), the system check
 # and every ceiling used; cases record their MFU ceiling. Files of version 1 still load; they compare
@@ -61,8 +62,10 @@ from suite.plumbing.fileio import read_bytes_capped
 # the case's `threads`), and `node` records what the case's process ran with (process_allocator, process_omp_*,
 # process_interop_threads). Files of version 4 load and compare with version 5 (the procedure did not change);
 # their cases that set `threads` carry node fingerprints of their own, so those pair only within a version.
-SCHEMA_VERSION = 5
-READABLE_SCHEMAS = (1, 2, 3, 4, 5)
+# 6: each timing keeps its noise flag (`KEY_noisy`, suite/results/measurement.py), batched inference's too. Files
+# of version 5 and before load with the flags their IQRs give (training throughput and latency p50, as before).
+SCHEMA_VERSION = 6
+READABLE_SCHEMAS = (1, 2, 3, 4, 5, 6)
 GROUPS = {
     "train": "test_train_throughput",
     "infer": "test_infer_latency",
@@ -244,6 +247,9 @@ def load_run(path) -> Run:
     for index, bench in enumerate(doc["benchmarks"]):
         _merge_benchmark(path, index, bench, cases)
         plan = plan or _text(path, bench["extra_info"], "plan", f"benchmarks[{index}].extra_info.plan")
+    if version < 6:  # no noise flags stored
+        for case in cases.values():
+            case.metrics.update(legacy_noise_flags(case.metrics))
     not_measured = block.get("not_measured", [])
     if not isinstance(not_measured, list):
         raise _fail(path, "tradeoff_bench.not_measured must be a list")
@@ -352,6 +358,7 @@ def _objects_of_scalars(path, value, where: str) -> None:
 
 TEXT_SUFFIXES = ("_reason", "_source", "_key")  # why a figure is absent, where it came from, which ceiling
 FLAG_METRICS = ("accuracy_kept_ge_99pct",)  # metrics that are true or false
+FLAG_SUFFIXES = ("_noisy",)  # a timing's noise flag (suite/results/measurement.py): true or false
 # Raw seconds per call of a timing that has no benchmark group of its own, kept so compare can test it: metric key
 # -> the samples group it loads into (batched inference throughput; the `infer` group is batch-1 latency).
 RAW_SAMPLES = {"infer_batch_seconds": "infer_batch"}
@@ -371,8 +378,8 @@ def _label(name: str) -> str:
 
 def metric_problem(metrics: dict) -> str | None:
     """What is wrong with the first bad metric ("train_samples_per_s must be ..."), or None when every metric is
-    a finite number or null (text under TEXT_SUFFIXES, true/false in FLAG_METRICS, `history` a list of objects
-    of finite numbers or nulls, and so `finetune_history`)."""
+    a finite number or null (text under TEXT_SUFFIXES, true/false in FLAG_METRICS and under FLAG_SUFFIXES, `history`
+    a list of objects of finite numbers or nulls, and so `finetune_history`)."""
     for key, value in metrics.items():
         label = _label(key)
         if key in HISTORY_KEYS:
@@ -389,7 +396,7 @@ def metric_problem(metrics: dict) -> str | None:
             continue
         if key.endswith(TEXT_SUFFIXES):
             ok, expected = value is None or isinstance(value, str), "a string or null"
-        elif key in FLAG_METRICS:
+        elif key in FLAG_METRICS or key.endswith(FLAG_SUFFIXES):
             ok, expected = value is None or isinstance(value, bool), "true, false or null"
         else:
             ok, expected = value is None or finite_number(value), "a finite number or null"
