@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from suite import levers
 from suite.executors import MeasureRequest
 from suite.executors.instructions import measure_config
 from suite.executors.isolated import measure_in_child
 from suite.executors.node import measure_with, node_identity
-from suite.levers import environment
 from suite.results.schema import CaseResult, group_metrics, not_measured_record
 
 MEASURED = ("ok", "diverged")  # statuses whose groups carry timed rounds
@@ -34,9 +34,10 @@ def measured(case, measured_cases, request) -> CaseResult:
     if case.id not in measured_cases:
         option = request.config.getoption
         config = measure_config(option("--measure"), option("--timing-only"))
-        if request.config._tradeoff_isolation == "process" or environment.needs_own_process(case):
+        variables = levers.process_environment(case)  # a case that needs them runs in a process of its own
+        if request.config._tradeoff_isolation == "process" or variables:
             request_ = MeasureRequest(config, option("--data-dir"))
-            result = measure_in_child(case, request_, env=environment.variables(case))[0]
+            result = measure_in_child(case, request_, env=variables)[0]
             result.node = {**result.node, **node_identity(torch.get_num_threads())}  # this machine's, as the CLI
         else:
             result = measure_with(case, config, option("--data-dir"))

@@ -16,15 +16,21 @@ import itertools
 import math
 
 from suite.plumbing.errors import ConfigError
+from suite.plumbing.fields import CaseField, check_optional_int
+
+FIELDS = (
+    CaseField("steps", "int | None", None, "a budget of optimizer steps instead of epochs (epochs is then null)"),
+    CaseField("eval_interval", "int | None", None, "steps between held-out evaluations (unset: after the last)"),
+    CaseField("eval_batches", "int | None", None, "held-out evaluation on this many batches (unset: the whole split)"),
+    CaseField("target_val_loss", "float | None", None, "time-to-target is read off the history at this held-out loss"),
+)
 
 
 def validate_budget(case) -> None:
     """Check steps, eval_interval, eval_batches and target_val_loss (called from Case.__post_init__). A steps
     budget replaces epochs, which is then null."""
     for name in ("steps", "eval_interval", "eval_batches"):
-        value = getattr(case, name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"field {name!r} must be an integer >= 1, got {value!r}")
+        check_optional_int(case, name, 1)
     if case.steps is not None:
         object.__setattr__(case, "epochs", None)
     elif case.eval_interval is not None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from suite.plumbing.errors import ConfigError
+from suite.plumbing.fields import CaseField, check_number
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,30 @@ SCHEDULES = {
     PER_STEP: ("linear warm-up over warmup_steps, then cosine decay to the floor min_lr (default lr/10) at the "
                "budget's last step, set every optimizer step (nanoGPT's get_lr)", None),
 }
+
+OPTIMIZER_FIELDS = (
+    CaseField("optimizer", "str", "adam", "the optimizer", OPTIMIZERS),
+    CaseField("lr", "float | None", None, "learning rate (unset: the optimizer's default)"),
+    CaseField("schedule", "str", "constant", "learning-rate schedule", SCHEDULES),
+    CaseField("weight_decay", "float", 0.0, "weight decay"),
+)
+RECIPE_FIELDS = (
+    CaseField("beta2", "float | None", None, "Adam's second-moment coefficient (adam, adamw; unset: 0.999)"),
+    CaseField("decay_2d_only", "bool", False, "weight decay on tensors of 2+ dimensions only (no biases, norms)"),
+    CaseField("grad_clip", "float | None", None, "clip the gradients' global norm to this"),
+    CaseField("warmup_steps", "int | None", None, "warmup-cosine: linear warm-up steps (default 0)"),
+    CaseField("min_lr", "float | None", None, "warmup-cosine: the floor the cosine decays to (default lr / 10)"),
+    CaseField("fused", "bool", False, "adam/adamw: torch.optim's fused implementation"),
+)
+
+
+def validate_optimizer(case) -> None:
+    """Check lr (the optimizer's default when unset) and weight_decay (called when a Case is made)."""
+    if case.lr is None:
+        object.__setattr__(case, "lr", OPTIMIZERS[case.optimizer].default_lr)
+    check_number(case, "lr", positive=True)
+    check_number(case, "weight_decay", positive=False)
+
 
 
 def build_optimizer(case, model: torch.nn.Module) -> torch.optim.Optimizer:

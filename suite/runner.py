@@ -14,17 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from suite import budget
+from suite import budget, levers
 from suite.cases import Case
-from suite.levers import availability, compression, distributed, prepare_model, runtime, with_case_threads
-from suite.levers.compilation import compile_seconds, maybe_compile
+from suite.levers import AfterTraining, availability, distributed, runtime
+from suite.levers.compilation import compile_seconds
 from suite.measure.cost import CostMeter, mfu_metrics
 from suite.measure.devices import torch_device
 from suite.measure.oom import is_out_of_memory, out_of_memory_result
 from suite.measure.timing import flops_per_sample, latency_metrics, throughput_metrics, time_latency, time_rounds
 from suite.optim import OPTIMIZERS
 from suite.results.schema import CaseResult
-from suite.results.study import compressed_target_metrics
 from suite.train import TrainOutcome, evaluate, make_train_step, task_loss, train
 from suite.workloads import keras_seed
 from suite.workloads.data import Dataset, load_dataset, validation_split
@@ -110,7 +109,7 @@ def prepare(case: Case, data_dir=None, download: bool = False, data: Dataset | N
     data = data.for_case(case)  # a text corpus: windows of the case's context; eval_batches: the held-out part
     seed_everything(case.seed, case.deterministic)
     model = build_model(case, data.input_shape, data.num_classes).to(device)
-    model, data = prepare_model(case, model, data, device)  # memory format and precision levers
+    model, data = levers.build(case, model, data, device)  # memory format and precision
     return Prepared(case, device, data, model, data_dir)
 
 
@@ -125,7 +124,7 @@ def model_metrics(p: Prepared) -> dict:
 def train_step(p: Prepared):
     """(step, samples_per_step) on a fresh copy of the initial model, so timing trains nothing that
     the accuracy run uses (compiled when the case says so)."""
-    return make_train_step(p.case, maybe_compile(copy.deepcopy(p.model), p.case.compile), p.data)
+    return make_train_step(p.case, levers.training_model(p.case, copy.deepcopy(p.model)), p.data)
 
 
 def training_rounds(case: Case, config: MeasureConfig) -> tuple[int, int, int]:
@@ -200,7 +199,7 @@ def lever_metrics(p: Prepared, config: MeasureConfig, train_seconds: list[float]
 
 def latency_call(p: Prepared, model: torch.nn.Module):
     """One batch-1 forward in eval mode under inference_mode: what latency is measured on."""
-    model = maybe_compile(model.eval(), p.case.compile)
+    model = levers.inference_model(p.case, model.eval())
     x = p.data.x_test[:1]
 
     def call():
@@ -219,7 +218,7 @@ def latency_seconds(p: Prepared, model: torch.nn.Module, config: MeasureConfig) 
 
 def batch_call(p: Prepared, model: torch.nn.Module):
     """(call, samples) for one forward at the case's batch size: batched inference throughput."""
-    model = maybe_compile(model.eval(), p.case.compile)
+    model = levers.inference_model(p.case, model.eval())
     x = p.data.x_test[: p.case.batch_size]
 
     def call():
@@ -268,42 +267,6 @@ def train_for_accuracy(p: Prepared, after_epoch=None, on_epoch=None) -> tuple[to
     run = p.distributed or distributed.run(p.case, p.data_dir, (0, 0, 0), prepare=prepare)
     model.load_state_dict(run.state_dict)
     return model, TrainOutcome(**run.outcome)
-
-
-def compress_trained(p: Prepared, model: torch.nn.Module, outcome: TrainOutcome,
-                     config: MeasureConfig) -> tuple[torch.nn.Module, TrainOutcome, dict]:
-    """Prune (then fine-tune) and/or quantize the trained model. The compressed model is what the case's
-    inference and accuracy figures then measure, its time-to-target included
-    (suite.results.study.compressed_target_metrics,
-    the fine-tune's history kept as `finetune_history`); the metrics compare it with the model before."""
-    quantization = p.case.quantization if p.case.runtime == "torch" else "none"  # else the runtime's int8
-    if (p.case.pruning, quantization) == ("none", "none") or outcome.status != "ok":
-        return model, outcome, {}
-    before = latency_metrics(*latency_seconds(p, model, config))
-    metrics = {"test_accuracy_uncompressed": outcome.test_accuracy,
-               "infer_latency_ms_p50_uncompressed": before["infer_latency_ms_p50"],
-               "params_state_dict_bytes_uncompressed": compression.state_dict_bytes(model),
-               "test_loss_uncompressed": outcome.test_loss}
-    model, finetune = copy.deepcopy(model), None
-    if p.case.pruning != "none":
-        compression.prune_model(model, *compression.parse_pruning(p.case.pruning))
-        if p.case.finetune_epochs:
-            finetune = train(budget.finetune_case(p.case), model, p.data, p.device)
-            metrics["finetune_history"] = finetune.history  # the pruned model's own curve
-        compression.make_pruning_permanent(model)
-        metrics |= compression.sparsity_metrics(model)
-    if quantization != "none":
-        calibration = compression.calibration_batches(p.data, p.case.batch_size, p.case.seed)
-        model = compression.quantize(model, p.case.quantization, calibration)
-    evaluation = lambda: evaluate(model, p.data.x_test, p.data.y_test)  # noqa: E731
-    accuracy, loss = evaluation()
-    metrics |= compression.kept_metrics(accuracy, outcome.test_accuracy)
-    metrics["params_state_dict_bytes"] = compression.state_dict_bytes(model)
-    curve = finetune.history if finetune is not None and quantization == "none" else None
-    targets = compressed_target_metrics(p.case, outcome.history, outcome.train_seconds, curve)
-    outcome = dataclasses.replace(outcome, test_accuracy=accuracy, test_loss=loss, target_metrics=targets,
-                                  eval_seconds=time_rounds(evaluation, p.device, 3, 1, 0))
-    return model, outcome, metrics
 
 
 def accuracy_metrics(outcome: TrainOutcome) -> dict:
@@ -358,15 +321,27 @@ def keras_case(case: Case, config: MeasureConfig, data_dir=None, download=False)
     return CaseResult(case.id, case.as_dict(), status, reason, metrics, samples)
 
 
-@with_case_threads
+def after_training_tools(p: Prepared, config: MeasureConfig) -> AfterTraining:
+    """What the levers' after-training phase measures with: this runner's evaluation, latency and training."""
+    p50 = lambda model: latency_metrics(*latency_seconds(p, model, config))["infer_latency_ms_p50"]  # noqa: E731
+    return AfterTraining(p.data, p.device, evaluate, p50, lambda case, model: train(case, model, p.data, p.device))
+
+
 def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None, download=False,
              progress=None) -> CaseResult:
-    """Measure one case. An absent device gives 'skipped', an unexpected failure 'error': the run goes on.
-    `progress` (suite.plumbing.progress.CaseProgress), if given, is told each phase and epoch between timed regions."""
-    phase = progress.phase if progress is not None else lambda name: None
+    """Measure one case under its levers' settings (suite.levers.scope). An absent device gives 'skipped', an
+    unexpected failure 'error': the run goes on. `progress` (suite.plumbing.progress.CaseProgress), if given, is
+    told each phase and epoch between timed regions."""
     ok, reason = availability(case)
     if not ok:
         return CaseResult(case.id, case.as_dict(), "skipped", reason)
+    with levers.scope(case):
+        return measure_case(case, config, data_dir, download, progress)
+
+
+def measure_case(case: Case, config: MeasureConfig, data_dir, download, progress) -> CaseResult:
+    """run_case's measurement, inside the case's lever scope."""
+    phase = progress.phase if progress is not None else lambda name: None
     try:
         if case.framework != "torch":  # the seed's Keras model: Keras's fit, timed by its own callback
             return keras_case(case, config, data_dir, download)
@@ -387,11 +362,9 @@ def run_case(case: Case, config: MeasureConfig = MeasureConfig(), data_dir=None,
         metrics |= throughput_metrics("train", train_seconds, per_step) | train_metrics(case, train_cost)
         metrics |= e2e_metrics(case, outcome)
         metrics |= lever_metrics(p, config, train_seconds)
-        model, outcome, compressed = compress_trained(p, model, outcome, config)
-        p50 = lambda m: latency_metrics(*latency_seconds(p, m, config))["infer_latency_ms_p50"]  # noqa: E731
-        # export, runtime int8, model file
-        model, outcome, deployed = runtime.after_training(p, model, outcome, p50, evaluate)
-        metrics |= accuracy_metrics(outcome) | compressed | deployed
+        # compression, export to the case's runtime and its int8, the model file
+        model, outcome, changed = levers.after_training(case, model, outcome, after_training_tools(p, config))
+        metrics |= accuracy_metrics(outcome) | changed
         if not outcome.eval_seconds:  # diverged in its first epoch: still time one evaluation
             outcome.eval_seconds = time_rounds(lambda: evaluate(model, p.data.x_test, p.data.y_test),
                                                p.device, 1, 1, 0)

@@ -74,7 +74,7 @@ def test_report_command_renders_a_results_file(cli_run, tmp_path):
 def test_list_names_every_registry(capsys):
     assert main(["list"]) == 0  # in process
     printed = capsys.readouterr().out
-    for word in ("seed-cnn", "nesterov", "cosine", "fashion-mnist", "xla", "quick"):
+    for word in ("fields:", "interop_threads", "seed-cnn", "nesterov", "cosine", "fashion-mnist", "xla", "quick"):
         assert word in printed
 
 

@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from suite import levers
 from suite.cases import Case
-from suite.levers import availability, compilation, compression, with_case_threads
+from suite.levers import availability, compilation, compression
 from suite.plumbing.errors import ConfigError
 from suite.plumbing.fileio import write_json_atomic
 from suite.report.levers import lever_sections
@@ -89,7 +90,11 @@ def test_channels_last_puts_conv_weights_and_images_in_nhwc():
 
 def test_threads_are_set_around_the_case_and_restored():
     before = torch.get_num_threads()
-    probe = with_case_threads(lambda case: torch.get_num_threads())
+
+    def probe(case):
+        with levers.scope(case):
+            return torch.get_num_threads()
+
     assert probe(Case(threads=1)) == 1 and probe(Case(threads=3)) == 3
     assert torch.get_num_threads() == before
 

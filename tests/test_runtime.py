@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from suite.cases import Case
-from suite.levers import intra_op_threads, runtime
+from suite.levers import AfterTraining, runtime
+from suite.levers.threads import intra_op_threads
 from suite.measure.timing import latency_metrics, time_latency
 from suite.plumbing.errors import ConfigError
 from suite.plumbing.fileio import write_json_atomic
@@ -50,7 +51,7 @@ def deploy(trained, **fields):
     p = dataclasses.replace(p, case=p.case.replace(**fields))
     p50 = lambda m: latency_metrics(*time_latency(latency_call(p, m), p.device, 20, 2, 1.0))["infer_latency_ms_p50"]  # noqa: E731
     with intra_op_threads(p.case.threads):
-        return runtime.after_training(p, model, outcome, p50, evaluate)
+        return runtime.after_training(p.case, model, outcome, AfterTraining(p.data, p.device, evaluate, p50, None))
 
 
 def test_onnxruntime_fp32_agrees_with_pytorch_and_static_int8_keeps_accuracy_in_a_third_of_the_file(trained):

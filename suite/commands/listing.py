@@ -1,10 +1,11 @@
-"""`tradeoff-bench list`: every model, optimizer, schedule, dataset, framework, device, lever and plan, one line
-each."""
+"""`tradeoff-bench list`: every case field, model, optimizer, schedule, dataset, framework, device, lever and plan,
+one line each."""
 
 from __future__ import annotations
 
 
 def cmd_list(args) -> int:
+    from suite.cases import DECLARED
     from suite.levers import LEVER_CHOICES
     from suite.levers.compression import PRUNING_METHODS
     from suite.measure.devices import DEVICES, availability
@@ -15,6 +16,7 @@ def cmd_list(args) -> int:
     from suite.workloads.models import MODELS
 
     sections = {
+        "fields": {f.name: f.help + ("" if f.default is None else f" (default {f.default})") for f in DECLARED},
         "models": MODELS,
         "optimizers": {k: f"{v.description} (default lr {v.default_lr:g})" for k, v in OPTIMIZERS.items()},
         "schedules": {k: v[0] for k, v in SCHEDULES.items()},
@@ -30,11 +32,11 @@ def cmd_list(args) -> int:
     for title, entries in sections.items():
         print(f"{title}:")
         for name, text in entries.items():
-            print(f"  {name:<14} {text}")
+            print(f"  {name:<16} {text}")
     return 0
 
 
 def register(sub) -> None:
     """Add the `list` subcommand."""
-    sub.add_parser("list", help="list models, optimizers, schedules, datasets, devices, plans").set_defaults(
-        func=cmd_list)
+    sub.add_parser("list", help="list case fields, models, optimizers, schedules, datasets, devices, levers, "
+                                "plans").set_defaults(func=cmd_list)

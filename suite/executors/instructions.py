@@ -179,8 +179,8 @@ def child_main(request: dict) -> None:
     import valgrind
 
     from suite.cases import make_case
-    from suite.levers import intra_op_threads
     from suite.levers.precision import case_matmul_precision
+    from suite.levers.threads import intra_op_threads
 
     case, config = make_case(request["case"]), CountConfig(**request["config"])
     with intra_op_threads(THREADS), case_matmul_precision(case):

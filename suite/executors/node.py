@@ -16,9 +16,10 @@ import time
 
 import torch
 
-from suite import runner
+from suite import levers, runner
 from suite.executors.instructions import CountConfig, count_case
-from suite.levers import environment, intra_op_threads
+from suite.levers import environment
+from suite.levers.threads import intra_op_threads
 from suite.measure.devices import allocator_info, cpu_info, fingerprint, gpu_info, tf32_settings
 from suite.plumbing.errors import ConfigError
 from suite.results.isa import isa_class
@@ -47,10 +48,11 @@ def measure_here(case, request, threads: int | None = None, progress=None, own_p
     instead (suite.executors.isolated), which calls it with `own_process` (the case's process: its environment
     levers are applied and checked here)."""
     default_threads = threads or torch.get_num_threads()
-    if not own_process and (request.isolation != "none" or environment.needs_own_process(case)):
+    variables = levers.process_environment(case)  # a case that needs them runs in a process of its own
+    if not own_process and (request.isolation != "none" or variables):
         from suite.executors.isolated import measure_in_child
 
-        result, seconds = measure_in_child(case, request, threads, env=environment.variables(case))
+        result, seconds = measure_in_child(case, request, threads, env=variables)
         result.node = {**(result.node or {}), **node_identity(default_threads)}  # this node's, not the child's
         return result, seconds
     start = time.perf_counter()
@@ -71,7 +73,7 @@ def applied_levers(case) -> dict | str:
     """In the case's own process: its environment levers applied and checked; what the process runs with, or the
     error when a lever did not take."""
     try:
-        environment.apply_in_process(case)
+        levers.in_process(case)
         evidence = environment.process_evidence()
         environment.check_applied(case, evidence)
     except (RuntimeError, ConfigError) as exc:

@@ -1,137 +1,109 @@
-"""The acceleration levers of a case: their registries, validation, id fragments, availability, and the
-two that act on the whole case (memory format, intra-op threads). Each lever's mechanics live in its
-own module: precision.py, compilation.py, compression.py, distributed.py, runtime.py, and environment.py for
-the levers a process takes when it starts (allocator, OpenMP binding, inter-op threads).
+"""The acceleration levers: the registry, and each phase's hook called on every lever in registry order.
+
+A lever is one module with one `Lever` (suite/levers/lever.py: its case fields and a hook per phase) and one line in
+LEVERS below. The registry order is the order of the levers' fragments in a case's id: keep it, so that existing ids
+and the history stay valid.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
-import os
 
-import torch
-
-from suite.levers import compilation, compression, distributed, environment, precision, runtime
+from suite.levers.compilation import Compile
+from suite.levers.compression import Compression
+from suite.levers.determinism import Determinism
+from suite.levers.distributed import DataParallel
+from suite.levers.environment import Environment
+from suite.levers.lever import AfterTraining, Lever
+from suite.levers.memory_format import MemoryFormat
+from suite.levers.precision import Precision
+from suite.levers.runtime import Runtime
+from suite.levers.threads import Threads
 from suite.measure.devices import availability as device_availability
-from suite.optim import OPTIMIZERS, fused_availability
-from suite.plumbing.errors import ConfigError, shown
+from suite.optim import fused_availability
 from suite.workloads import keras_seed
-from suite.workloads.models import BUILDERS, CONV_MODELS
 
-MEMORY_FORMATS = {
-    "contiguous": "NCHW tensors (torch.contiguous_format)",
-    "channels_last": "NHWC tensors for the conv models' (and plug-in models') weights and inputs (torch.channels_last)",
-}
-LEVER_CHOICES = {
-    "precision": precision.PRECISIONS,
-    "compile": compilation.COMPILE_MODES,
-    "memory_format": MEMORY_FORMATS,
-    "quantization": compression.QUANTIZATIONS,
-    "matmul_precision": precision.MATMUL_PRECISIONS,
-    "runtime": runtime.RUNTIMES,
-    "allocator": environment.ALLOCATORS,
-    "omp_bind": environment.OMP_BINDS,
-}
+LEVERS: tuple[Lever, ...] = (Precision(), Compile(), MemoryFormat(), Compression(), Threads(), DataParallel(),
+                             Runtime(), Environment(), Determinism())
+FIELDS = tuple(field for lever in LEVERS for field in lever.fields)
+LEVER_CHOICES = {field.name: field.choices for field in FIELDS if field.choices}
+
+__all__ = ["AfterTraining", "FIELDS", "LEVERS", "LEVER_CHOICES", "after_training", "availability", "build",
+           "id_parts", "in_process", "inference_model", "process_environment", "scope", "training_model", "validate"]
 
 
 def validate(case) -> None:
-    """Check the lever fields and their combinations (called from Case.__post_init__); ConfigError names
-    the field. Normalizes finetune_epochs: None without pruning, 1 by default with it."""
-    compression.parse_pruning(case.pruning)
-    if case.pruning == "none":
-        object.__setattr__(case, "finetune_epochs", None)
-    elif case.finetune_epochs is None:
-        object.__setattr__(case, "finetune_epochs", 1)
-    for name, minimum in (("finetune_epochs", 0), ("threads", 1), ("world_size", 1)):
-        value = getattr(case, name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
-            raise ConfigError(f"field {name!r} must be an integer >= {minimum}, got {shown(value)}")
-    if case.memory_format == "channels_last" and case.model not in CONV_MODELS and case.model in BUILDERS:
-        raise ConfigError(f"memory_format channels_last needs a conv model ({', '.join(CONV_MODELS)}), "
-                          f"got {case.model!r}")
-    if case.quantization != "none" and (case.precision != "fp32" or case.compile != "none"):
-        raise ConfigError("quantization needs precision fp32 and compile none (it measures eager int8 kernels)")
-    full_batch = OPTIMIZERS[case.optimizer].full_batch
-    if full_batch and (case.precision == "fp16" or case.world_size > 1):
-        raise ConfigError(f"optimizer {case.optimizer!r} (full batch) runs with neither fp16 nor world_size > 1")
-    if case.world_size > 1 and case.compile != "none":
-        raise ConfigError("world_size > 1 is measured eager (compile none)")
-    runtime.validate(case)
-    environment.validate(case)
+    """Check every lever's fields and combinations (called when a Case is made); ConfigError names the field."""
+    for lever in LEVERS:
+        lever.validate(case)
 
 
 def id_parts(case) -> list[str]:
     """Id fragments for the levers that differ from their defaults (an all-default case adds none)."""
-    parts = [case.precision] if case.precision != "fp32" else []
-    parts += ["tf32"] if case.matmul_precision == "high" else []
-    parts += [f"compile-{case.compile}"] if case.compile != "none" else []
-    parts += ["cl"] if case.memory_format == "channels_last" else []
-    parts += [case.quantization] if case.quantization != "none" else []
-    if case.pruning != "none":
-        method, sparsity = compression.parse_pruning(case.pruning)
-        parts += [f"prune-{method}{sparsity:g}", f"ft{case.finetune_epochs}"]
-    parts += [f"t{case.threads}"] if case.threads is not None else []
-    parts += [f"ws{case.world_size}"] if case.world_size != 1 else []
-    return parts + runtime.id_parts(case) + environment.id_parts(case)
-
-
-def determinism_availability(case) -> tuple[bool, str]:
-    """Deterministic algorithms on CUDA need cuBLAS's workspace setting before CUDA starts
-    (https://pytorch.org/docs/stable/notes/randomness.html): without it every matmul would raise."""
-    if case.deterministic and case.device == "cuda" and not os.environ.get("CUBLAS_WORKSPACE_CONFIG"):
-        return False, "deterministic=true on CUDA needs CUBLAS_WORKSPACE_CONFIG=:4096:8 set before the run starts"
-    return True, ""
+    return [part for lever in LEVERS for part in lever.id_parts(case)]
 
 
 def availability(case) -> tuple[bool, str]:
-    """(True, "") when the case's device and every lever it uses can run here, else the first reason."""
-    for ok, reason in (device_availability(case.device), determinism_availability(case),
-                       precision.availability(case.precision, case.device, case.matmul_precision),
-                       fused_availability(case),
-                       compilation.availability(case.compile, case.device),
-                       runtime.availability(case),  # torch: compression.availability
-                       distributed.availability(case.world_size, case.device),
-                       environment.availability(case), keras_seed.availability(case)):
+    """(True, "") when the case's device, every lever it uses, its optimizer's fused kernel and its framework can
+    run here, else the first reason."""
+    checks = [lambda: device_availability(case.device), *(lambda lever=lever: lever.availability(case)
+                                                          for lever in LEVERS),
+              lambda: fused_availability(case), lambda: keras_seed.availability(case)]
+    for check in checks:
+        ok, reason = check()
         if not ok:
             return ok, reason
     return True, ""
 
 
+def process_environment(case) -> dict[str, str]:
+    """Phase 1: the variables the case's process needs before torch starts ({}: any process will do)."""
+    variables: dict[str, str] = {}
+    for lever in LEVERS:
+        variables |= lever.process_environment(case)
+    return variables
+
+
+def in_process(case) -> None:
+    """Phase 1, in the case's own process once it runs."""
+    for lever in LEVERS:
+        lever.in_process(case)
+
+
+def build(case, model, data, device):
+    """Phase 2: (model, data) with every lever applied to the freshly built model."""
+    for lever in LEVERS:
+        model, data = lever.build(case, model, data, device)
+    return model, data
+
+
 @contextlib.contextmanager
-def intra_op_threads(threads: int | None):
-    """torch.set_num_threads(threads) for the duration (nothing when None), the previous count restored."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+def scope(case):
+    """Phase 3: every lever's setting for the case's measurement, restored after."""
+    with contextlib.ExitStack() as stack:
+        for lever in LEVERS:
+            stack.enter_context(lever.scope(case))
         yield
-    finally:
-        torch.set_num_threads(previous)
 
 
-def with_case_threads(measure):
-    """Decorate `measure(case, ...)` to run under the case's intra-op thread count and matmul precision."""
-
-    @functools.wraps(measure)
-    def wrapped(case, *args, **kwargs):
-        with intra_op_threads(case.threads), precision.case_matmul_precision(case):
-            return measure(case, *args, **kwargs)
-
-    return wrapped
+def training_model(case, model):
+    """Phase 3: the model the timed training step runs."""
+    for lever in LEVERS:
+        model = lever.training_model(case, model)
+    return model
 
 
-def apply_memory_format(model: torch.nn.Module, data, memory_format: str):
-    """(model, data) with the conv weights and the image tensors in channels_last when asked."""
-    if memory_format != "channels_last":
-        return model, data
-    fmt = torch.channels_last
-    images = {k: getattr(data, k).contiguous(memory_format=fmt) for k in ("x_train", "x_test")}
-    return model.to(memory_format=fmt), dataclasses.replace(data, **images)
+def after_training(case, model, outcome, tools: AfterTraining) -> tuple[object, object, dict]:
+    """Phase 4: (model, outcome, metrics) once every lever acted on the trained model, in registry order."""
+    metrics: dict = {}
+    for lever in LEVERS:
+        model, outcome, figures = lever.after_training(case, model, outcome, tools)
+        metrics |= figures
+    return model, outcome, metrics
 
 
-def prepare_model(case, model: torch.nn.Module, data, device: torch.device):
-    """(model, data) with the case's memory format and precision applied to the freshly built model."""
-    model, data = apply_memory_format(model, data, case.memory_format)
-    return precision.apply_precision(model, case.precision, device), data
+def inference_model(case, model):
+    """Phase 5: the model the latency and batched-inference calls run."""
+    for lever in LEVERS:
+        model = lever.inference_model(case, model)
+    return model

@@ -19,7 +19,9 @@ import tempfile
 import torch
 from torch import nn
 
+from suite.levers.lever import Lever
 from suite.measure.devices import time_region
+from suite.plumbing.fields import CaseField
 
 COMPILE_MODES = {
     "none": "eager execution (no torch.compile)",
@@ -86,3 +88,22 @@ def compile_seconds(make_call, device: torch.device) -> tuple[float, float]:
         _reset()
         warm = time_region(device, make_call())
     return cold, warm
+
+
+class Compile(Lever):
+    """torch.compile of the model the training step and the inference calls run (the accuracy run trains eager)."""
+
+    fields = (CaseField("compile", "str", "none", "torch.compile mode of the timed step and inference",
+                        COMPILE_MODES),)
+
+    def id_parts(self, case) -> list[str]:
+        return [f"compile-{case.compile}"] if case.compile != "none" else []
+
+    def availability(self, case) -> tuple[bool, str]:
+        return availability(case.compile, case.device)
+
+    def training_model(self, case, model):
+        return maybe_compile(model, case.compile)
+
+    def inference_model(self, case, model):
+        return maybe_compile(model, case.compile)

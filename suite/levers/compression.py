@@ -15,6 +15,7 @@ runner reports the latency before and after so that this shows in the results.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import warnings
 
@@ -22,7 +23,12 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from suite import budget
+from suite.levers.lever import AfterTraining, Lever
+from suite.measure.timing import time_rounds
 from suite.plumbing.errors import ConfigError, choices_error
+from suite.plumbing.fields import CaseField, check_optional_int
+from suite.results.study import compressed_target_metrics
 from suite.workloads.data import batches
 
 QUANTIZATIONS = {
@@ -177,3 +183,65 @@ def kept_metrics(accuracy: float, reference: float) -> dict:
     kept = accuracy / reference if reference else 0.0
     return {"accuracy_kept": kept, "accuracy_kept_ge_99pct": kept >= KEPT_TARGET,
             "accuracy_change_pp": 100 * (accuracy - reference)}
+
+
+class Compression(Lever):
+    """Pruning (then fine-tuning) and torch.ao int8 of the trained model, after training; under another runtime the
+    int8 is that runtime's own (suite/levers/runtime.py) and pruning still happens here, before export."""
+
+    fields = (CaseField("quantization", "str", "none", "int8 of the trained model", QUANTIZATIONS),
+              CaseField("pruning", "str", "none", "METHOD:SPARSITY of the trained model, e.g. l1-unstructured:0.5"),
+              CaseField("finetune_epochs", "int | None", None, "epochs of fine-tuning after pruning (1 when unset)"))
+
+    def validate(self, case) -> None:
+        """Also sets finetune_epochs: None without pruning, 1 by default with it."""
+        parse_pruning(case.pruning)
+        if case.pruning == "none":
+            object.__setattr__(case, "finetune_epochs", None)
+        elif case.finetune_epochs is None:
+            object.__setattr__(case, "finetune_epochs", 1)
+        check_optional_int(case, "finetune_epochs", 0)
+        if case.quantization != "none" and (case.precision != "fp32" or case.compile != "none"):
+            raise ConfigError("quantization needs precision fp32 and compile none (it measures eager int8 kernels)")
+
+    def id_parts(self, case) -> list[str]:
+        parts = [case.quantization] if case.quantization != "none" else []
+        if case.pruning != "none":
+            method, sparsity = parse_pruning(case.pruning)
+            parts += [f"prune-{method}{sparsity:g}", f"ft{case.finetune_epochs}"]
+        return parts
+
+    def availability(self, case) -> tuple[bool, str]:
+        return availability(case.quantization, case.device) if case.runtime == "torch" else (True, "")
+
+    def after_training(self, case, model, outcome, tools: AfterTraining):
+        """Prune (then fine-tune) and/or quantize the trained model. The compressed model is what the case's
+        inference and accuracy figures then measure, its time-to-target included (the fine-tune's history kept as
+        `finetune_history`); the metrics compare it with the model before."""
+        quantization = case.quantization if case.runtime == "torch" else "none"  # else the runtime's int8
+        if (case.pruning, quantization) == ("none", "none") or outcome.status != "ok":
+            return model, outcome, {}
+        data = tools.data
+        metrics = {"test_accuracy_uncompressed": outcome.test_accuracy,
+                   "infer_latency_ms_p50_uncompressed": tools.latency_p50(model),
+                   "params_state_dict_bytes_uncompressed": state_dict_bytes(model),
+                   "test_loss_uncompressed": outcome.test_loss}
+        model, finetune = copy.deepcopy(model), None
+        if case.pruning != "none":
+            prune_model(model, *parse_pruning(case.pruning))
+            if case.finetune_epochs:
+                finetune = tools.finetune(budget.finetune_case(case), model)
+                metrics["finetune_history"] = finetune.history  # the pruned model's own curve
+            make_pruning_permanent(model)
+            metrics |= sparsity_metrics(model)
+        if quantization != "none":
+            model = quantize(model, case.quantization, calibration_batches(data, case.batch_size, case.seed))
+        evaluation = lambda: tools.evaluate(model, data.x_test, data.y_test)  # noqa: E731
+        accuracy, loss = evaluation()
+        metrics |= kept_metrics(accuracy, outcome.test_accuracy)
+        metrics["params_state_dict_bytes"] = state_dict_bytes(model)
+        curve = finetune.history if finetune is not None and quantization == "none" else None
+        targets = compressed_target_metrics(case, outcome.history, outcome.train_seconds, curve)
+        outcome = dataclasses.replace(outcome, test_accuracy=accuracy, test_loss=loss, target_metrics=targets,
+                                      eval_seconds=time_rounds(evaluation, tools.device, 3, 1, 0))
+        return model, outcome, metrics

@@ -36,8 +36,12 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from suite.levers.lever import Lever
 from suite.levers.precision import case_matmul_precision
 from suite.metrics import TRAIN_RATE
+from suite.optim import OPTIMIZERS
+from suite.plumbing.errors import ConfigError
+from suite.plumbing.fields import CaseField, check_int
 
 
 @dataclass
@@ -194,3 +198,22 @@ def scaling_metrics(step_seconds: list[float], run_1: DistributedRun, world_size
     rate_1 = run_1.samples_per_step / statistics.median(run_1.step_seconds)
     return {f"{TRAIN_RATE}_world_size_1": rate_1,
             "scaling_efficiency": rate_n / (world_size * rate_1)}
+
+
+class DataParallel(Lever):
+    """Data-parallel ranks: the runner's training phases run in spawned ranks (`run`) when world_size > 1."""
+
+    fields = (CaseField("world_size", "int", 1, "data-parallel ranks (DistributedDataParallel)"),)
+
+    def validate(self, case) -> None:
+        check_int(case, "world_size", 1)
+        if case.world_size > 1 and OPTIMIZERS[case.optimizer].full_batch:
+            raise ConfigError(f"optimizer {case.optimizer!r} (full batch) runs with neither fp16 nor world_size > 1")
+        if case.world_size > 1 and case.compile != "none":
+            raise ConfigError("world_size > 1 is measured eager (compile none)")
+
+    def id_parts(self, case) -> list[str]:
+        return [f"ws{case.world_size}"] if case.world_size != 1 else []
+
+    def availability(self, case) -> tuple[bool, str]:
+        return availability(case.world_size, case.device)

@@ -18,8 +18,10 @@ import os
 import sysconfig
 from pathlib import Path
 
+from suite.levers.lever import Lever
 from suite.measure.devices import allocator_info
-from suite.plumbing.errors import ConfigError, shown
+from suite.plumbing.errors import ConfigError
+from suite.plumbing.fields import CaseField, check_optional_int
 
 ALLOCATORS = {
     "glibc": "the C library's malloc: no allocator preloaded (a case of its own process drops one the run preloads)",
@@ -37,14 +39,6 @@ OMP_BINDS = {
 OMP_VARIABLES = ("OMP_PROC_BIND", "OMP_PLACES")
 # A case that sets one of these runs in a process of its own; `framework`: Keras reads its backend at import.
 DEFAULTS = {"allocator": "glibc", "omp_bind": "none", "interop_threads": None, "framework": "torch"}
-
-
-def validate(case) -> None:
-    """ConfigError naming the field for an interop_threads that is not an integer >= 1 (the choices of allocator
-    and omp_bind are checked with every registry field)."""
-    value = case.interop_threads
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigError(f"field 'interop_threads' must be an integer >= 1, got {shown(value)}")
 
 
 def id_parts(case) -> list[str]:
@@ -123,3 +117,26 @@ def check_applied(case, evidence: dict) -> None:
         if value is not None and evidence.get(name) != value:
             raise ConfigError(f"{name} {value!r} did not reach the case's process "
                               f"(it runs with {evidence.get(name)!r})")
+
+
+class Environment(Lever):
+    """The process-start levers: variables set before the case's interpreter starts, the inter-op count right after."""
+
+    fields = (CaseField("allocator", "str", "glibc", "the memory allocator (LD_PRELOAD)", ALLOCATORS),
+              CaseField("omp_bind", "str", "none", "OpenMP thread binding (OMP_PROC_BIND)", OMP_BINDS),
+              CaseField("interop_threads", "int | None", None, "torch's inter-op threads (unset: torch's default)"))
+
+    def validate(self, case) -> None:
+        check_optional_int(case, "interop_threads", 1)
+
+    def id_parts(self, case) -> list[str]:
+        return id_parts(case)
+
+    def availability(self, case) -> tuple[bool, str]:
+        return availability(case)
+
+    def process_environment(self, case) -> dict[str, str]:
+        return variables(case)
+
+    def in_process(self, case) -> None:
+        apply_in_process(case)

@@ -13,6 +13,11 @@ import contextlib
 import torch
 from torch import nn
 
+from suite.levers.lever import Lever
+from suite.optim import OPTIMIZERS
+from suite.plumbing.errors import ConfigError
+from suite.plumbing.fields import CaseField
+
 PRECISIONS = {
     "fp32": "float32 everywhere (no autocast)",
     "bf16": "autocast to bfloat16 (CPU and CUDA); no gradient scaler needed (fp32's exponent range)",
@@ -67,3 +72,29 @@ def apply_precision(model: nn.Module, precision: str, device: torch.device) -> n
 def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | None:
     """A GradScaler for fp16 (small gradients would underflow to zero in float16); None otherwise."""
     return torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+
+class Precision(Lever):
+    """Autocast of the model's forward (build phase), TF32 matmuls for the case (scope); fp16's gradient scaler
+    is the training step's (suite/train.py)."""
+
+    fields = (CaseField("precision", "str", "fp32", "autocast precision of the forward", PRECISIONS),
+              CaseField("matmul_precision", "str", "highest", "float32 matmuls on CUDA: highest, or high (TF32)",
+                        MATMUL_PRECISIONS))
+
+    def validate(self, case) -> None:
+        if case.precision == "fp16" and OPTIMIZERS[case.optimizer].full_batch:
+            raise ConfigError(f"optimizer {case.optimizer!r} (full batch) runs with neither fp16 nor world_size > 1")
+
+    def id_parts(self, case) -> list[str]:
+        return ([case.precision] if case.precision != "fp32" else []) + (
+            ["tf32"] if case.matmul_precision == "high" else [])
+
+    def availability(self, case) -> tuple[bool, str]:
+        return availability(case.precision, case.device, case.matmul_precision)
+
+    def build(self, case, model, data, device):
+        return apply_precision(model, case.precision, device), data
+
+    def scope(self, case):
+        return case_matmul_precision(case)

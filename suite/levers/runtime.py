@@ -18,8 +18,10 @@ from pathlib import Path
 import torch
 
 from suite.levers import compression, runtime_onnx, runtime_openvino
+from suite.levers.lever import AfterTraining, Lever
 from suite.measure.timing import time_rounds
 from suite.plumbing.errors import ConfigError
+from suite.plumbing.fields import CaseField
 from suite.results.study import compressed_target_metrics
 
 RUNTIMES = {
@@ -58,8 +60,8 @@ def id_parts(case) -> list[str]:
 def availability(case) -> tuple[bool, str]:
     """(True, "") when the case's runtime (and its int8 flow) can run here, else the reason: the install command
     for a missing extra, the device for one the runtime cannot use."""
-    if case.runtime == "torch":
-        return compression.availability(case.quantization, case.device)
+    if case.runtime == "torch":  # torch's own int8: the Compression lever's availability
+        return True, ""
     modules, command = EXTRAS[case.runtime]
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
@@ -157,36 +159,53 @@ def agreement_metrics(reference: torch.nn.Module, candidate, x: torch.Tensor, ba
     return {"export_max_abs_diff": worst, "export_top1_agreement": agree / total}
 
 
-def after_training(p, model: torch.nn.Module, outcome, latency_p50, evaluate) -> tuple[object, object, dict]:
+def after_training(case, model: torch.nn.Module, outcome, tools: AfterTraining) -> tuple[object, object, dict]:
     """(inference model, outcome, metrics) for the trained (and pruned) `model`. torch: the model itself, with the
     size of its state_dict file. Another runtime: the exported model, checked against `model` on the test split,
-    then quantized by the runtime when the case asks, its accuracy, latency (`latency_p50(model)`) and file size
-    compared with the same runtime's fp32 model; `outcome` then carries the int8 model's accuracy.
-    `evaluate(model, x, y) -> (accuracy, loss)` is the training loop's evaluation (suite.train.evaluate)."""
-    case = p.case
+    then quantized by the runtime when the case asks, its accuracy, latency (`tools.latency_p50`) and file size
+    compared with the same runtime's fp32 model; `outcome` then carries the int8 model's accuracy."""
+    data, evaluate = tools.data, tools.evaluate
     threads = case.threads or torch.get_num_threads()  # one count for every runtime of a comparison
-    if case.runtime == "torch":  # run_case already set its count (levers.with_case_threads)
+    if case.runtime == "torch":  # the Threads lever's scope already set its count
         return model, outcome, {"model_file_bytes": compression.state_dict_bytes(model), "runtime_threads": threads}
     cpu_model = copy.deepcopy(model).to("cpu").eval()  # exported from the CPU; `model` stays on its device
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        fp32 = _load(case, folder, cpu_model, p.data.x_test[:2].cpu(), threads)
-        metrics = {"runtime_threads": threads, **agreement_metrics(model.eval(), fp32.model, p.data.x_test)}
+        fp32 = _load(case, folder, cpu_model, data.x_test[:2].cpu(), threads)
+        metrics = {"runtime_threads": threads, **agreement_metrics(model.eval(), fp32.model, data.x_test)}
         deployed = fp32
         if case.quantization != "none" and outcome.status == "ok":
-            accuracy, loss = evaluate(fp32.model, p.data.x_test, p.data.y_test)
+            accuracy, loss = evaluate(fp32.model, data.x_test, data.y_test)
             metrics |= {"test_accuracy_uncompressed": accuracy, "test_loss_uncompressed": loss,
-                        "infer_latency_ms_p50_uncompressed": latency_p50(fp32.model),
+                        "infer_latency_ms_p50_uncompressed": tools.latency_p50(fp32.model),
                         "model_file_bytes_uncompressed": fp32.file_bytes}
-            calibration = compression.calibration_batches(p.data, case.batch_size, case.seed)  # training split
+            calibration = compression.calibration_batches(data, case.batch_size, case.seed)  # training split
             deployed = _quantize(case, folder, fp32, calibration, threads)
-    accuracy, loss = evaluate(deployed.model, p.data.x_test, p.data.y_test)
+    accuracy, loss = evaluate(deployed.model, data.x_test, data.y_test)
     if case.quantization != "none" and outcome.status == "ok":
         metrics |= compression.kept_metrics(accuracy, metrics["test_accuracy_uncompressed"])
     metrics["model_file_bytes"] = deployed.file_bytes
     changes = {"test_accuracy": accuracy, "test_loss": loss, "eval_seconds": time_rounds(
-        lambda: evaluate(deployed.model, p.data.x_test, p.data.y_test), p.device, 3, 1, 0)}
+        lambda: evaluate(deployed.model, data.x_test, data.y_test), tools.device, 3, 1, 0)}
     if case.quantization != "none":  # an int8 model has no training curve of its own
         changes["target_metrics"] = compressed_target_metrics(case, outcome.history, outcome.train_seconds, None)
     outcome = dataclasses.replace(outcome, **changes)
     return deployed.model, outcome, metrics
+
+
+class Runtime(Lever):
+    """The runtime that runs the trained model: after training, the exported (and runtime-quantized) model."""
+
+    fields = (CaseField("runtime", "str", "torch", "the inference runtime of the trained model", RUNTIMES),)
+
+    def validate(self, case) -> None:
+        validate(case)
+
+    def id_parts(self, case) -> list[str]:
+        return id_parts(case)
+
+    def availability(self, case) -> tuple[bool, str]:
+        return availability(case)
+
+    def after_training(self, case, model, outcome, tools: AfterTraining):
+        return after_training(case, model, outcome, tools)

@@ -30,12 +30,14 @@ import torch
 
 from suite.measure.timing import latency_metrics, throughput_metrics, time_latency, time_rounds
 from suite.plumbing.errors import ConfigError
+from suite.plumbing.fields import CaseField
 
 FRAMEWORKS = {
     "torch": "PyTorch: the suite's own training loop (the default)",
     "keras-torch": "the seed's Keras 3 model and fit() on Keras's torch backend (pip install -e '.[keras]')",
     "keras-tensorflow": "the seed's Keras 3 model and fit() on TensorFlow (pip install tensorflow-cpu)",
 }
+FIELDS = (CaseField("framework", "str", "torch", "PyTorch, or the seed's Keras model on a Keras backend", FRAMEWORKS),)
 # Fields a Keras case takes as the seed has them: its model, optimizer, schedule and levers at their defaults.
 REQUIRED = {"model": "seed-cnn", "optimizer": "adam", "schedule": "constant", "weight_decay": 0.0, "precision": "fp32",
             "compile": "none", "memory_format": "contiguous", "quantization": "none", "pruning": "none",
@@ -106,7 +108,7 @@ def seed_model(keras):
 
 
 def set_threads(keras, threads: int) -> None:
-    """The backend's intra-op threads (torch's are the case's already: suite.levers.with_case_threads)."""
+    """The backend's intra-op threads (torch's are the case's already: the Threads lever's scope)."""
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 

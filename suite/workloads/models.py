@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from suite.plumbing.errors import ConfigError
+from suite.plumbing.fields import CaseField, check_bool, check_int
 from suite.workloads import plugins
 from suite.workloads.blocks import Repeated
 from suite.workloads.resnet import resnet_model
@@ -32,6 +34,33 @@ MODELS = {
 
 
 CONV_MODELS = ("conv", "seed-cnn", "resnet")  # the families whose FLOPs are convolutions
+FIELDS = (
+    CaseField("model", "str", "conv", "the model family, or a plug-in's package.module:factory", MODELS),
+    CaseField("depth", "int | None", 2, "repeated width->width layers (dense) or conv blocks (conv) after the stem"),
+    CaseField("width", "int | None", 32, "units (dense) or channels (conv, resnet's first stage) of each layer"),
+    CaseField("shared", "bool | None", False, "the repeated layers share one set of weights (tied)"),
+)
+FAMILY_FIELDS = ("depth", "width", "shared")  # seed-cnn fixes its own architecture: null there
+
+
+def validate_family(case) -> None:
+    """Check depth, width and shared (called when a Case is made); seed-cnn sets them to null."""
+    if case.model == "seed-cnn":
+        for name in FAMILY_FIELDS:
+            object.__setattr__(case, name, None)
+        return
+    check_int(case, "depth", 1)
+    check_int(case, "width", 1)
+    check_bool(case, "shared")
+    if case.shared and case.depth < 2:
+        raise ConfigError("shared=true needs depth >= 2 (one repeated block has nothing to share with)")
+
+
+def family_id_parts(case) -> list[str]:
+    """`conv-d2-w32` style fragments: the model, its depth and width, and `shared` when tied."""
+    if case.model == "seed-cnn":
+        return [case.model]
+    return [case.model, f"d{case.depth}", f"w{case.width}"] + (["shared"] if case.shared else [])
 
 
 def dense_model(input_shape, num_classes: int, depth: int, width: int, shared: bool) -> nn.Module:

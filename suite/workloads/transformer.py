@@ -23,9 +23,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.plumbing.errors import ConfigError
+from suite.plumbing.fields import CaseField, check_bool, check_int
 from suite.workloads.blocks import Repeated
 
-FIELDS = ("heads", "context", "bias", "tie_head", "dropout")  # Case fields only this family has
+FIELDS = (  # Case fields only this family has; null for every other model
+    CaseField("heads", "int | None", None, "transformer: attention heads (width must be a multiple)"),
+    CaseField("context", "int | None", None, "transformer: sequence length in tokens"),
+    CaseField("bias", "bool | None", None, "transformer: biases in Linear and LayerNorm layers"),
+    CaseField("tie_head", "bool | None", None, "transformer: output head weight = token embedding"),
+    CaseField("dropout", "float | None", None, "transformer: dropout probability"),
+)
 DEFAULTS = {"heads": 4, "context": 64, "bias": True, "tie_head": True, "dropout": 0.0}
 INIT_STD = 0.02  # nanoGPT's (and GPT-2's) initialisation scale
 
@@ -124,7 +131,7 @@ def validate(case, text_datasets) -> None:
                               f"got dataset {case.dataset!r}")
         raise ConfigError(f"dataset {case.dataset!r} is text: it needs model 'transformer', got {case.model!r}")
     if case.model != "transformer":
-        for name in FIELDS:
+        for name in (field.name for field in FIELDS):
             if getattr(case, name) is not None:
                 raise ConfigError(f"field {name!r} applies to model 'transformer' only, got {name}="
                                   f"{getattr(case, name)!r} for model {case.model!r}")
@@ -133,12 +140,9 @@ def validate(case, text_datasets) -> None:
         if getattr(case, name) is None:
             object.__setattr__(case, name, default)
     for name in ("heads", "context"):
-        value = getattr(case, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"field {name!r} must be an integer >= 1, got {value!r}")
+        check_int(case, name, 1)
     for name in ("bias", "tie_head"):
-        if not isinstance(getattr(case, name), bool):
-            raise ConfigError(f"field {name!r} must be true or false, got {getattr(case, name)!r}")
+        check_bool(case, name)
     if isinstance(case.dropout, bool) or not isinstance(case.dropout, (int, float)) or not 0 <= case.dropout < 1:
         raise ConfigError(f"field 'dropout' must be a number in [0, 1), got {case.dropout!r}")
     object.__setattr__(case, "dropout", float(case.dropout))
