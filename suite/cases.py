@@ -9,11 +9,10 @@ from suite import budget, levers, optim
 from suite.measure.devices import DEVICES
 from suite.plumbing.errors import ConfigError, choices_error, shown
 from suite.plumbing.fields import CaseField, check_int, check_number
-from suite.workloads import keras_seed, models, transformer
+from suite.workloads import keras_seed, models
 from suite.workloads.data import DATASETS, EVAL_SPLITS
 from suite.workloads.models import CONV_MODELS
 from suite.workloads.plugins import SPEC_FORMS, is_spec
-from suite.workloads.text import TEXT_DATASETS
 
 # What every case has, whatever its model and levers.
 CORE_FIELDS = (
@@ -28,7 +27,7 @@ CORE_FIELDS = (
 # Every field in the order of a case's dict: each module declares the fields it adds (README, "How the code is
 # laid out"); `tradeoff-bench list` prints them with their help.
 DECLARED = (*models.FIELDS, *optim.OPTIMIZER_FIELDS, *CORE_FIELDS, *levers.FIELDS, *keras_seed.FIELDS,
-            *transformer.FIELDS, *budget.FIELDS, *optim.RECIPE_FIELDS)
+            *models.OWN_FIELDS, *budget.FIELDS, *optim.RECIPE_FIELDS)
 CHOICES = {field.name: field.choices for field in DECLARED if field.choices}
 
 
@@ -51,7 +50,6 @@ class CaseMethods:
         if self.steps is None:
             check_int(self, "epochs", 1)
         optim.validate_recipe(self)
-        transformer.validate(self, TEXT_DATASETS)
         check_int(self, "seed", 0)
         if self.seed >= 2**32:
             raise ConfigError(f"field 'seed' must be < 2**32 (NumPy's seed range), got {shown(self.seed)}")
@@ -72,7 +70,7 @@ class CaseMethods:
     def id(self) -> str:
         """Readable and stable: the same fields always give the same id."""
         recipe = optim.recipe_id_parts(self)
-        parts = models.family_id_parts(self) + transformer.id_parts(self)
+        parts = models.family_id_parts(self)
         parts += [self.optimizer, f"lr{self.lr:g}", *recipe["lr"], self.schedule, *recipe["schedule"]]
         parts += ([f"wd{self.weight_decay:g}"] if self.weight_decay else []) + recipe["wd"]
         parts += [self.dataset, self.device, f"b{self.batch_size}", budget.budget_id_part(self), f"s{self.seed}"]

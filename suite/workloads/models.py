@@ -15,7 +15,7 @@ from torch import nn
 
 from suite.plumbing.errors import ConfigError
 from suite.plumbing.fields import CaseField, check_bool, check_int
-from suite.workloads import plugins
+from suite.workloads import plugins, transformer
 from suite.workloads.blocks import Repeated
 from suite.workloads.resnet import resnet_model
 
@@ -41,26 +41,35 @@ FIELDS = (
     CaseField("shared", "bool | None", False, "the repeated layers share one set of weights (tied)"),
 )
 FAMILY_FIELDS = ("depth", "width", "shared")  # seed-cnn fixes its own architecture: null there
+# Families with case fields of their own (null for every other model): each module declares its FIELDS and has
+# validate(case) and id_parts(case).
+FAMILIES_WITH_FIELDS = (transformer,)
+OWN_FIELDS = tuple(field for family in FAMILIES_WITH_FIELDS for field in family.FIELDS)
 
 
 def validate_family(case) -> None:
-    """Check depth, width and shared (called when a Case is made); seed-cnn sets them to null."""
+    """Check depth, width and shared (seed-cnn sets them to null), then the fields of the families that have their
+    own (called when a Case is made)."""
     if case.model == "seed-cnn":
         for name in FAMILY_FIELDS:
             object.__setattr__(case, name, None)
-        return
-    check_int(case, "depth", 1)
-    check_int(case, "width", 1)
-    check_bool(case, "shared")
-    if case.shared and case.depth < 2:
-        raise ConfigError("shared=true needs depth >= 2 (one repeated block has nothing to share with)")
+    else:
+        check_int(case, "depth", 1)
+        check_int(case, "width", 1)
+        check_bool(case, "shared")
+        if case.shared and case.depth < 2:
+            raise ConfigError("shared=true needs depth >= 2 (one repeated block has nothing to share with)")
+    for family in FAMILIES_WITH_FIELDS:
+        family.validate(case)
 
 
 def family_id_parts(case) -> list[str]:
-    """`conv-d2-w32` style fragments: the model, its depth and width, and `shared` when tied."""
-    if case.model == "seed-cnn":
-        return [case.model]
-    return [case.model, f"d{case.depth}", f"w{case.width}"] + (["shared"] if case.shared else [])
+    """`conv-d2-w32` style fragments: the model, its depth and width, `shared` when tied, then the fragments of a
+    family's own fields (`h4-c64` for a transformer)."""
+    parts = [case.model]
+    if case.model != "seed-cnn":
+        parts += [f"d{case.depth}", f"w{case.width}"] + (["shared"] if case.shared else [])
+    return parts + [part for family in FAMILIES_WITH_FIELDS for part in family.id_parts(case)]
 
 
 def dense_model(input_shape, num_classes: int, depth: int, width: int, shared: bool) -> nn.Module:
@@ -110,19 +119,12 @@ def _family(builder):
                                                           case.shared)
 
 
-def _transformer(case, input_shape, num_classes):
-    """The transformer family, imported when used: its module builds on this one's Repeated."""
-    from suite.workloads.transformer import transformer_model
-
-    return transformer_model(case, input_shape, num_classes)
-
-
 BUILDERS = {
     "dense": _family(dense_model),
     "conv": _family(conv_model),
     "seed-cnn": lambda case, input_shape, num_classes: seed_cnn(input_shape, num_classes),
     "resnet": _family(resnet_model),
-    "transformer": _transformer,
+    "transformer": transformer.transformer_model,
 }
 MODELS.update(plugins.registered("model", exclude=BUILDERS))  # names that installed plug-ins register
 

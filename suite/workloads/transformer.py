@@ -25,6 +25,7 @@ from torch import nn
 from suite.plumbing.errors import ConfigError
 from suite.plumbing.fields import CaseField, check_bool, check_int
 from suite.workloads.blocks import Repeated
+from suite.workloads.text import TEXT_DATASETS
 
 FIELDS = (  # Case fields only this family has; null for every other model
     CaseField("heads", "int | None", None, "transformer: attention heads (width must be a multiple)"),
@@ -122,12 +123,12 @@ def find_transformer(model: nn.Module) -> Transformer | None:
     return next((m for m in model.modules() if isinstance(m, Transformer)), None)
 
 
-def validate(case, text_datasets) -> None:
-    """Check the family's fields (called from Case.__post_init__): only a transformer has them, and it takes a
+def validate(case) -> None:
+    """Check the family's fields (called through models.validate_family): only a transformer has them, and it takes a
     text dataset; unset fields of a transformer get DEFAULTS. ConfigError names the field."""
-    if (case.model == "transformer") != (case.dataset in text_datasets):
+    if (case.model == "transformer") != (case.dataset in TEXT_DATASETS):
         if case.model == "transformer":
-            raise ConfigError(f"model 'transformer' needs a text dataset ({', '.join(text_datasets)}), "
+            raise ConfigError(f"model 'transformer' needs a text dataset ({', '.join(TEXT_DATASETS)}), "
                               f"got dataset {case.dataset!r}")
         raise ConfigError(f"dataset {case.dataset!r} is text: it needs model 'transformer', got {case.model!r}")
     if case.model != "transformer":
