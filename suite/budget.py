@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 
+from suite.optim import OPTIMIZERS
 from suite.plumbing.errors import ConfigError
 from suite.plumbing.fields import CaseField, check_optional_int
 
@@ -73,8 +74,6 @@ def total_steps(case, train_size: int) -> int:
     one for full-batch gd."""
     if case.steps is not None:
         return case.steps
-    from suite.optim import OPTIMIZERS
-
     return case.epochs * (1 if OPTIMIZERS[case.optimizer].full_batch else math.ceil(train_size / case.batch_size))
 
 

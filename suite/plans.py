@@ -37,8 +37,9 @@ import tomllib
 from suite.cases import CHOICES, FIELDS, Case, make_case
 from suite.plumbing.errors import ConfigError, shown
 from suite.plumbing.fileio import read_bytes_capped
+from suite.results.schema import CaseResult
 from suite.results.study import STUDY_KEYS, Tuning, expand_study, parse_study
-from suite.workloads.data import resolve_data_dir
+from suite.workloads.data import load_dataset, resolve_data_dir
 
 PLAN_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "plans"
 PLAN_KEYS = ("description", "base", "matrix", "sweep", "exclude", "part", "isolation", *STUDY_KEYS)
@@ -116,8 +117,6 @@ def load_plan(name_or_path: str, overrides: dict | None = None, data_dir=None, m
 
 def _loads(dataset, data_dir, where: str) -> bool:
     """Whether a built-in dataset loads from the data directory (a part's dataset_if_present)."""
-    from suite.workloads.data import load_dataset
-
     if not isinstance(dataset, str) or dataset not in CHOICES["dataset"]:
         raise ConfigError(f"{where}: dataset_if_present {shown(dataset)}; valid choices: "
                           f"{', '.join(CHOICES['dataset'])}")
@@ -242,3 +241,16 @@ def check_size(count: int, max_cases: int, where: str) -> None:
 def _matches(fields: dict, rule: dict) -> bool:
     """Whether a case's fields (defaults filled in) equal every value of an [[exclude]] rule."""
     return all(fields.get(key, FIELDS[key].default) == value for key, value in rule.items())
+
+
+def available_cases(plan, data_dir, download: bool) -> tuple[list, list]:
+    """(cases to run, skipped CaseResults): cases on an optional dataset whose files cannot be read are
+    skipped with the reason instead of failing the run."""
+    missing = {}
+    for name in plan.optional_datasets:
+        try:
+            load_dataset(name, data_dir, download)
+        except ConfigError as exc:
+            missing[name] = f"optional dataset not available: {exc}"
+    skipped = [CaseResult(c.id, c.as_dict(), "skipped", missing[c.dataset]) for c in plan.cases if c.dataset in missing]
+    return [c for c in plan.cases if c.dataset not in missing], skipped

@@ -23,6 +23,7 @@ from suite.measure.devices import torch_device
 from suite.measure.oom import is_out_of_memory, out_of_memory_result
 from suite.measure.timing import flops_per_sample, latency_metrics, throughput_metrics, time_latency, time_rounds
 from suite.optim import OPTIMIZERS
+from suite.procedure import procedure_block
 from suite.results.schema import CaseResult
 from suite.train import TrainOutcome, evaluate, make_train_step, task_loss, train
 from suite.workloads import keras_seed
@@ -50,8 +51,6 @@ class MeasureConfig:
 
     def procedure(self, front_end: str, executor: str = "local") -> dict:
         """This configuration as the run's procedure block (timing_only only when on: older runs compare as before)."""
-        from suite.procedure import procedure_block
-
         settings = {k: v for k, v in dataclasses.asdict(self).items() if k != "timing_only" or v}
         return procedure_block({**settings, "spread": "between epochs of the accuracy run",
                                 "clock": "CUDA events on CUDA, else perf_counter after a device sync",
@@ -113,6 +112,10 @@ def prepare(case: Case, data_dir=None, download: bool = False, data: Dataset | N
     return Prepared(case, device, data, model, data_dir)
 
 
+# What each data-parallel rank runs (suite.levers.distributed spawns them).
+RANK_WORK = distributed.RankWork(prepare, make_train_step, train)
+
+
 def model_metrics(p: Prepared) -> dict:
     """Parameter count (shared weights once) and FLOPs per sample (a transformer's attention added by formula
     where FlopCounterMode counts none, and per token: suite.workloads.lm)."""
@@ -147,7 +150,7 @@ def time_training(p: Prepared, step, config: MeasureConfig) -> list[float]:
     rounds = training_rounds(p.case, config)
     if p.case.world_size > 1:
         p.distributed = distributed.run(p.case, p.data_dir, rounds, train_budget=not config.timing_only,
-                                        prepare=prepare)
+                                        work=RANK_WORK)
         return p.distributed.step_seconds
     return time_rounds(step, p.device, *rounds)
 
@@ -192,7 +195,7 @@ def lever_metrics(p: Prepared, config: MeasureConfig, train_seconds: list[float]
         metrics |= {"infer_compile_seconds_cold": cold, "infer_compile_seconds_warm": warm}
     if p.case.world_size > 1 and train_seconds:
         rounds = (config.train_rounds, config.train_steps_per_round, config.train_warmup_rounds)
-        run_1 = distributed.run(p.case, p.data_dir, rounds, world_size=1, train_budget=False, prepare=prepare)
+        run_1 = distributed.run(p.case, p.data_dir, rounds, world_size=1, train_budget=False, work=RANK_WORK)
         metrics |= distributed.scaling_metrics(train_seconds, run_1, p.case.world_size)
     return metrics
 
@@ -264,7 +267,7 @@ def train_for_accuracy(p: Prepared, after_epoch=None, on_epoch=None) -> tuple[to
     model = copy.deepcopy(p.model)
     if p.case.world_size == 1:
         return model, train(p.case, model, p.data, p.device, after_epoch=after_epoch, on_epoch=on_epoch)
-    run = p.distributed or distributed.run(p.case, p.data_dir, (0, 0, 0), prepare=prepare)
+    run = p.distributed or distributed.run(p.case, p.data_dir, (0, 0, 0), work=RANK_WORK)
     model.load_state_dict(run.state_dict)
     return model, TrainOutcome(**run.outcome)
 

@@ -8,7 +8,7 @@ import torch
 
 from suite.cases import Case
 from suite.levers import availability, distributed
-from suite.runner import MeasureConfig, prepare, run_case
+from suite.runner import RANK_WORK, MeasureConfig, run_case
 
 FAST = MeasureConfig(train_rounds=3, train_steps_per_round=3, train_warmup_rounds=1, latency_calls=10,
                      latency_warmup=2, infer_rounds=2)
@@ -30,7 +30,7 @@ def test_world_size_2_reaches_the_accuracy_of_world_size_1_after_the_same_epochs
 def test_a_rank_that_dies_is_retried_once_then_recorded_with_its_cause(monkeypatch):
     case = Case(model="dense", depth=1, width=8, epochs=1, world_size=2)
     monkeypatch.setenv(distributed.SIMULATE_ABORT_ENV, "1")  # rank 1 of the first attempt aborts (SIGABRT)
-    retried = distributed.run(case, None, (2, 1, 0), train_budget=False, prepare=prepare)
+    retried = distributed.run(case, None, (2, 1, 0), train_budget=False, work=RANK_WORK)
     assert len(retried.step_seconds) == 2 and min(retried.step_seconds) > 0
     monkeypatch.setenv(distributed.SIMULATE_ABORT_ENV, "2")  # and the second: the case records why
     result = run_case(case, FAST)

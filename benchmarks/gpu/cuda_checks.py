@@ -22,7 +22,7 @@ from suite.measure.devices import fingerprint, synced_perf_counter, time_region
 from suite.measure.energy import Energy, nvml_handle
 from suite.measure.timing import time_rounds
 from suite.metrics import TRAIN_RATE
-from suite.runner import MeasureConfig, called_once, prepare, run_case, train_step, training_rounds
+from suite.runner import RANK_WORK, MeasureConfig, called_once, prepare, run_case, train_step, training_rounds
 from suite.workloads.data import load_dataset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -362,7 +362,7 @@ def check_ddp(ctx, check: Check) -> Check:
         return check.conclude([f"{backend} is not available in this torch build"])
     case = on_device(ctx, DDP_CASE)
     rounds = training_rounds(case, MeasureConfig())
-    one = distributed.run(case, None, rounds, world_size=1, train_budget=True, prepare=prepare)
+    one = distributed.run(case, None, rounds, world_size=1, train_budget=True, work=RANK_WORK)
     p = prepare(case)
     step, per_step = train_step(p)
     plain = time_rounds(called_once(step), p.device, *rounds)

@@ -115,11 +115,10 @@ def main(argv=None) -> int:
     begin = time.perf_counter()
     from suite.commands.run import progress_line
     from suite.measure.environment import commit_info, machine_info
-    from suite.plans import load_plan
+    from suite.plans import available_cases, load_plan
     from suite.plumbing.errors import ConfigError
     from suite.plumbing.fileio import write_json_atomic, write_text_atomic
     from suite.results.schema import CaseResult, run_document
-    from suite.results.study import available_cases
     from suite.runner import MeasureConfig, run_case
     from suite.workloads.data import resolve_data_dir
 

@@ -127,10 +127,9 @@ def run_plan(ctx, check: Check, name: str, select=None, expected: dict[str, str]
     Returns the CaseResults."""
     from suite.commands.run import progress_line
     from suite.measure.environment import commit_info
-    from suite.plans import load_plan
+    from suite.plans import available_cases, load_plan
     from suite.plumbing.fileio import write_json_atomic
     from suite.results.schema import run_document
-    from suite.results.study import available_cases
     from suite.runner import run_case
 
     data_dir = ctx.data_dir if name in DATA_PLANS else None

@@ -214,10 +214,9 @@ def cmd_ab(args) -> int:
     """Measure BASE and HEAD pair by pair, print the table, write --markdown/--json; 1 on a regression or error."""
     from suite.commands.run import parse_sets
     from suite.executors.isolated import child_request
-    from suite.plans import load_plan
+    from suite.plans import available_cases, load_plan
     from suite.plumbing.fileio import write_text_atomic
     from suite.plumbing.worktrees import repository_root, resolve, side_by_side
-    from suite.results.study import available_cases
 
     ab_stats.check_pairs(args.min_pairs, args.max_pairs)
     repo = repository_root(Path.cwd())

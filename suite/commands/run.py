@@ -66,10 +66,9 @@ def run_locked(args, lock) -> int:
     from suite.executors import MeasureRequest, make_executor
     from suite.executors.instructions import measure_config
     from suite.executors.isolated import check_isolation
-    from suite.plans import load_plan
+    from suite.plans import available_cases, load_plan
     from suite.results.checkpoint import JOURNAL_NAME, read_journal
     from suite.results.shard import shard_plan
-    from suite.results.study import available_cases
     from suite.workloads.checks import check_plugins
 
     out = Path(args.out)

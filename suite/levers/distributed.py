@@ -24,20 +24,24 @@ Start and teardown are where spawned ranks fail for reasons of their own rather 
 
 from __future__ import annotations
 
+import copy
 import gc
 import os
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from suite.levers.lever import Lever
 from suite.levers.precision import case_matmul_precision
+from suite.measure.timing import time_rounds
 from suite.metrics import TRAIN_RATE
 from suite.optim import OPTIMIZERS
 from suite.plumbing.errors import ConfigError
@@ -53,6 +57,18 @@ class DistributedRun:
     samples_per_step: int
     outcome: dict | None = None
     state_dict: dict | None = None
+
+
+@dataclass(frozen=True)
+class RankWork:
+    """What each rank runs, from the layers above the levers (suite.runner.RANK_WORK: this module imports neither
+    the runner nor the training loop): `prepare(case, data_dir)` builds the rank's data and initial model,
+    `make_train_step(case, model, data, shard=...)` and `train(case, model, data, device, shard=...)` as the
+    training loop has them."""
+
+    prepare: Callable
+    make_train_step: Callable
+    train: Callable
 
 
 def backend(device: str) -> str:
@@ -94,7 +110,7 @@ class RankDied(RuntimeError):
     """A rank ended by a signal or an exit code, with the last line it wrote to stderr."""
 
 
-def _worker(rank, world_size, case, data_dir, rounds, threads, train_budget, folder, attempt, prepare):
+def _worker(rank, world_size, case, data_dir, rounds, threads, train_budget, folder, attempt, work):
     """One rank: join the group, time DDP steps on the rank's shard, optionally train to the budget."""
     log = os.open(Path(folder) / f"rank{rank}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 2)  # native aborts write here too: the parent reports them as the rank's cause of death
@@ -108,7 +124,7 @@ def _worker(rank, world_size, case, data_dir, rounds, threads, train_budget, fol
         os.abort()
     try:
         with case_matmul_precision(case):  # the rank's own process: the case's TF32 setting is set here too
-            result = _measure(rank, world_size, case, data_dir, rounds, train_budget, prepare)
+            result = _measure(rank, world_size, case, data_dir, rounds, train_budget, work)
         if rank == 0:
             torch.save(asdict(result), Path(folder) / "rank0.pt")
         dist.barrier()  # every rank is done with every collective before any rank tears the group down
@@ -118,33 +134,25 @@ def _worker(rank, world_size, case, data_dir, rounds, threads, train_budget, fol
         dist.destroy_process_group()
 
 
-def _measure(rank, world_size, case, data_dir, rounds, train_budget, prepare) -> DistributedRun:
-    """Time DDP steps on the rank's shard and, if asked, train to the case's budget; `prepare(case, data_dir)`
-    builds the rank's data and initial model (suite.runner.prepare, passed in: this module imports no runner)."""
-    import copy
-
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
-    from suite.measure.timing import time_rounds
-    from suite.train import make_train_step, train
-
-    p = prepare(case, data_dir)
+def _measure(rank, world_size, case, data_dir, rounds, train_budget, work: RankWork) -> DistributedRun:
+    """Time DDP steps on the rank's shard and, if asked, train to the case's budget."""
+    p = work.prepare(case, data_dir)
     ids = [rank] if case.device == "cuda" else None
     ddp = DDP(copy.deepcopy(p.model), device_ids=ids)
-    step, _ = make_train_step(case, ddp, p.data, shard=(rank, world_size))
+    step, _ = work.make_train_step(case, ddp, p.data, shard=(rank, world_size))
     seconds = time_rounds(step, p.device, *rounds)
     result = DistributedRun(seconds, min(case.batch_size, len(p.data.y_train)))
     if train_budget:
         ddp = DDP(copy.deepcopy(p.model), device_ids=ids)
-        result.outcome = asdict(train(case, ddp, p.data, p.device, shard=(rank, world_size)))
+        result.outcome = asdict(work.train(case, ddp, p.data, p.device, shard=(rank, world_size)))
         result.state_dict = {k: v.cpu() for k, v in ddp.module.state_dict().items()}
     return result
 
 
 def run(case, data_dir, rounds: tuple[int, int, int], world_size: int | None = None,
-        train_budget: bool = True, *, prepare) -> DistributedRun:
-    """Spawn `world_size` ranks (the case's by default) and return rank 0's DistributedRun; each rank builds
-    its data and model with `prepare(case, data_dir)` (suite.runner.prepare).
+        train_budget: bool = True, *, work: RankWork) -> DistributedRun:
+    """Spawn `world_size` ranks (the case's by default) and return rank 0's DistributedRun; each rank runs `work`
+    (suite.runner.RANK_WORK).
 
     `rounds` is (rounds, steps per round, warm-up rounds) of the timed training step. A rank that dies is
     retried once; a second death, or a Python exception in a rank, raises RuntimeError with the rank's cause.
@@ -156,7 +164,7 @@ def run(case, data_dir, rounds: tuple[int, int, int], world_size: int | None = N
             try:
                 mp.spawn(_worker, nprocs=world_size, join=True,
                          args=(world_size, case, data_dir, rounds, rank_threads(case, case.world_size), train_budget,
-                               tmp, attempt, prepare))
+                               tmp, attempt, work))
             except mp.ProcessExitedException as exc:
                 died = RankDied(f"rank {exc.error_index} {_exit_text(exc.exit_code)}: "
                                 f"{_last_words(folder / f'rank{exc.error_index}.log')} (tried {ATTEMPTS} times)")

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from suite.levers.lever import Lever
+from suite.measure.ceiling import matmul_tf32
 from suite.optim import OPTIMIZERS
 from suite.plumbing.errors import ConfigError
 from suite.plumbing.fields import CaseField
@@ -44,8 +45,6 @@ def availability(precision: str, device: str, matmul_precision: str = "highest")
 @contextlib.contextmanager
 def case_matmul_precision(case):
     """The case's matmul precision on CUDA for the duration, the previous setting restored after."""
-    from suite.measure.ceiling import matmul_tf32
-
     with matmul_tf32(torch.device(case.device), "tf32" if case.matmul_precision == "high" else "fp32"):
         yield
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from suite.measure.ceiling import get_ceiling
+from suite.measure.ceiling import ceiling_name, get_ceiling
 from suite.measure.energy import RAPL_ROOT, Energy
 from suite.measure.memory import PeakMemory
 
@@ -93,8 +93,6 @@ def mfu_metrics(metrics: dict, case, device: torch.device) -> dict:
     """`train_mfu` and `infer_mfu` for each group whose throughput and FLOPs are both in `metrics`,
     against the ceiling of the device at the precision the case computes in (ceiling_precision), named in
     `mfu_ceiling_key` with its figure. A quantized model's inference gets no MFU, with the reason."""
-    from suite.measure.ceiling import ceiling_name
-
     fields = case.as_dict()
     precision = ceiling_precision(case, device)
     ceiling = get_ceiling(device, precision)["flops_per_s"]

@@ -18,6 +18,8 @@ from suite.report.answer import build_answer
 from suite.report.grouping import layout
 from suite.report.groups import fingerprint_groups, groups_section
 from suite.report.header import environment_section, title
+from suite.report.html import render_html
+from suite.report.markdown import render_markdown
 from suite.report.plots import build_plots, plain_text
 from suite.report.provenance import record_sources
 from suite.report.sections import Section
@@ -83,9 +85,6 @@ def build_sections(runs: list[Run], out: Path, extra: list | None = None) -> lis
 
 def write_report(runs: list[Run], out, formats=tuple(FORMATS), extra: list | None = None) -> list[Path]:
     """Write the report in each format under OUT (plots under OUT/plots/); returns the files written."""
-    from suite.report.html import render_html
-    from suite.report.markdown import render_markdown
-
     if not runs:
         raise ConfigError("no results files to report on")
     out = ensure_dir(out)

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from suite.plumbing.mdtext import md_code, md_text
+from suite.report.html import spans
 from suite.report.sections import Section
 
 NUMERIC = re.compile(r"^[-+x]?[\d,.]+")  # cells that start like a number are right-aligned
@@ -21,8 +22,6 @@ def cell(value) -> str:
 
 def paragraph(text: str) -> str:
     """A paragraph whose `backticks` mark code (as in the HTML report): code spans verbatim, the rest escaped."""
-    from suite.report.html import spans
-
     pieces = [md_code(piece) if code else md_text(piece, line_start=index == 0)
               for index, (piece, code) in enumerate(spans(text))]
     return "".join(pieces)

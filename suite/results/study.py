@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from suite.plumbing.errors import ConfigError, shown
-from suite.results.schema import CaseResult
 
 ACCURACY_KEY = "test_accuracy"  # accuracy on the case's held-out split (validation for trials)
 TARGET_KEYS = ("time_to_target_s", "epochs_to_target")
@@ -236,21 +235,6 @@ def in_phases(plan, cases: list, done: dict):
     finals = [case for case in final_cases(plan, records(done.values())) if case.id not in known]
     cases.extend(finals)
     yield [c for c in finals if c.id not in done]
-
-
-def available_cases(plan, data_dir, download: bool) -> tuple[list, list]:
-    """(cases to run, skipped CaseResults): cases on an optional dataset whose files cannot be read are
-    skipped with the reason instead of failing the run."""
-    from suite.workloads.data import load_dataset
-
-    missing = {}
-    for name in plan.optional_datasets:
-        try:
-            load_dataset(name, data_dir, download)
-        except ConfigError as exc:
-            missing[name] = f"optional dataset not available: {exc}"
-    skipped = [CaseResult(c.id, c.as_dict(), "skipped", missing[c.dataset]) for c in plan.cases if c.dataset in missing]
-    return [c for c in plan.cases if c.dataset not in missing], skipped
 
 
 def selected_finals(rows: list[dict]) -> list[dict]:

@@ -27,7 +27,7 @@ from suite.plumbing.errors import ConfigError, choices_error
 from suite.workloads import images, plugins
 from suite.workloads.dataset import DATA_ENV, Dataset, batches, evenly_spaced, standardized  # noqa: F401 (re-exported)
 from suite.workloads.split import bundled_digits, stratified_split
-from suite.workloads.text import TEXT_DATASETS
+from suite.workloads.text import TEXT_DATASETS, load_text_corpus
 
 DATASETS = {
     "digits": "scikit-learn's bundled 8x8 digits (1,797 images): fixed stratified 1,437 train / 360 test",
@@ -204,8 +204,6 @@ def synthetic_dataset(seed: int = 0) -> Dataset:
 
 def _load_text(name: str, data_dir: Path | None, download: bool):
     """A text corpus (suite/workloads/text.py, imported when used) as a TextCorpus."""
-    from suite.workloads.text import load_text_corpus
-
     return load_text_corpus(name, data_dir)
 
 

@@ -38,6 +38,7 @@ from importlib import metadata
 
 from suite.plumbing.errors import ConfigError
 from suite.workloads.dataset import Dataset
+from suite.workloads.text import check_language_model as check_text
 
 GROUPS = {"model": "tradeoff_bench.models", "dataset": "tradeoff_bench.datasets"}
 SPEC_FORMS = {"model": "package.module:factory", "dataset": "package.module:loader"}
@@ -145,15 +146,8 @@ def check_classification(data) -> str | None:
     return None
 
 
-def check_language_model(data) -> str | None:
-    """The language-modelling check (suite/workloads/text.py, imported when used)."""
-    from suite.workloads.text import check_language_model as check
-
-    return check(data)
-
-
 # task -> the check of its tensors (a task that another workload adds brings its own check here)
-TASK_CHECKS = {"classification": check_classification, "language-modelling": check_language_model}
+TASK_CHECKS = {"classification": check_classification, "language-modelling": check_text}
 
 
 def checked_dataset(name: str, data):

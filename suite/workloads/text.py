@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from suite.plumbing.errors import ConfigError
+from suite.workloads.dataset import Dataset, evenly_spaced
 
 TEXT_DATASETS = {
     "tinyshakespeare": "character LM on tinyshakespeare/input.txt in --data-dir (1,115,394 characters, 65 distinct): "
@@ -64,8 +65,6 @@ class TextCorpus:
 
     def for_case(self, case):
         """The corpus as a Dataset of windows of the case's context (see the module docstring)."""
-        from suite.workloads.dataset import Dataset, evenly_spaced
-
         context = case.context
         for split, tokens in (("training", self.train_tokens), ("held-out", self.test_tokens)):
             if len(tokens) < context + 1:
