@@ -47,76 +47,104 @@ class Metric:
         return self.spread == "exact"
 
 
-# The two throughputs other modules name (report columns, CLI defaults, derived figures): spelled here and in the
-# code that measures them (suite/measure/timing.py) only.
+# Every metric's name, for the modules that read it (report, compare, gate, export, the run's lines): spelled here
+# and in the code that measures it only (tests/test_layout.py holds the readers to it).
 TRAIN_RATE = "train_samples_per_s"
 INFER_RATE = "infer_samples_per_s"
+PARAMS = "params"
+MODEL_FILE_BYTES = "model_file_bytes"
+FLOPS_PER_SAMPLE = "flops_per_sample"
+TRAIN_FLOPS_PER_SAMPLE = "train_flops_per_sample"
+TEST_ACCURACY = "test_accuracy"
+TEST_LOSS = "test_loss"
+VAL_LOSS = "val_loss"
+BITS_PER_CHAR = "bits_per_char"
+TRAIN_E2E_SAMPLES_PER_S = "train_e2e_samples_per_s"
+TRAIN_TOKENS_PER_S = "train_tokens_per_s"
+INFER_LATENCY_MS_P50 = "infer_latency_ms_p50"
+INFER_LATENCY_MS_P90 = "infer_latency_ms_p90"
+INFER_LATENCY_MS_P99 = "infer_latency_ms_p99"
+INFER_LATENCY_MS_MAX = "infer_latency_ms_max"
+INFER_LATENCY_SAMPLES = "infer_latency_samples"
+TRAIN_SECONDS = "train_seconds"
+TRAIN_PEAK_MEM_MB = "train_peak_mem_mb"
+INFER_PEAK_MEM_MB = "infer_peak_mem_mb"
+TRAIN_JOULES_PER_SAMPLE = "train_joules_per_sample"
+INFER_JOULES_PER_SAMPLE = "infer_joules_per_sample"
+TRAIN_MFU = "train_mfu"
+INFER_MFU = "infer_mfu"
+FLOPS_PER_TOKEN = "flops_per_token"
+TRAIN_FLOPS_PER_TOKEN = "train_flops_per_token"
+TIME_TO_TARGET_S = "time_to_target_s"
+STEPS_TO_TARGET = "steps_to_target"
+TRAIN_INSTRUCTIONS_PER_SAMPLE = "train_instructions_per_sample"
+INFER_INSTRUCTIONS_PER_CALL = "infer_instructions_per_call"
 
 # Between-process spreads: the largest per-case figure over 4 back-to-back `tradeoff-bench run --plan quick`
 # processes on the 2-core CI machine class (README, "Regressions, night after night"; medians 7.7%, 24%, 23%).
 # Batch-1 latency of small models moves by up to 8% between two processes of the same code, every call
 # alike, so its threshold is 10%. Instruction counts repeat within 0.5% between processes: 1.5% decides.
 REGISTRY = [
-    Metric("params", "params", "params", "lower", "infer", "{:,.0f}", spread="exact", watch="exact",
+    Metric(PARAMS, "params", "params", "lower", "infer", "{:,.0f}", spread="exact", watch="exact",
            summary=True, table="model"),
-    Metric("model_file_bytes", "model file (KiB)", "KiB", "lower", "infer", "{:,.1f}", 1 / 1024, spread="exact"),
-    Metric("flops_per_sample", "FLOPs/sample", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact",
+    Metric(MODEL_FILE_BYTES, "model file (KiB)", "KiB", "lower", "infer", "{:,.1f}", 1 / 1024, spread="exact"),
+    Metric(FLOPS_PER_SAMPLE, "FLOPs/sample", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact",
            watch="exact", summary=True, table="model"),
-    Metric("train_flops_per_sample", "train FLOPs/sample", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact",
+    Metric(TRAIN_FLOPS_PER_SAMPLE, "train FLOPs/sample", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact",
            watch="exact", table="model"),
-    Metric("test_accuracy", "test acc (%)", "%", "higher", "accuracy", "{:.2f}", 100.0, "pp", watch="accuracy",
+    Metric(TEST_ACCURACY, "test acc (%)", "%", "higher", "accuracy", "{:.2f}", 100.0, "pp", watch="accuracy",
            threshold=0.5, export="bigger", summary=True, table="accuracy"),
-    Metric("test_loss", "test loss", "nats", "lower", "accuracy", "{:.4f}", effect="diff", summary=True,
+    Metric(TEST_LOSS, "test loss", "nats", "lower", "accuracy", "{:.4f}", effect="diff", summary=True,
            table="accuracy"),
     # 0.02 nats is about 1% of a character model's held-out loss near 1.9 (the shakespeare plan's base case)
-    Metric("val_loss", "val loss (nats/token)", "nats/token", "lower", "accuracy", "{:.4f}", effect="diff",
+    Metric(VAL_LOSS, "val loss (nats/token)", "nats/token", "lower", "accuracy", "{:.4f}", effect="diff",
            watch="loss", threshold=0.02, export="smaller", summary=True, table="language model"),
-    Metric("bits_per_char", "bits/char", "bits/char", "lower", "accuracy", "{:.4f}", effect="diff",
+    Metric(BITS_PER_CHAR, "bits/char", "bits/char", "lower", "accuracy", "{:.4f}", effect="diff",
            table="language model"),
     Metric(TRAIN_RATE, "train samples/s", "samples/s", "higher", "train", "{:,.0f}", spread="rounds",
            rounds="train", watch="timing", threshold=5.0, process_spread=0.27, export="bigger", summary=True),
-    Metric("train_e2e_samples_per_s", "train e2e samples/s", "samples/s", "higher", "train", "{:,.0f}",
+    Metric(TRAIN_E2E_SAMPLES_PER_S, "train e2e samples/s", "samples/s", "higher", "train", "{:,.0f}",
            export="bigger", table="training"),
-    Metric("train_tokens_per_s", "train tokens/s", "tokens/s", "higher", "train", "{:,.0f}", spread="rounds",
+    Metric(TRAIN_TOKENS_PER_S, "train tokens/s", "tokens/s", "higher", "train", "{:,.0f}", spread="rounds",
            rounds="train", export="bigger", summary=True, table="training"),
-    Metric("infer_latency_ms_p50", "latency p50 (ms)", "ms", "lower", "infer", "{:.4f}", spread="rounds",
+    Metric(INFER_LATENCY_MS_P50, "latency p50 (ms)", "ms", "lower", "infer", "{:.4f}", spread="rounds",
            rounds="infer", watch="timing", threshold=10.0, process_spread=0.31, export="smaller", summary=True,
            table="inference"),
-    Metric("infer_latency_ms_p90", "latency p90 (ms)", "ms", "lower", "infer", "{:.4f}", rounds="infer",
+    Metric(INFER_LATENCY_MS_P90, "latency p90 (ms)", "ms", "lower", "infer", "{:.4f}", rounds="infer",
            export="smaller", table="inference"),
-    Metric("infer_latency_ms_p99", "latency p99 (ms)", "ms", "lower", "infer", "{:.4f}", rounds="infer",
+    Metric(INFER_LATENCY_MS_P99, "latency p99 (ms)", "ms", "lower", "infer", "{:.4f}", rounds="infer",
            export="smaller", table="inference"),
-    Metric("infer_latency_ms_max", "latency max (ms)", "ms", "lower", "infer", "{:.4f}", table="inference"),
-    Metric("infer_latency_samples", "latency samples", "calls", "", "infer", "{:,.0f}", spread="exact",
+    Metric(INFER_LATENCY_MS_MAX, "latency max (ms)", "ms", "lower", "infer", "{:.4f}", table="inference"),
+    Metric(INFER_LATENCY_SAMPLES, "latency samples", "calls", "", "infer", "{:,.0f}", spread="exact",
            table="inference"),
     # batched inference: its raw rounds are kept as `infer_batch_seconds`
     Metric(INFER_RATE, "batched infer samples/s", "samples/s", "higher", "infer", "{:,.0f}",
            rounds="infer_batch", watch="timing", threshold=5.0, process_spread=0.47, export="bigger",
            summary=True, table="inference"),
-    Metric("train_seconds", "train time (s)", "s", "lower", "accuracy", "{:.3f}", spread=TRAIN_RATE,
+    Metric(TRAIN_SECONDS, "train time (s)", "s", "lower", "accuracy", "{:.3f}", spread=TRAIN_RATE,
            summary=True, table="accuracy"),
-    Metric("train_peak_mem_mb", "train peak mem (MiB)", "MiB", "lower", "train", "{:,.1f}", summary=True,
+    Metric(TRAIN_PEAK_MEM_MB, "train peak mem (MiB)", "MiB", "lower", "train", "{:,.1f}", summary=True,
            table="training"),
-    Metric("infer_peak_mem_mb", "infer peak mem (MiB)", "MiB", "lower", "infer", "{:,.1f}", summary=True,
+    Metric(INFER_PEAK_MEM_MB, "infer peak mem (MiB)", "MiB", "lower", "infer", "{:,.1f}", summary=True,
            table="inference"),
-    Metric("train_joules_per_sample", "train J/sample", "J", "lower", "train", "{:.3g}", summary=True,
+    Metric(TRAIN_JOULES_PER_SAMPLE, "train J/sample", "J", "lower", "train", "{:.3g}", summary=True,
            table="training"),
-    Metric("infer_joules_per_sample", "infer J/sample", "J", "lower", "infer", "{:.3g}", summary=True,
+    Metric(INFER_JOULES_PER_SAMPLE, "infer J/sample", "J", "lower", "infer", "{:.3g}", summary=True,
            table="inference"),
     # MFU is stored as a fraction of peak FLOP/s (as nanoGPT's estimate_mfu returns it), shown in %
-    Metric("train_mfu", "train MFU (%)", "%", "higher", "train", "{:.3g}", 100.0, spread=TRAIN_RATE,
+    Metric(TRAIN_MFU, "train MFU (%)", "%", "higher", "train", "{:.3g}", 100.0, spread=TRAIN_RATE,
            summary=True, table="training"),
-    Metric("infer_mfu", "infer MFU (%)", "%", "higher", "infer", "{:.3g}", 100.0, spread=INFER_RATE,
+    Metric(INFER_MFU, "infer MFU (%)", "%", "higher", "infer", "{:.3g}", 100.0, spread=INFER_RATE,
            summary=True, table="inference"),
-    Metric("flops_per_token", "FLOPs/token", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact", table="model"),
-    Metric("train_flops_per_token", "train FLOPs/token", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact",
+    Metric(FLOPS_PER_TOKEN, "FLOPs/token", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact", table="model"),
+    Metric(TRAIN_FLOPS_PER_TOKEN, "train FLOPs/token", "FLOPs", "lower", "infer", "{:,.0f}", spread="exact",
            table="model"),
-    Metric("time_to_target_s", "time to target (s)", "s", "lower", "accuracy", "{:.4g}", table="language model"),
-    Metric("steps_to_target", "steps to target", "steps", "lower", "accuracy", "{:,.0f}", table="language model"),
+    Metric(TIME_TO_TARGET_S, "time to target (s)", "s", "lower", "accuracy", "{:.4g}", table="language model"),
+    Metric(STEPS_TO_TARGET, "steps to target", "steps", "lower", "accuracy", "{:,.0f}", table="language model"),
     # --measure instructions (suite/executors/instructions.py): deterministic, so the threshold alone decides
-    Metric("train_instructions_per_sample", "train instr/sample", "instructions", "lower", "train", "{:,.0f}",
+    Metric(TRAIN_INSTRUCTIONS_PER_SAMPLE, "train instr/sample", "instructions", "lower", "train", "{:,.0f}",
            spread="exact", watch="count", threshold=1.5, summary=True, table="instruction counts"),
-    Metric("infer_instructions_per_call", "infer instr/call", "instructions", "lower", "infer", "{:,.0f}",
+    Metric(INFER_INSTRUCTIONS_PER_CALL, "infer instr/call", "instructions", "lower", "infer", "{:,.0f}",
            spread="exact", watch="count", threshold=1.5, summary=True, table="instruction counts"),
 ]
 METRICS: dict[str, Metric] = {m.key: m for m in REGISTRY}

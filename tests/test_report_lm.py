@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from suite.report.build import build_sections
 from suite.report.grouping import layout
-from suite.report.plots import FRONT, VAL_LOSS, convergence_figure, front_figure, plain_text, schedule_figure
+from suite.report.plots import FRONT, VAL_LOSS_LABEL, convergence_figure, front_figure, plain_text, schedule_figure
 from suite.report.tradeoffs import build_tradeoffs
 from suite.results.schema import CaseResult, Run
 
@@ -37,7 +37,7 @@ def lm_run() -> Run:
 def test_pareto_plot_shows_validation_loss_lower_is_better():
     fig = front_figure(layout(lm_run()), "infer_latency_ms_p50", "latency")
     ax = fig.axes[0]
-    assert ax.get_ylabel() == VAL_LOSS
+    assert ax.get_ylabel() == VAL_LOSS_LABEL
     drawn = {c.get_label(): {(x, round(y, 6)) for x, y in c.get_offsets()} for c in ax.collections}
     assert drawn[FRONT] == {(1.2, 2.05), (2.0, 1.90), (4.0, 1.86)}  # faster, or lower in loss: nothing beats them
     assert drawn["dominated"] == {(2.0, 1.99), (2.0, 2.40)}
@@ -46,7 +46,7 @@ def test_pareto_plot_shows_validation_loss_lower_is_better():
 def test_convergence_plots_validation_loss_against_steps():
     fig = convergence_figure(layout(lm_run()))
     top_left = fig.axes[0]
-    assert top_left.get_ylabel() == VAL_LOSS and top_left.get_xlabel() == "optimizer step"
+    assert top_left.get_ylabel() == VAL_LOSS_LABEL and top_left.get_xlabel() == "optimizer step"
     lines = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in top_left.get_lines()}
     assert lines["base"] == ([500, 1000, 1500, 2000], [1.90 + 0.5 / i for i in (1, 2, 3, 4)])
     assert set(lines) == {"base", "momentum"}  # recipes on the base model only (lr follows the optimizer)

@@ -17,10 +17,12 @@ import statistics
 import sys
 from pathlib import Path
 
+from suite.metrics import INFER_INSTRUCTIONS_PER_CALL, TRAIN_INSTRUCTIONS_PER_SAMPLE
+from suite.metrics import METRICS as REGISTRY
 from suite.results import ab_stats
 
 METRICS = {"train_step": ("train", "training step"), "latency": ("infer", "batch-1 latency")}  # -> samples group
-COUNTED = ("train_instructions_per_sample", "infer_instructions_per_call")
+COUNTED = (TRAIN_INSTRUCTIONS_PER_SAMPLE, INFER_INSTRUCTIONS_PER_CALL)
 ENTRY_POINTS = {"time": "suite.executors.child", "instructions": "suite.executors.instructions"}  # each commit's own
 
 
@@ -99,7 +101,6 @@ def ab_counted(case, trees: dict, data_dir) -> dict:
 
 def count_verdict(ratio: float, metric: str) -> str:
     """HEAD/BASE instructions judged as `compare` judges a count: its registry threshold alone decides."""
-    from suite.metrics import METRICS as REGISTRY
     from suite.results.compare import timing_verdict
 
     metric = REGISTRY[metric]
@@ -108,8 +109,6 @@ def count_verdict(ratio: float, metric: str) -> str:
 
 def metric_label(metric: str) -> str:
     """A verdict row's metric: the timed step and latency, or a counted metric's label in the registry."""
-    from suite.metrics import METRICS as REGISTRY
-
     return METRICS[metric][1] if metric in METRICS else REGISTRY[metric].label
 
 
@@ -185,7 +184,6 @@ def check_trees(trees: dict, sides: dict, measure: str = "time") -> None:
 def noisy_cases(cases: list, history, max_spread: float) -> dict[str, float]:
     """case id -> between-night spread (%) of the cases whose training throughput moves by more than `max_spread`
     percent between the runs of the history: their wall-clock verdict would be the machine's, so they are left out."""
-    from suite.metrics import METRICS as REGISTRY
     from suite.results.history import between_night_spreads, open_history
 
     timing = next(key for key, m in REGISTRY.items() if m.watch == "timing" and m.rounds == "train")

@@ -6,6 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
+from suite.metrics import INFER_LATENCY_MS_P50, METRICS, TEST_ACCURACY, TRAIN_RATE, VAL_LOSS, noisy_metrics, show
 from suite.plumbing.errors import ConfigError, shown
 
 DEFAULT_OUT = "reports/latest"
@@ -27,22 +28,20 @@ def parse_sets(pairs: list[str]) -> dict:
 
 def progress_line(index: int, total: int, result, seconds: float) -> str:
     """One line per finished case: id, status and its key figures, a noisy timing marked."""
-    from suite.metrics import METRICS, TRAIN_RATE, noisy_metrics, show
-
     m = result.metrics
     figures = [f"{metric.label} {show(key, m[key])}" for key, metric in METRICS.items()
                if metric.watch == "count" and key in m]
     if TRAIN_RATE in m:
         figures.append(f"train {m[TRAIN_RATE]:,.0f} samples/s")
-    if "infer_latency_ms_p50" in m:
-        figures.append(f"p50 {m['infer_latency_ms_p50']:.3f} ms")
+    if INFER_LATENCY_MS_P50 in m:
+        figures.append(f"p50 {m[INFER_LATENCY_MS_P50]:.3f} ms")
     noisy = noisy_metrics(m)
     if noisy:
         figures.append(f"NOISY ({', '.join(noisy)}: IQR over 10% of the median)")
-    if m.get("test_accuracy") is not None:
-        figures.append(f"acc {100 * m['test_accuracy']:.1f}%")
-    if m.get("val_loss") is not None:
-        figures.append(f"val loss {m['val_loss']:.3f}")
+    if m.get(TEST_ACCURACY) is not None:
+        figures.append(f"acc {100 * m[TEST_ACCURACY]:.1f}%")
+    if m.get(VAL_LOSS) is not None:
+        figures.append(f"val loss {m[VAL_LOSS]:.3f}")
     if m.get("isolation_startup_s") is not None:
         figures.append(f"isolation {m['isolation_startup_s']:.1f} s")
     detail = "  ".join(figures) or result.reason

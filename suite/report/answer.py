@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.metrics import TRAIN_RATE
+from suite.metrics import INFER_LATENCY_MS_P50, PARAMS, TEST_ACCURACY, TRAIN_RATE, VAL_LOSS
 from suite.report.fastest import build_fastest
 from suite.report.grouping import Group, Layout, layout
 from suite.report.hardware import mark
@@ -35,14 +35,14 @@ class Quality:
 
 
 # Accuracy for classifiers; validation loss (lower is better) for language models, which have no accuracy.
-QUALITIES = [Quality("test_accuracy", "higher", 0.005, "0.5 pp of the best accuracy"),
-             Quality("val_loss", "lower", 0.02, "0.02 of the best validation loss")]
+QUALITIES = [Quality(TEST_ACCURACY, "higher", 0.005, "0.5 pp of the best accuracy"),
+             Quality(VAL_LOSS, "lower", 0.02, "0.02 of the best validation loss")]
 # (metric key, which way is better, the goal in words, the figure in words)
 GOALS = [(TRAIN_RATE, "higher", "highest training throughput", "training throughput"),
-         ("infer_latency_ms_p50", "lower", "lowest batch-1 latency", "batch-1 latency"),
-         ("params", "lower", "smallest model", "parameter count")]
-RATIOS = {TRAIN_RATE: "training throughput", "infer_latency_ms_p50": "batch-1 latency",
-          "params": "parameter count"}
+         (INFER_LATENCY_MS_P50, "lower", "lowest batch-1 latency", "batch-1 latency"),
+         (PARAMS, "lower", "smallest model", "parameter count")]
+RATIOS = {TRAIN_RATE: "training throughput", INFER_LATENCY_MS_P50: "batch-1 latency",
+          PARAMS: "parameter count"}
 
 
 @dataclass
@@ -110,7 +110,7 @@ def sentence(lay: Layout, item: Answer) -> str:
                                                    if item.eligible == 1 else "")
     else:
         base_ok = lay.base.status == "ok"
-        keys = [k for k in ("params",) if item.key == "params"] + [TRAIN_RATE, "infer_latency_ms_p50"]
+        keys = [k for k in (PARAMS,) if item.key == PARAMS] + [TRAIN_RATE, INFER_LATENCY_MS_P50]
         parts = [t for t in (ratio_text(lay.base, item.pick, k) for k in keys) if t] if base_ok else []
         figures = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else "".join(parts)
         what = name + (f": {figures}" if figures else "")

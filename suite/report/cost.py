@@ -6,21 +6,29 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite.metrics import show
+from suite.metrics import (
+    INFER_JOULES_PER_SAMPLE,
+    INFER_MFU,
+    INFER_PEAK_MEM_MB,
+    TRAIN_JOULES_PER_SAMPLE,
+    TRAIN_MFU,
+    TRAIN_PEAK_MEM_MB,
+    show,
+)
 from suite.report.grouping import layout
 from suite.report.plots import new_figure, save
 from suite.report.sections import BUILDERS, Section
 
-MFU_KEYS = {"train_mfu": "train", "infer_mfu": "inference"}
+MFU_KEYS = {TRAIN_MFU: "train", INFER_MFU: "inference"}
 COST_COLUMNS = {
-    "train_mfu": "train MFU (%)",
-    "infer_mfu": "infer MFU (%)",
-    "train_peak_mem_mb": "train peak mem (MiB)",
-    "infer_peak_mem_mb": "infer peak mem (MiB)",
-    "train_joules_per_sample": "train J/sample",
-    "infer_joules_per_sample": "infer J/sample",
+    TRAIN_MFU: "train MFU (%)",
+    INFER_MFU: "infer MFU (%)",
+    TRAIN_PEAK_MEM_MB: "train peak mem (MiB)",
+    INFER_PEAK_MEM_MB: "infer peak mem (MiB)",
+    TRAIN_JOULES_PER_SAMPLE: "train J/sample",
+    INFER_JOULES_PER_SAMPLE: "infer J/sample",
 }
-PERCENT = ("train_mfu", "infer_mfu")
+PERCENT = (TRAIN_MFU, INFER_MFU)
 MFU_PLOT_ENDS = 20  # cases shown from each end of the MFU ranking when there are more than twice as many
 FIGURE = "mfu"  # plots/mfu.png and plots/mfu.svg
 MFU_LABEL_PT = 10  # case labels of the MFU plot: 10 pt is 14 px at 100 dpi (7 pt read as about 7 px once scaled)
@@ -53,7 +61,7 @@ def cost_frame(run):
 def mfu_frame(run):
     """MFU in percent of the ceiling, one row per case that has one, lowest training MFU first."""
     frame = cost_frame(run)[list(MFU_KEYS)].dropna(how="all") * 100
-    return frame.sort_values("train_mfu", na_position="first")
+    return frame.sort_values(TRAIN_MFU, na_position="first")
 
 
 def plot_mfu(frame, out: Path) -> Path:
@@ -79,7 +87,7 @@ def _cell(value, key: str) -> str:
 def absent_energy_paragraphs(frame) -> list[str]:
     """Why energy is absent, one line per distinct reason with the number of rows."""
     lines = []
-    for key in ("train_joules_per_sample", "infer_joules_per_sample"):
+    for key in (TRAIN_JOULES_PER_SAMPLE, INFER_JOULES_PER_SAMPLE):
         counts = frame[f"{key}_reason"].dropna().value_counts()
         lines += [f"{key} absent in {n} rows: {reason}" for reason, n in counts.items()]
     return lines

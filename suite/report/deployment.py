@@ -6,22 +6,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from suite.metrics import INFER_RATE
+from suite.metrics import (
+    INFER_LATENCY_MS_P50,
+    INFER_LATENCY_MS_P99,
+    INFER_LATENCY_SAMPLES,
+    INFER_RATE,
+    MODEL_FILE_BYTES,
+    TEST_ACCURACY,
+)
 from suite.report.grouping import layout
 from suite.report.plots import new_figure, plain_text, save
 from suite.report.sections import BUILDERS, Section
 
 # key -> (column, how to show the stored value)
 COLUMNS = {
-    "test_accuracy": ("test acc (%)", lambda v: f"{100 * v:.2f}"),
+    TEST_ACCURACY: ("test acc (%)", lambda v: f"{100 * v:.2f}"),
     "accuracy_change_pp": ("vs same runtime fp32 (pp)", lambda v: f"{v:+.2f}"),
     "export_top1_agreement": ("top-1 = PyTorch (%)", lambda v: f"{100 * v:.2f}"),
     "export_max_abs_diff": ("max |logit diff|", lambda v: f"{v:.2g}"),
-    "infer_latency_ms_p50": ("latency p50 (ms)", lambda v: f"{v:.4f}"),
-    "infer_latency_ms_p99": ("p99 (ms)", lambda v: f"{v:.4f}"),
-    "infer_latency_samples": ("calls", lambda v: f"{v:,.0f}"),
+    INFER_LATENCY_MS_P50: ("latency p50 (ms)", lambda v: f"{v:.4f}"),
+    INFER_LATENCY_MS_P99: ("p99 (ms)", lambda v: f"{v:.4f}"),
+    INFER_LATENCY_SAMPLES: ("calls", lambda v: f"{v:,.0f}"),
     INFER_RATE: ("batched (samples/s)", lambda v: f"{v:,.0f}"),
-    "model_file_bytes": ("model file (KiB)", lambda v: f"{v / 1024:,.1f}"),
+    MODEL_FILE_BYTES: ("model file (KiB)", lambda v: f"{v / 1024:,.1f}"),
     "runtime_threads": ("threads", lambda v: f"{v:.0f}"),
 }
 
@@ -33,20 +40,20 @@ def deployment_rows(run) -> list[dict]:
     lay = layout(run)
     return [{"case": lay.member_label(case), "runtime": case.case.get("runtime", "torch"),
              "quantization": case.case.get("quantization", "none"), **{k: case.metrics.get(k) for k in COLUMNS}}
-            for case in run.cases if case.status == "ok" and case.metrics.get("model_file_bytes")]
+            for case in run.cases if case.status == "ok" and case.metrics.get(MODEL_FILE_BYTES)]
 
 
 def deployment_plot(rows: list[dict], out_dir: Path) -> Path:
     """Batch-1 latency p50 against test accuracy, one marker per case, its area proportional to the file size."""
-    largest = max(r["model_file_bytes"] for r in rows)
+    largest = max(r[MODEL_FILE_BYTES] for r in rows)
     with plain_text():
         fig, ax = new_figure()
         for runtime in dict.fromkeys(r["runtime"] for r in rows):
             mine = [r for r in rows if r["runtime"] == runtime]
-            ax.scatter([r["infer_latency_ms_p50"] for r in mine], [100 * r["test_accuracy"] for r in mine],
-                       s=[400 * r["model_file_bytes"] / largest for r in mine], alpha=0.6, label=runtime)
+            ax.scatter([r[INFER_LATENCY_MS_P50] for r in mine], [100 * r[TEST_ACCURACY] for r in mine],
+                       s=[400 * r[MODEL_FILE_BYTES] / largest for r in mine], alpha=0.6, label=runtime)
             for r in mine:
-                ax.annotate(r["quantization"], (r["infer_latency_ms_p50"], 100 * r["test_accuracy"]), fontsize=7)
+                ax.annotate(r["quantization"], (r[INFER_LATENCY_MS_P50], 100 * r[TEST_ACCURACY]), fontsize=7)
         ax.set_xlabel("batch-1 latency p50 (ms)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"Deployment: marker area = model file size (largest {largest / 1024:,.0f} KiB)")
@@ -67,7 +74,7 @@ def deployment_sections(run, out_dir: Path) -> list[Section]:
     for key in keep[3:]:
         table[key] = [COLUMNS[key][1](v) if v is not None and v == v else "-" for v in table[key]]
     table = table.rename(columns={k: COLUMNS[k][0] for k in keep[3:]})
-    figures = [deployment_plot(rows, out_dir)] if all(r["infer_latency_ms_p50"] for r in rows) else []
+    figures = [deployment_plot(rows, out_dir)] if all(r[INFER_LATENCY_MS_P50] for r in rows) else []
     paragraphs = [
         "Each case trains its model, then serves it in its runtime: PyTorch eager, or the model exported once to "
         "ONNX (torch.onnx's dynamo exporter) and run by ONNX Runtime (CPU execution provider, all graph "

@@ -13,14 +13,15 @@ levers and batch size; a lever the CPU lacks (bf16 emulated, int8 without VNNI) 
 
 from __future__ import annotations
 
+from suite.metrics import TEST_ACCURACY, TRAIN_E2E_SAMPLES_PER_S
 from suite.report.grouping import SEED, Group, field_text, layout
 from suite.report.hardware import WHAT
 from suite.report.sections import Section
 from suite.report.tradeoffs import ratio_number
 from suite.results.ab_stats import ratio_interval
 
-SPEED = "train_e2e_samples_per_s"
-QUALITY = "test_accuracy"
+SPEED = TRAIN_E2E_SAMPLES_PER_S
+QUALITY = TEST_ACCURACY
 TOLERANCE = 0.005  # 0.5 pp of the base's mean accuracy
 # The fields the search varies, with their defaults (a results file written before a field existed lacks it).
 LEVER_DEFAULTS = {"precision": "fp32", "compile": "none", "memory_format": "contiguous", "quantization": "none",

@@ -5,22 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from suite.metrics import INFER_LATENCY_MS_P50, TEST_ACCURACY, VAL_LOSS
 from suite.report.grouping import layout
 from suite.report.hardware import mark, unsupported
 from suite.report.sections import BUILDERS, Section
 
 # key -> (column, how to show the stored value)
 COLUMNS = {
-    "test_accuracy": ("test acc (%)", lambda v: f"{100 * v:.2f}"),
+    TEST_ACCURACY: ("test acc (%)", lambda v: f"{100 * v:.2f}"),
     "test_accuracy_uncompressed": ("before compression (%)", lambda v: f"{100 * v:.2f}"),
     "accuracy_kept": ("accuracy kept (%)", lambda v: f"{100 * v:.2f}"),
     "accuracy_kept_ge_99pct": (">= 99% of fp32 (MLPerf)", lambda v: "yes" if v else "no"),
-    "val_loss": ("val loss (nats/token)", lambda v: f"{v:.4f}"),
+    VAL_LOSS: ("val loss (nats/token)", lambda v: f"{v:.4f}"),
     "test_loss_uncompressed": ("loss before compression", lambda v: f"{v:.4f}"),
     "params_sparsity": ("weight sparsity (%)", lambda v: f"{100 * v:.1f}"),
     "params_nonzero": ("non-zero params", lambda v: f"{v:,.0f}"),
     "infer_latency_ms_p50_uncompressed": ("latency p50 before (ms)", lambda v: f"{v:.4f}"),
-    "infer_latency_ms_p50": ("latency p50 (ms)", lambda v: f"{v:.4f}"),
+    INFER_LATENCY_MS_P50: ("latency p50 (ms)", lambda v: f"{v:.4f}"),
     "latency_ratio": ("latency after/before", lambda v: f"x{v:.2f}"),
     "params_state_dict_bytes": ("size (KiB)", lambda v: f"{v / 1024:,.1f}"),
     "compile_seconds_cold": ("train compile cold (s)", lambda v: f"{v:.2f}"),
@@ -41,8 +42,8 @@ def lever_rows(run) -> list[dict]:
         m = dict(case.metrics)
         if not any(m.get(k) is not None for k in LEVER_KEYS):
             continue
-        if m.get("infer_latency_ms_p50_uncompressed") and m.get("infer_latency_ms_p50"):
-            m["latency_ratio"] = m["infer_latency_ms_p50"] / m["infer_latency_ms_p50_uncompressed"]
+        if m.get("infer_latency_ms_p50_uncompressed") and m.get(INFER_LATENCY_MS_P50):
+            m["latency_ratio"] = m[INFER_LATENCY_MS_P50] / m["infer_latency_ms_p50_uncompressed"]
         rows.append({"case": lay.member_label(case) + mark(unsupported(case, run)), **{k: m.get(k) for k in COLUMNS}})
     return rows
 
@@ -54,7 +55,7 @@ def unstructured_notes(run) -> list[str]:
     for case in run.cases:
         m, spec = case.metrics, str(case.case.get("pruning", "none"))
         if spec.startswith("l1-unstructured") and m.get("infer_latency_ms_p50_uncompressed"):
-            ratio = m["infer_latency_ms_p50"] / m["infer_latency_ms_p50_uncompressed"]
+            ratio = m[INFER_LATENCY_MS_P50] / m["infer_latency_ms_p50_uncompressed"]
             notes.append(f"{spec}: {100 * m['params_sparsity']:.1f}% of weights are zero and batch-1 latency is "
                          f"x{ratio:.2f} of the unpruned model's (dense kernels multiply the zeros too).")
     return notes

@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter, MaxNLocator, StrMethodFormatter
 
-from suite.metrics import TRAIN_RATE
+from suite.metrics import INFER_LATENCY_MS_P50, PARAMS, TEST_ACCURACY, TEST_LOSS, TRAIN_RATE, VAL_LOSS
 from suite.plumbing.errors import ConfigError
 from suite.plumbing.fileio import atomic_file
 from suite.report.grouping import Group, Layout, layout
@@ -32,8 +32,8 @@ VARIANT = {"model", "depth", "width", "shared", "heads", "context", "bias", "tie
 RECIPE = {"optimizer", "lr", "schedule", "weight_decay", "beta2", "decay_2d_only", "grad_clip", "warmup_steps",
           "min_lr"}  # the fields of a training recipe
 FRONT = "Pareto front"  # the label of the front's scatter, which tests read back
-ACCURACY = "test accuracy (%)"
-VAL_LOSS = "validation loss (nats/token)"
+ACCURACY_LABEL = "test accuracy (%)"
+VAL_LOSS_LABEL = "validation loss (nats/token)"
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,14 @@ class Quality:
     title: str  # "Accuracy" in "Accuracy vs latency"
 
 
-QUALITIES = {"accuracy": Quality("test_accuracy", ACCURACY, 100.0, False, "test_accuracy", "Accuracy"),
-             "loss": Quality("val_loss", VAL_LOSS, 1.0, True, "test_loss", "Validation loss")}
+QUALITIES = {"accuracy": Quality(TEST_ACCURACY, ACCURACY_LABEL, 100.0, False, TEST_ACCURACY, "Accuracy"),
+             "loss": Quality(VAL_LOSS, VAL_LOSS_LABEL, 1.0, True, TEST_LOSS, "Validation loss")}
 
 
 def quality(lay: Layout) -> Quality:
     """Validation loss for a run of language models (the figure they are judged on; also where there is no
     accuracy), test accuracy otherwise."""
-    has_loss = any(g.value("val_loss") is not None for g in lay.groups)
+    has_loss = any(g.value(VAL_LOSS) is not None for g in lay.groups)
     return QUALITIES["loss" if has_loss else "accuracy"]
 
 
@@ -280,10 +280,10 @@ PLOTS = [
     ("Accuracy vs latency", "pareto-accuracy-latency",
      "Test accuracy against batch-1 inference latency (p50); the Pareto front (no case is both faster and "
      "more accurate) is joined and labelled.",
-     lambda lay: front_figure(lay, "infer_latency_ms_p50", "inference latency p50 at batch 1 (ms)")),
+     lambda lay: front_figure(lay, INFER_LATENCY_MS_P50, "inference latency p50 at batch 1 (ms)")),
     ("Accuracy vs parameters", "accuracy-params",
      "Test accuracy against parameter count; the labelled cases are the front (no smaller model is as accurate).",
-     lambda lay: front_figure(lay, "params", "parameters (count)")),
+     lambda lay: front_figure(lay, PARAMS, "parameters (count)")),
     ("Training throughput by model and optimizer", "train-throughput",
      "Training samples/s of each model variant with each optimizer, every other field as in the base case.",
      throughput_figure),

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from suite.metrics import TRAIN_SECONDS
 from suite.report.plots import new_figure, save
 from suite.report.sections import BUILDERS, Section
 from suite.results import study
@@ -38,7 +39,7 @@ def summaries(rows: list[dict]) -> list[dict]:
     if any(study.is_trial(row) for row in rows):
         return study.selected_finals(rows)
     return study.seed_summary([r for r in rows if not study.is_trial(r)],
-                              (study.ACCURACY_KEY, *study.TARGET_KEYS, "eval_seconds", "train_seconds"))
+                              (study.ACCURACY_KEY, *study.TARGET_KEYS, "eval_seconds", TRAIN_SECONDS))
 
 
 def reached(record: dict) -> str:
@@ -54,7 +55,7 @@ def time_table(records: list[dict]) -> pd.DataFrame:
         "test acc (%) mean ± sd [95% CI]": _fmt(r[study.ACCURACY_KEY], 100),
         "time to target (s) mean ± sd [95% CI]": _fmt(r[study.TARGET_KEYS[0]]),
         "epochs to target": _fmt(r[study.TARGET_KEYS[1]], digits=2), "reached": reached(r),
-        "train (s)": f"{r['train_seconds']['mean']:.3g}" if r["train_seconds"]["n"] else "-",
+        "train (s)": f"{r[TRAIN_SECONDS]['mean']:.3g}" if r[TRAIN_SECONDS]["n"] else "-",
         "eval (s), apart": f"{r['eval_seconds']['mean']:.3g}" if r["eval_seconds"]["n"] else "-",
     } for r in records])
 

@@ -7,7 +7,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.metrics import BELOW_RESOLUTION, METRICS, TRAIN_RATE, noisy_metrics, show, table_keys
+from suite.metrics import (
+    BELOW_RESOLUTION,
+    INFER_LATENCY_MS_P50,
+    INFER_LATENCY_SAMPLES,
+    METRICS,
+    PARAMS,
+    TEST_ACCURACY,
+    TEST_LOSS,
+    TRAIN_RATE,
+    VAL_LOSS,
+    noisy_metrics,
+    show,
+    table_keys,
+)
 from suite.report.grouping import Group, Layout, layout
 from suite.report.hardware import mark
 from suite.report.sections import Section
@@ -71,7 +84,7 @@ TRAINING = [
            lambda g, v: show(TRAIN_RATE, v), "higher"),
     Column("min–max over rounds", lambda g: None, _train_range),
     Column("IQR (samples/s)", _train_iqr, lambda g, v: show(TRAIN_RATE, v)),
-    Column("rounds", _train_rounds, lambda g, v: show("infer_latency_samples", v)),
+    Column("rounds", _train_rounds, lambda g, v: show(INFER_LATENCY_SAMPLES, v)),
 ]
 OPTIONAL_TRAINING = table_keys("training")
 INFERENCE = table_keys("inference")
@@ -99,12 +112,12 @@ TABLES = [
               "evaluation excluded).", TRAINING, OPTIONAL_TRAINING,
               TRAIN_RATE),
     TableSpec("Inference", "Batch-1 latency percentiles over the timed calls (their count in `latency samples`) "
-              "and forward throughput at the case's batch size.", [], INFERENCE, "infer_latency_ms_p50"),
+              "and forward throughput at the case's batch size.", [], INFERENCE, INFER_LATENCY_MS_P50),
     TableSpec("Instruction counts", "Instructions executed per training sample and per batch-1 forward, counted "
               "under valgrind's callgrind (`--measure instructions`): deterministic between processes, so a gate "
               "can see a change of a few percent; they compare only on one fingerprint.", [], COUNTS, COUNTS[0]),
     TableSpec("Model", "Parameters (shared weights counted once) and FLOPs per sample as torch's "
-              "FlopCounterMode counts them (2 per multiply-add).", [], MODEL, "params"),
+              "FlopCounterMode counts them (2 per multiply-add).", [], MODEL, PARAMS),
 ]
 
 
@@ -164,8 +177,8 @@ def absent(groups: list[Group], keys: list[str]) -> list[str]:
 
 
 def _accuracy_section(lay: Layout, groups: list[Group]) -> Section:
-    extra_keys = present(groups, LANGUAGE_MODEL) if present(groups, ["val_loss"]) else []
-    keys = [k for k in ACCURACY if not (extra_keys and k == "test_loss")]  # a language model's test loss: val loss
+    extra_keys = present(groups, LANGUAGE_MODEL) if present(groups, [VAL_LOSS]) else []
+    keys = [k for k in ACCURACY if not (extra_keys and k == TEST_LOSS)]  # a language model's test loss: val loss
     columns = [metric_column(k) for k in keys + extra_keys]
     extra = [("status", lambda g: g.status)]
     if any(len(g.ok) > 1 for g in groups):
@@ -179,7 +192,7 @@ def _accuracy_section(lay: Layout, groups: list[Group]) -> Section:
 
 
 def _seed_range(g: Group) -> str:
-    values = g.values("test_accuracy")
+    values = g.values(TEST_ACCURACY)
     return f"{100 * min(values):.2f}–{100 * max(values):.2f}" if len(values) > 1 else "-"
 
 

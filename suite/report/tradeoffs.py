@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from suite.metrics import METRICS, below_resolution, summary_keys
+from suite.metrics import METRICS, TEST_LOSS, VAL_LOSS, below_resolution, summary_keys
 from suite.report.grouping import Group, Layout, layout
 from suite.report.hardware import mark
 from suite.report.sections import Section
@@ -104,8 +104,8 @@ def build_tradeoffs(run, out: Path) -> list[Section]:
     base = lay.base
     rows = [g for axis in lay.axes for g in lay.one_axis() if lay.changes(g)[0] == axis]
     keys = [k for k in summary_keys() if central(base, k) is not None]
-    if "val_loss" in keys:  # a language model's test loss is its val loss: one column
-        keys.remove("test_loss")
+    if VAL_LOSS in keys:  # a language model's test loss is its val loss: one column
+        keys.remove(TEST_LOSS)
     text = [f"Each row changes one field of the base case `{lay.short_label(base)}` (the plan's first case) and "
             "shows the effect on each metric: xR is the ratio to the base, pp a difference in percentage points. "
             f"\"{WITHIN}\" means the two measurements overlap: their interquartile ranges overlap or a "

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from suite.metrics import METRICS, Metric, process_spreads, show, watched
+from suite.metrics import METRICS, TEST_ACCURACY, Metric, process_spreads, show, watched
 from suite.plumbing.errors import ConfigError, choices_error
 from suite.plumbing.mdtext import md_code, md_text
 from suite.plumbing.stats import mann_whitney_p
@@ -363,7 +363,7 @@ def seedless_key(case: dict) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in case.items() if k != "seed"))
 
 
-def seed_spreads(entries, metric: str = "test_accuracy", scale: float = 100.0) -> dict[tuple, float]:
+def seed_spreads(entries, metric: str = TEST_ACCURACY, scale: float = 100.0) -> dict[tuple, float]:
     """Spread of a metric (max - min, times `scale`: accuracy in pp) of each configuration that has several seeds."""
     groups: dict[tuple, list[float]] = {}
     for entry in entries:

@@ -16,7 +16,7 @@ the rounds, the plan and the commit.
 
 from __future__ import annotations
 
-from suite.metrics import exported
+from suite.metrics import INFER_LATENCY_SAMPLES, exported
 from suite.plumbing.errors import choices_error
 
 TOOLS = {"bigger": "customBiggerIsBetter", "smaller": "customSmallerIsBetter"}
@@ -39,7 +39,7 @@ def github_action_benchmark(run, direction: str) -> list[dict]:
             if isinstance(iqr, (int, float)):
                 entry["range"] = f"± {iqr * scale / 2:.4g}"
             rounds = (case.metrics.get(f"{metric.replace('_tokens_', '_samples_')}_rounds")  # tokens/s: samples' rounds
-                      or case.metrics.get("infer_latency_samples"))
+                      or case.metrics.get(INFER_LATENCY_SAMPLES))
             entry["extra"] = "; ".join(
                 part for part in (f"{rounds} rounds" if rounds and shown.rounds else "",
                                   f"plan {run.plan}", f"commit {commit}", f"status {case.status}") if part)

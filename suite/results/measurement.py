@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from suite.metrics import TRAIN_RATE, number
+from suite.metrics import INFER_LATENCY_MS_P50, TRAIN_RATE, number
 from suite.plumbing.stats import quartiles
 
 # IQR/median above which a timing is called noisy (torch.utils.benchmark's Measurement warns the same way).
@@ -47,7 +47,7 @@ def legacy_noise_flags(metrics: dict) -> dict:
     """The noise flags of a case stored before results schema 6, which kept none: taken here, once, from the stored
     IQR and median of the two timings flagged then (training throughput and batch-1 latency p50)."""
     flags = {}
-    for key, iqr_key in ((TRAIN_RATE, f"{TRAIN_RATE}_iqr"), ("infer_latency_ms_p50", "infer_latency_ms_iqr")):
+    for key, iqr_key in ((TRAIN_RATE, f"{TRAIN_RATE}_iqr"), (INFER_LATENCY_MS_P50, "infer_latency_ms_iqr")):
         median, iqr = number(metrics.get(key)), number(metrics.get(iqr_key))
         if median is not None and iqr is not None and f"{key}_noisy" not in metrics:
             flags[f"{key}_noisy"] = median > 0 and iqr / median > NOISY_RELATIVE_IQR

@@ -39,7 +39,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from suite.metrics import METRICS
+from suite.metrics import METRICS, PARAMS
 from suite.plumbing.errors import ConfigError, shown
 from suite.plumbing.fileio import read_bytes_capped
 from suite.results.measurement import legacy_noise_flags
@@ -69,7 +69,7 @@ READABLE_SCHEMAS = (1, 2, 3, 4, 5, 6)
 GROUPS = {
     "train": "test_train_throughput",
     "infer": "test_infer_latency",
-    "accuracy": "test_accuracy",
+    "accuracy": "test_accuracy",  # not the metric: the benchmark test's name
 }
 BENCH_FILE = "benchmarks/test_cases.py"
 STATUSES = ("ok", "diverged", "oom", "skipped", "error")
@@ -108,7 +108,7 @@ def benchmark_entry(result: CaseResult, group: str, plan: str, extra: dict, opti
     name = f"{GROUPS[group]}[{result.case_id}]"
     return {
         "group": group, "name": name, "fullname": f"{BENCH_FILE}::{name}",
-        "params": {"case_id": result.case_id}, "param": result.case_id,
+        "params": {"case_id": result.case_id}, "param": result.case_id,  # not the metric: pytest-benchmark's
         "extra_info": {"case": result.case, "case_id": result.case_id, "plan": plan,
                        "status": result.status, **({"reason": result.reason} if result.reason else {}),
                        **({"node": result.node} if result.node else {}), **extra},
@@ -119,7 +119,7 @@ def benchmark_entry(result: CaseResult, group: str, plan: str, extra: dict, opti
 # The group of a key that no registered metric starts (suite/metrics.py declares the rest), by prefix.
 GROUP_KEYS = {
     "train": ("compile_seconds", "scaling_efficiency", "mfu_ceiling", "train_instructions"),
-    "infer": ("infer_", "params", "attention_flops", "nanogpt_train_flops", "export_", "runtime_"),
+    "infer": ("infer_", PARAMS, "attention_flops", "nanogpt_train_flops", "export_", "runtime_"),
     "accuracy": ("test_", "eval_seconds", "history", "diverged_step", "last_finite_loss", "epochs_to_target",
                  "accuracy_kept", "finetune_history", "accuracy_change_pp"),
 }

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from suite.metrics import STEPS_TO_TARGET, TEST_ACCURACY, TEST_LOSS, TIME_TO_TARGET_S, TRAIN_SECONDS, VAL_LOSS
 from suite.plumbing.errors import ConfigError, shown
 
-ACCURACY_KEY = "test_accuracy"  # accuracy on the case's held-out split (validation for trials)
-TARGET_KEYS = ("time_to_target_s", "epochs_to_target")
+ACCURACY_KEY = TEST_ACCURACY  # accuracy on the case's held-out split (validation for trials)
+TARGET_KEYS = (TIME_TO_TARGET_S, "epochs_to_target")
 TUNING_KEYS = ("trials", "seed", "lr")
 CONFIDENCE = 0.95
 
@@ -53,11 +54,11 @@ def target_metrics(case, history: list[dict]) -> dict:
     if case.target_accuracy is not None:
         entry = first_reaching(history, case.target_accuracy, ACCURACY_KEY)
     elif case.target_val_loss is not None:
-        entry = first_reaching(history, case.target_val_loss, "test_loss", lower_is_better=True)
+        entry = first_reaching(history, case.target_val_loss, TEST_LOSS, lower_is_better=True)
     else:
         return {}
-    count = ("steps_to_target", "step") if case.steps is not None else ("epochs_to_target", "epoch")
-    return {"time_to_target_s": entry and entry["wall_time_s"], count[0]: entry and entry[count[1]]}
+    count = (STEPS_TO_TARGET, "step") if case.steps is not None else ("epochs_to_target", "epoch")
+    return {TIME_TO_TARGET_S: entry and entry["wall_time_s"], count[0]: entry and entry[count[1]]}
 
 
 NO_CURVE_REASON = ("no time to target: the compressed model has no training curve of its own (quantized after "
@@ -73,7 +74,7 @@ def compressed_target_metrics(case, history: list[dict], train_seconds: float, f
     if case.target_accuracy is None and case.target_val_loss is None:
         return {}
     if finetune_history is None:
-        return {"time_to_target_s_reason": NO_CURVE_REASON}
+        return {f"{TIME_TO_TARGET_S}_reason": NO_CURVE_REASON}
     before = history[-1] if history else {"epoch": 0, "step": 0}
     shifted = [entry | {"wall_time_s": train_seconds + entry["wall_time_s"], "epoch": before["epoch"] + entry["epoch"],
                         "step": before["step"] + entry["step"]} for entry in finetune_history]
@@ -195,7 +196,7 @@ def is_trial(row: dict) -> bool:
 
 
 def _rank(row: dict) -> tuple:
-    accuracy, seconds, loss = row.get(ACCURACY_KEY), row.get(TARGET_KEYS[0]), row.get("val_loss")
+    accuracy, seconds, loss = row.get(ACCURACY_KEY), row.get(TARGET_KEYS[0]), row.get(VAL_LOSS)
     quality = -loss if loss is not None else accuracy or 0.0  # a language model is judged on its held-out loss
     return (quality, seconds is not None, -(seconds or 0.0), -row["case"]["lr"])
 
@@ -241,7 +242,7 @@ def selected_finals(rows: list[dict]) -> list[dict]:
     """seed_summary records of the final runs (test split) of each selected trial, in trial order, with
     the winning trial row (`trial`) and its group's trials (`trials`) attached."""
     finals = seed_summary([row for row in rows if not is_trial(row)],
-                          (ACCURACY_KEY, *TARGET_KEYS, "eval_seconds", "train_seconds"))
+                          (ACCURACY_KEY, *TARGET_KEYS, "eval_seconds", TRAIN_SECONDS))
     by_config = {group_key(record["case"], "eval_split"): record for record in finals}
     trial_groups = group_rows([row for row in rows if is_trial(row)], "lr")
     records_ = []
