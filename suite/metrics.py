@@ -217,6 +217,8 @@ def show(key: str, value) -> str:
 
 
 def noisy_metrics(metrics: dict) -> list[str]:
-    """The timings of a case that their measurement flagged noisy (`KEY_noisy`: the rounds' interquartile range over
-    10% of their median, suite/results/measurement.py)."""
-    return [key for key in METRICS if metrics.get(f"{key}_noisy") is True]
+    """The timings of a case that the report and the run's lines mark noisy: those whose spread the report takes from
+    their rounds (`spread="rounds"`) and whose measurement flagged them (`KEY_noisy`: the rounds' interquartile range
+    over 10% of their median, suite/results/measurement.py). Batched inference keeps its flag in the results, but
+    its spread is read over the seeds."""
+    return [key for key, m in METRICS.items() if m.spread == "rounds" and metrics.get(f"{key}_noisy") is True]

@@ -3,6 +3,7 @@ import time
 import torch
 
 from suite.measure.timing import flops_per_sample, latency_metrics, throughput_metrics, time_latency, time_rounds
+from suite.metrics import noisy_metrics
 from suite.plumbing.stats import spread
 from suite.results.measurement import Measurement
 from suite.train import task_loss
@@ -29,6 +30,12 @@ def test_a_measurement_takes_its_statistics_and_noise_flag_once_from_its_rounds(
     assert shaky.iqr == 13.25 and shaky.noisy is True  # 13% of the median
     assert shaky.metrics("x") == {"x": 100.5, "x_min": 80.0, "x_max": 130.0, "x_iqr": 13.25, "x_rounds": 4,
                                   "x_noisy": True}
+
+
+def test_the_report_marks_the_flagged_timings_whose_spread_comes_from_their_rounds():
+    flags = {"train_samples_per_s_noisy": True, "infer_latency_ms_p50_noisy": True, "infer_samples_per_s_noisy": True}
+    assert noisy_metrics(flags) == ["train_samples_per_s", "infer_latency_ms_p50"]  # batched: spread over seeds
+    assert noisy_metrics({**flags, "train_samples_per_s_noisy": False, "infer_latency_ms_p50_noisy": False}) == []
 
 
 def test_latency_percentiles_in_ms_and_p99_only_from_a_thousand_calls():
