@@ -46,11 +46,10 @@ def id_parts(case) -> list[str]:
 def availability(case) -> tuple[bool, str]:
     """(True, "") when the case's device, every lever it uses, its optimizer's fused kernel and its framework can
     run here, else the first reason."""
-    checks = [lambda: device_availability(case.device), *(lambda lever=lever: lever.availability(case)
-                                                          for lever in LEVERS),
-              lambda: fused_availability(case), lambda: keras_seed.availability(case)]
+    checks = [lambda c: device_availability(c.device), *(lever.availability for lever in LEVERS), fused_availability,
+              keras_seed.availability]
     for check in checks:
-        ok, reason = check()
+        ok, reason = check(case)
         if not ok:
             return ok, reason
     return True, ""

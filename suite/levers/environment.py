@@ -18,6 +18,8 @@ import os
 import sysconfig
 from pathlib import Path
 
+import torch
+
 from suite.levers.lever import Lever
 from suite.measure.devices import allocator_info
 from suite.plumbing.errors import ConfigError
@@ -93,16 +95,12 @@ def variables(case, environ: dict | None = None) -> dict:
 def apply_in_process(case) -> None:
     """What a case's own process sets after it starts: the inter-op thread count (before any inter-op work)."""
     if case.interop_threads is not None:
-        import torch
-
         torch.set_num_interop_threads(case.interop_threads)
 
 
 def process_evidence() -> dict:
     """What this process runs with: the allocator mapped into it, OpenMP's binding variables and torch's inter-op
     thread count (recorded in each case's `node` as `process_*`)."""
-    import torch
-
     return {"allocator": allocator_info()["name"], **{k.lower(): os.environ.get(k) for k in OMP_VARIABLES},
             "interop_threads": torch.get_num_interop_threads()}
 

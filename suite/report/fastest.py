@@ -77,11 +77,10 @@ def speedup(base: Group, group: Group, where: str) -> str:
 
 
 def mean_accuracy(group: Group) -> float | None:
-    """The mean test accuracy over the group's ok seeds, None unless every seed is ok."""
-    values = [m.metrics.get(QUALITY) for m in group.members]
-    if group.status != "ok" or not values or any(not isinstance(v, (int, float)) for v in values):
+    """The mean test accuracy over the seeds, from the layout's table; None unless every seed is ok and has one."""
+    if group.status != "ok" or len(group.values(QUALITY)) != len(group.members):
         return None
-    return sum(values) / len(values)
+    return group.value(QUALITY)
 
 
 def model_answer(base: Group, rivals: list[Group], keras: Group | None, where: str) -> list[str]:

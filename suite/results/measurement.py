@@ -8,10 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from suite.metrics import INFER_LATENCY_MS_P50, TRAIN_RATE, number
-from suite.plumbing.stats import quartiles
+from suite.plumbing.stats import spread
 
 # IQR/median above which a timing is called noisy (torch.utils.benchmark's Measurement warns the same way).
 NOISY_RELATIVE_IQR = 0.10
+
+
+def is_noisy(median: float, iqr: float) -> bool:
+    """Whether rounds with this median and interquartile range are noisy: the IQR over 10% of the median."""
+    return median > 0 and iqr / median > NOISY_RELATIVE_IQR
 
 
 @dataclass(frozen=True)
@@ -32,10 +37,9 @@ class Measurement:
     def of(cls, values, unit: str) -> Measurement:
         """The Measurement of raw round values (at least one)."""
         values = tuple(float(v) for v in values)
-        q1, median, q3 = quartiles(values)
-        iqr = q3 - q1
-        return cls(values, unit, median, min(values), max(values), iqr, len(values),
-                   median > 0 and iqr / median > NOISY_RELATIVE_IQR)
+        s = spread(values)
+        median, iqr = s["median"], s["iqr"]
+        return cls(values, unit, median, s["min"], s["max"], iqr, s["rounds"], is_noisy(median, iqr))
 
     def metrics(self, key: str) -> dict:
         """The figure under `key` with its companions: `_min`, `_max`, `_iqr`, `_rounds` and `_noisy`."""
@@ -50,5 +54,5 @@ def legacy_noise_flags(metrics: dict) -> dict:
     for key, iqr_key in ((TRAIN_RATE, f"{TRAIN_RATE}_iqr"), (INFER_LATENCY_MS_P50, "infer_latency_ms_iqr")):
         median, iqr = number(metrics.get(key)), number(metrics.get(iqr_key))
         if median is not None and iqr is not None and f"{key}_noisy" not in metrics:
-            flags[f"{key}_noisy"] = median > 0 and iqr / median > NOISY_RELATIVE_IQR
+            flags[f"{key}_noisy"] = is_noisy(median, iqr)
     return flags
